@@ -1,0 +1,37 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// The dependency set is deliberate: CI builds from scratch on 2 cores, so
+// only swift-argument-parser comes from outside; archives and digests use
+// the system's libarchive and libcrypto through pkg-config.
+let package = Package(
+    name: "wheelfarm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "wheelfarm", targets: ["wheelfarm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "WheelfarmBasics", dependencies: ["CCrypto"]),
+        .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"]),
+        .target(name: "ELFInspection"),
+        .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel"]),
+        .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"]),
+        .target(name: "WheelfarmCommands", dependencies: [
+            "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
+        .testTarget(name: "WheelfarmBasicsTests", dependencies: ["WheelfarmBasics"]),
+        .testTarget(name: "PackagingModelTests", dependencies: ["PackagingModel"]),
+        .testTarget(name: "ELFInspectionTests", dependencies: ["ELFInspection", "WheelfarmBasics"]),
+        .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics"]),
+        .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,345 @@
+/// Errors from reading an ELF file.
+public enum ELFError: Error, CustomStringConvertible, Equatable {
+    /// The bytes do not start with the ELF magic.
+    case notELF
+    /// A structure points outside the file.
+    case truncated(String)
+    /// A header field has a value the reader does not understand.
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .notELF: return "not an ELF file"
+        case let .truncated(what): return "truncated or corrupt ELF file (\(what))"
+        case let .unsupported(what): return "unsupported ELF file (\(what))"
+        }
+    }
+}
+
+/// A versioned dependency on another shared object (one `Elf_Verneed` with its `Elf_Vernaux` entries).
+public struct VersionNeed: Hashable, Sendable {
+    /// The file name of the library, for example `libc.so.6`.
+    public var file: String
+    /// The version names required from it, for example `GLIBC_2.17`.
+    public var versions: [String]
+}
+
+/// One entry of the dynamic symbol table.
+public struct DynamicSymbol: Hashable, Sendable {
+    /// The symbol name.
+    public var name: String
+    /// Whether the symbol is undefined here (to be provided by another object).
+    public var isUndefined: Bool
+    /// `STB_*` binding: 0 local, 1 global, 2 weak.
+    public var binding: UInt8
+    /// `STT_*` type: 0 notype, 1 object, 2 func.
+    public var type: UInt8
+    /// For an undefined symbol bound to a needed version, that version (for example `GLIBC_2.34`).
+    public var version: String?
+}
+
+/// The parts of an ELF file that matter for auditing a wheel: identity, dynamic
+/// linking information, symbol versions and x86 ISA requirements.
+///
+/// The reader is pure: it works on bytes in memory and never touches the file system.
+public struct ELFFile: Sendable {
+    /// 32 or 64.
+    public let bits: Int
+    /// Byte order.
+    public let littleEndian: Bool
+    /// `EI_OSABI`.
+    public let osABI: UInt8
+    /// `e_type` (2 executable, 3 shared object).
+    public let fileType: UInt16
+    /// `e_machine` (62 x86-64, 183 AArch64, ...).
+    public let machine: UInt16
+    /// `e_flags`.
+    public let flags: UInt32
+    /// The program interpreter (`PT_INTERP`), when present.
+    public let interpreter: String?
+    /// Whether the file has a dynamic section at all.
+    public let isDynamic: Bool
+    /// `DT_NEEDED` entries in order.
+    public let needed: [String]
+    /// `DT_SONAME`.
+    public let soname: String?
+    /// `DT_RPATH`, as written (colon separated).
+    public let rpath: String?
+    /// `DT_RUNPATH`, as written (colon separated).
+    public let runpath: String?
+    /// Versioned dependencies from `.gnu.version_r`.
+    public let versionNeeds: [VersionNeed]
+    /// The `GNU_PROPERTY_X86_ISA_1_NEEDED` bit mask, when the note is present.
+    public let x86ISANeeded: UInt32?
+    /// The dynamic symbol table.
+    public let dynamicSymbols: [DynamicSymbol]
+
+    /// Quick check of the ELF magic, for filtering archive members before reading them whole.
+    public static func hasMagic<C: Collection>(_ prefix: C) -> Bool where C.Element == UInt8 {
+        Array(prefix.prefix(4)) == [0x7f, 0x45, 0x4c, 0x46]
+    }
+
+    /// Parses an ELF file from its bytes.
+    public init(bytes: [UInt8]) throws {
+        let r = try ByteReader(bytes)
+        bits = r.bits
+        littleEndian = r.little
+        osABI = bytes[7]
+        fileType = try r.u16(16)
+        machine = try r.u16(18)
+        let is64 = bits == 64
+        flags = try r.u32(is64 ? 48 : 36)
+        let phoff = try r.word(is64 ? 32 : 28)
+        let shoff = try r.word(is64 ? 40 : 32)
+        let phentsize = Int(try r.u16(is64 ? 54 : 42))
+        let phnum = Int(try r.u16(is64 ? 56 : 44))
+        let shentsize = Int(try r.u16(is64 ? 58 : 46))
+        var shnum = Int(try r.u16(is64 ? 60 : 48))
+        var shstrndx = Int(try r.u16(is64 ? 62 : 50))
+
+        // Program headers: the interpreter, and the dynamic segment as a fallback for stripped section tables.
+        var interp: String? = nil
+        var dynamicSegment: (offset: Int, size: Int)? = nil
+        var loads: [(vaddr: Int, offset: Int, filesz: Int)] = []
+        if phoff > 0 && phnum > 0 {
+            guard phentsize >= (is64 ? 56 : 32) else { throw ELFError.truncated("program header size") }
+            for i in 0..<phnum {
+                let base = phoff + i * phentsize
+                let type = try r.u32(base)
+                let offset = is64 ? try r.word(base + 8) : try r.word(base + 4)
+                let vaddr = is64 ? try r.word(base + 16) : try r.word(base + 8)
+                let filesz = is64 ? try r.word(base + 32) : try r.word(base + 16)
+                switch type {
+                case 3: interp = try r.cString(offset, limit: filesz)
+                case 2: dynamicSegment = (offset, filesz)
+                case 1: loads.append((vaddr, offset, filesz))
+                default: break
+                }
+            }
+        }
+        interpreter = interp
+
+        // Section headers.
+        struct Section { var type: UInt32; var offset: Int; var size: Int; var link: Int; var entsize: Int; var name: Int }
+        var sections: [Section] = []
+        if shoff > 0 {
+            guard shentsize >= (is64 ? 64 : 40) else { throw ELFError.truncated("section header size") }
+            // Extended numbering: a zero count or SHN_XINDEX index lives in section 0.
+            if shnum == 0 { shnum = Int(try r.word(shoff + (is64 ? 32 : 20))) }
+            if shstrndx == 0xffff { shstrndx = try Int(r.u32(shoff + (is64 ? 40 : 24))) }
+            guard shnum < 1 << 20 else { throw ELFError.truncated("section count") }
+            for i in 0..<shnum {
+                let base = shoff + i * shentsize
+                if is64 {
+                    sections.append(Section(type: try r.u32(base + 4), offset: try r.word(base + 24), size: try r.word(base + 32),
+                                            link: Int(try r.u32(base + 40)), entsize: try r.word(base + 56), name: Int(try r.u32(base))))
+                } else {
+                    sections.append(Section(type: try r.u32(base + 4), offset: try r.word(base + 16), size: try r.word(base + 20),
+                                            link: Int(try r.u32(base + 24)), entsize: try r.word(base + 36), name: Int(try r.u32(base))))
+                }
+            }
+        }
+
+        // The dynamic section: prefer the section (it names its string table), fall back to the segment.
+        var needed: [String] = []
+        var soname: String? = nil, rpath: String? = nil, runpath: String? = nil
+        var dynEntries: [(tag: Int, value: Int)] = []
+        var dynStrOffset: Int? = nil
+        var dynStrSize = 0
+        let dynEntSize = is64 ? 16 : 8
+        if let dyn = sections.first(where: { $0.type == 6 }) {
+            dynEntries = try Self.readDynamic(r, offset: dyn.offset, size: dyn.size, entsize: dynEntSize)
+            if dyn.link < sections.count { dynStrOffset = sections[dyn.link].offset; dynStrSize = sections[dyn.link].size }
+        } else if let seg = dynamicSegment {
+            dynEntries = try Self.readDynamic(r, offset: seg.offset, size: seg.size, entsize: dynEntSize)
+            if let strtab = dynEntries.first(where: { $0.tag == 5 })?.value,
+               let load = loads.first(where: { strtab >= $0.vaddr && strtab < $0.vaddr + $0.filesz }) {
+                dynStrOffset = strtab - load.vaddr + load.offset
+                dynStrSize = dynEntries.first(where: { $0.tag == 10 })?.value ?? (bytes.count - (dynStrOffset ?? 0))
+            }
+        }
+        isDynamic = !dynEntries.isEmpty
+        if let strOff = dynStrOffset {
+            for entry in dynEntries {
+                switch entry.tag {
+                case 1: needed.append(try r.cString(strOff + entry.value, limit: dynStrSize - entry.value))
+                case 14: soname = try r.cString(strOff + entry.value, limit: dynStrSize - entry.value)
+                case 15: rpath = try r.cString(strOff + entry.value, limit: dynStrSize - entry.value)
+                case 29: runpath = try r.cString(strOff + entry.value, limit: dynStrSize - entry.value)
+                default: break
+                }
+            }
+        } else if dynEntries.contains(where: { [1, 14, 15, 29].contains($0.tag) }) {
+            throw ELFError.truncated("dynamic string table")
+        }
+        self.needed = needed
+        self.soname = soname
+        self.rpath = rpath
+        self.runpath = runpath
+
+        // Version needs (SHT_GNU_verneed).
+        var needs: [VersionNeed] = []
+        var versionByIndex: [UInt16: String] = [:]
+        if let vr = sections.first(where: { $0.type == 0x6fff_fffe }), vr.link < sections.count {
+            let str = sections[vr.link]
+            var offset = vr.offset
+            var guardCount = 0
+            while guardCount < 4096 {
+                guardCount += 1
+                let cnt = Int(try r.u16(offset + 2))
+                let file = try r.cString(str.offset + Int(try r.u32(offset + 4)), limit: str.size)
+                let auxOffset = Int(try r.u32(offset + 8))
+                let next = Int(try r.u32(offset + 12))
+                var versions: [String] = []
+                var aux = offset + auxOffset
+                for _ in 0..<min(cnt, 4096) {
+                    let versionName = try r.cString(str.offset + Int(try r.u32(aux + 8)), limit: str.size)
+                    versions.append(versionName)
+                    versionByIndex[try r.u16(aux + 6) & 0x7fff] = versionName
+                    let auxNext = Int(try r.u32(aux + 12))
+                    if auxNext == 0 { break }
+                    aux += auxNext
+                }
+                needs.append(VersionNeed(file: file, versions: versions))
+                if next == 0 { break }
+                offset += next
+            }
+        }
+        versionNeeds = needs
+
+        // Dynamic symbols (SHT_DYNSYM).
+        var symbols: [DynamicSymbol] = []
+        if let ds = sections.first(where: { $0.type == 11 }), ds.link < sections.count {
+            let str = sections[ds.link]
+            // SHT_GNU_versym: one 16-bit version index per dynamic symbol.
+            let versym = sections.first(where: { $0.type == 0x6fff_ffff })
+            let entsize = ds.entsize > 0 ? ds.entsize : (is64 ? 24 : 16)
+            let count = ds.size / entsize
+            symbols.reserveCapacity(count)
+            for i in 0..<count {
+                let base = ds.offset + i * entsize
+                let nameOffset = Int(try r.u32(base))
+                let info = try r.u8(base + (is64 ? 4 : 12))
+                let shndx = try r.u16(base + (is64 ? 6 : 14))
+                guard nameOffset != 0 else { continue }
+                let name = try r.cString(str.offset + nameOffset, limit: str.size - nameOffset)
+                var version: String? = nil
+                if shndx == 0, let versym, (i + 1) * 2 <= versym.size {
+                    version = versionByIndex[try r.u16(versym.offset + i * 2) & 0x7fff]
+                }
+                symbols.append(DynamicSymbol(name: name, isUndefined: shndx == 0, binding: info >> 4, type: info & 0xf, version: version))
+            }
+        }
+        dynamicSymbols = symbols
+
+        // GNU property notes, for the x86 ISA level (x86-64 only).
+        var isa: UInt32? = nil
+        if machine == 62 {
+            for note in sections where note.type == 7 {
+                if let found = try Self.x86ISA(r, offset: note.offset, size: note.size, align: is64 ? 8 : 4) { isa = found; break }
+            }
+        }
+        x86ISANeeded = isa
+        _ = shstrndx
+    }
+
+    private static func readDynamic(_ r: ByteReader, offset: Int, size: Int, entsize: Int) throws -> [(tag: Int, value: Int)] {
+        var entries: [(Int, Int)] = []
+        let count = size / entsize
+        for i in 0..<count {
+            let base = offset + i * entsize
+            let tag = r.bits == 64 ? Int(truncatingIfNeeded: try r.u64(base)) : Int(Int32(bitPattern: try r.u32(base)))
+            if tag == 0 { break }
+            entries.append((tag, try r.word(base + entsize / 2)))
+        }
+        return entries
+    }
+
+    private static func x86ISA(_ r: ByteReader, offset: Int, size: Int, align: Int) throws -> UInt32? {
+        var pos = offset
+        let end = offset + size
+        while pos + 12 <= end {
+            let namesz = Int(try r.u32(pos)), descsz = Int(try r.u32(pos + 4)), type = try r.u32(pos + 8)
+            let nameStart = pos + 12
+            let descStart = nameStart + ((namesz + 3) & ~3)
+            let name = namesz > 0 ? try r.cString(nameStart, limit: namesz) : ""
+            if type == 5 && name == "GNU" {
+                // NT_GNU_PROPERTY_TYPE_0: an array of (type, size, data padded to the word size).
+                var p = descStart
+                let descEnd = descStart + descsz
+                while p + 8 <= descEnd {
+                    let prType = try r.u32(p), prSize = Int(try r.u32(p + 4))
+                    if prType == 0xc000_8002 && prSize == 4 { return try r.u32(p + 8) }
+                    p += 8 + ((prSize + align - 1) & ~(align - 1))
+                }
+            }
+            pos = descStart + ((descsz + align - 1) & ~(align - 1))
+            if descsz == 0 && namesz == 0 { break }
+        }
+        return nil
+    }
+}
+
+/// Bounds-checked, endian-aware reads over the bytes of an ELF file.
+struct ByteReader {
+    let bytes: [UInt8]
+    let bits: Int
+    let little: Bool
+
+    init(_ bytes: [UInt8]) throws {
+        guard bytes.count >= 52, ELFFile.hasMagic(bytes) else { throw bytes.count >= 4 && ELFFile.hasMagic(bytes) ? ELFError.truncated("header") : ELFError.notELF }
+        switch bytes[4] {
+        case 1: bits = 32
+        case 2: bits = 64
+        default: throw ELFError.unsupported("class \(bytes[4])")
+        }
+        switch bytes[5] {
+        case 1: little = true
+        case 2: little = false
+        default: throw ELFError.unsupported("data encoding \(bytes[5])")
+        }
+        guard bits == 32 || bytes.count >= 64 else { throw ELFError.truncated("header") }
+        self.bytes = bytes
+    }
+
+    @inline(__always) func check(_ offset: Int, _ length: Int) throws {
+        guard offset >= 0, length >= 0, offset <= bytes.count - length else { throw ELFError.truncated("offset \(offset)") }
+    }
+
+    func u8(_ o: Int) throws -> UInt8 { try check(o, 1); return bytes[o] }
+
+    func u16(_ o: Int) throws -> UInt16 {
+        try check(o, 2)
+        let a = UInt16(bytes[o]), b = UInt16(bytes[o + 1])
+        return little ? a | b << 8 : a << 8 | b
+    }
+
+    func u32(_ o: Int) throws -> UInt32 {
+        try check(o, 4)
+        var v: UInt32 = 0
+        for i in 0..<4 { v |= UInt32(bytes[o + i]) << (little ? 8 * i : 8 * (3 - i)) }
+        return v
+    }
+
+    func u64(_ o: Int) throws -> UInt64 {
+        try check(o, 8)
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[o + i]) << (little ? 8 * i : 8 * (7 - i)) }
+        return v
+    }
+
+    /// A file offset or address, sized by the ELF class; rejects values that cannot be offsets.
+    func word(_ o: Int) throws -> Int {
+        let v = bits == 64 ? try u64(o) : UInt64(try u32(o))
+        guard v < UInt64(Int.max / 4) else { throw ELFError.truncated("value at \(o)") }
+        return Int(v)
+    }
+
+    func cString(_ offset: Int, limit: Int) throws -> String {
+        guard offset >= 0, offset < bytes.count else { throw ELFError.truncated("string at \(offset)") }
+        let end = min(bytes.count, limit > 0 ? offset + limit : bytes.count)
+        var i = offset
+        while i < end && bytes[i] != 0 { i += 1 }
+        return String(decoding: bytes[offset..<i], as: UTF8.self)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import PackagingModel
+import WheelfarmBasics
+
+/// A wheel read from disk: its file name, members, WHEEL metadata and a verified RECORD.
+public struct Wheel: Sendable {
+    /// What to keep in memory while reading.
+    public enum ContentSelection: Sendable {
+        /// Every member's content (for repair and rewriting).
+        case everything
+        /// Only ELF files and the `.dist-info` metadata (for auditing).
+        case binariesAndMetadata
+    }
+
+    /// The path the wheel was read from.
+    public let path: String
+    /// The parsed file name.
+    public let filename: WheelFilename
+    /// The members, in archive order.
+    public let members: [ArchiveMember]
+    /// The `.dist-info` directory name inside the wheel.
+    public let distInfo: String
+    /// The parsed `WHEEL` file.
+    public let wheelMetadata: MetadataFile
+
+    /// Reads and verifies the wheel at `path`.
+    ///
+    /// Rejects unsafe or malformed archives (see `ZipReader`), a missing or malformed
+    /// `.dist-info`, and any RECORD hash or size that does not match the content.
+    public init(path: String, selection: ContentSelection = .binariesAndMetadata, limits: ExpansionLimits = .default) throws {
+        let basename = (path as NSString).lastPathComponent
+        guard let filename = WheelFilename(basename) else {
+            throw ArchiveError.invalidWheel(archive: path, reason: "'\(basename)' is not a valid wheel file name (PEP 427)")
+        }
+        let members = try ZipReader.read(path, limits: limits) { name, prefix in
+            switch selection {
+            case .everything: return true
+            case .binariesAndMetadata:
+                return ELFMagic.matches(prefix) || name.split(separator: "/").first?.hasSuffix(".dist-info") == true
+            }
+        }
+        // The .dist-info directory: exactly one at the top level, for this distribution.
+        let distInfos = Set(members.compactMap { member -> String? in
+            let parts = member.path.split(separator: "/")
+            guard parts.count >= 2, parts[0].hasSuffix(".dist-info") else { return nil }
+            return String(parts[0])
+        })
+        guard distInfos.count == 1, let distInfo = distInfos.first else {
+            throw ArchiveError.invalidWheel(archive: path, reason: distInfos.isEmpty ? "no .dist-info directory" : "more than one .dist-info directory: \(distInfos.sorted().joined(separator: ", "))")
+        }
+        func text(_ name: String) throws -> String {
+            guard let member = members.first(where: { $0.path == "\(distInfo)/\(name)" }), let content = member.content else {
+                throw ArchiveError.invalidWheel(archive: path, reason: "\(distInfo)/\(name) is missing")
+            }
+            return String(decoding: content, as: UTF8.self)
+        }
+        let wheelMetadata = MetadataFile(parsing: try text("WHEEL"))
+        guard wheelMetadata.value("Wheel-Version") != nil else {
+            throw ArchiveError.invalidWheel(archive: path, reason: "\(distInfo)/WHEEL has no Wheel-Version")
+        }
+        let record: RecordFile
+        do { record = try RecordFile(parsing: try text("RECORD")) } catch let error as PackagingError {
+            throw ArchiveError.invalidWheel(archive: path, reason: "\(distInfo)/RECORD: \(error)")
+        }
+        try Self.verify(record: record, members: members, distInfo: distInfo, archive: path)
+        self.path = path
+        self.filename = filename
+        self.members = members
+        self.distInfo = distInfo
+        self.wheelMetadata = wheelMetadata
+    }
+
+    /// Checks that RECORD lists every member with its true SHA-256 and size, and nothing that is absent.
+    static func verify(record: RecordFile, members: [ArchiveMember], distInfo: String, archive: String) throws {
+        let exempt: Set<String> = ["\(distInfo)/RECORD", "\(distInfo)/RECORD.jws", "\(distInfo)/RECORD.p7s"]
+        var byPath: [String: ArchiveMember] = [:]
+        for member in members { byPath[member.path] = member }
+        var listed = Set<String>()
+        for entry in record.entries {
+            var entryPath = entry.path
+            while entryPath.hasPrefix("./") { entryPath.removeFirst(2) }
+            guard isSafeRelativePath(entryPath) else { throw ArchiveError.unsafePath(archive: archive, entry: entry.path) }
+            listed.insert(entryPath)
+            if exempt.contains(entryPath) { continue }
+            guard let member = byPath[entryPath] else {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "listed in RECORD but not in the archive")
+            }
+            let parts = entry.hash.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "no hash in RECORD")
+            }
+            let algorithm = parts[0].lowercased()
+            if algorithm == "sha256" {
+                guard let expected = Digest.decodeUrlsafeBase64(String(parts[1])), expected == member.sha256 else {
+                    throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "sha256 in RECORD does not match the content")
+                }
+            } else if algorithm == "md5" || algorithm == "sha1" {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "\(algorithm) is too weak for RECORD (PEP 427)")
+            }
+            if let size = entry.size, size != member.size {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "size \(member.size) differs from RECORD's \(size)")
+            }
+        }
+        for member in members where !listed.contains(member.path) && !exempt.contains(member.path) {
+            throw ArchiveError.recordMismatch(archive: archive, entry: member.path, reason: "present in the archive but not listed in RECORD")
+        }
+    }
+
+    /// The content of a member kept in memory, by path.
+    public func content(of path: String) -> [UInt8]? {
+        members.first(where: { $0.path == path })?.content
+    }
+}
+
+/// The ELF magic number, checked on the first bytes of a member.
+enum ELFMagic {
+    static func matches(_ prefix: ArraySlice<UInt8>) -> Bool {
+        prefix.count >= 4 && Array(prefix.prefix(4)) == [0x7f, 0x45, 0x4c, 0x46]
+    }
+}

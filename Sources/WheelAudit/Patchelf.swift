@@ -1,0 +1,43 @@
+import Foundation
+import WheelfarmBasics
+
+/// The patchelf program, checked to be recent enough to trust (0.14.5 or later).
+public struct Patchelf: Sendable {
+    /// Its path.
+    public let path: String
+    /// Its version as printed.
+    public let version: String
+
+    /// Finds patchelf through `WHEELFARM_PATCHELF` or `PATH` and checks its version.
+    public static func locate() throws -> Patchelf {
+        let env = ProcessInfo.processInfo.environment
+        let candidates = [env["WHEELFARM_PATCHELF"], "patchelf"].compactMap { $0 }.filter { !$0.isEmpty }
+        var lastProblem: Error = RepairError.patchelfMissing("not found in PATH")
+        for candidate in candidates {
+            guard let path = ProcessRunner.resolveExecutable(candidate) else { continue }
+            do {
+                let output = try ProcessRunner.check(path, ["--version"])
+                let version = output.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+                if isAtLeast(version, [0, 14, 5]) { return Patchelf(path: path, version: version) }
+                lastProblem = RepairError.patchelfTooOld(version: version, path: path)
+            } catch {
+                lastProblem = RepairError.patchelfMissing("\(path): \(error)")
+            }
+        }
+        throw lastProblem
+    }
+
+    static func isAtLeast(_ version: String, _ minimum: [Int]) -> Bool {
+        let parts = version.split(separator: ".").map { Int($0.prefix(while: \.isNumber)) ?? 0 }
+        for (index, floor) in minimum.enumerated() {
+            let value = index < parts.count ? parts[index] : 0
+            if value != floor { return value > floor }
+        }
+        return true
+    }
+
+    /// Runs patchelf with `arguments` on `file`.
+    public func run(_ arguments: [String], file: String) throws {
+        try ProcessRunner.check(path, arguments + [file])
+    }
+}

@@ -1,0 +1,97 @@
+import CCrypto
+import Foundation
+
+/// A streaming SHA-256 computation backed by the system's libcrypto.
+///
+/// libcrypto's assembly implementation stays fast even in debug builds, where a
+/// pure-Swift hash is dozens of times slower.
+public struct SHA256Hasher: ~Copyable {
+    private let context: OpaquePointer
+
+    /// Creates a hasher ready to take bytes.
+    public init() {
+        // EVP_MD_CTX_new only fails when memory is exhausted; treat that as fatal.
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("libcrypto: cannot allocate a digest context") }
+        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        context = ctx
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Feeds bytes into the digest.
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        EVP_DigestUpdate(context, base, buffer.count)
+    }
+
+    /// Feeds bytes into the digest.
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    /// Finishes the digest and returns its 32 bytes.
+    public consuming func finalize() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        return out
+    }
+}
+
+/// Convenience digests and their textual encodings.
+public enum Digest {
+    /// The SHA-256 of a byte buffer.
+    public static func sha256(_ buffer: UnsafeRawBufferPointer) -> [UInt8] {
+        var hasher = SHA256Hasher()
+        hasher.update(buffer)
+        return hasher.finalize()
+    }
+
+    /// The SHA-256 of a byte array.
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.withUnsafeBytes { sha256($0) }
+    }
+
+    /// The SHA-256 of a file, read in chunks so that large files need no large buffer.
+    public static func sha256(fileAt path: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw BasicsError.io(path: path, reason: "cannot open for reading")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256Hasher()
+        while true {
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { break }
+            chunk.withUnsafeBytes { hasher.update($0) }
+        }
+        return hasher.finalize()
+    }
+
+    /// Lower-case hexadecimal encoding.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// URL-safe base64 without padding, as wheel RECORD files use (PEP 376/427).
+    public static func urlsafeBase64NoPadding(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes URL-safe base64 with or without padding; nil when malformed.
+    public static func decodeUrlsafeBase64(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        guard let data = Data(base64Encoded: standard) else { return nil }
+        return [UInt8](data)
+    }
+}

@@ -1,0 +1,6 @@
+import WheelfarmCommands
+
+@main
+struct WheelfarmMain {
+    static func main() { Wheelfarm.main() }
+}
