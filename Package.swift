@@ -26,12 +26,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
+        .target(name: "TestSupport", dependencies: ["WheelfarmBasics", "WheelArchive", "PackagingModel"], path: "Tests/TestSupport"),
         .testTarget(name: "WheelfarmBasicsTests", dependencies: ["WheelfarmBasics"]),
         .testTarget(name: "PackagingModelTests", dependencies: ["PackagingModel"]),
-        .testTarget(name: "ELFInspectionTests", dependencies: ["ELFInspection", "WheelfarmBasics"]),
-        .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics"]),
-        .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics"]),
+        .testTarget(name: "ELFInspectionTests", dependencies: ["ELFInspection", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
+        .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

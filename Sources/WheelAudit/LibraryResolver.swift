@@ -34,9 +34,11 @@ public final class SystemLibraries: @unchecked Sendable {
         let normalisedRoot = root == "/" ? "/" : (root.hasSuffix("/") ? String(root.dropLast()) : root)
         self.root = normalisedRoot
         var dirs: [String] = []
-        if let extra = ProcessInfo.processInfo.environment["WHEELFARM_LD_LIBRARY_PATH"] {
-            dirs += extra.split(separator: ":").map(String.init)
-        }
+        // Extra directories, searched first: WHEELFARM_LD_LIBRARY_PATH (paths inside the root),
+        // and LD_LIBRARY_PATH when auditing against the host, as the loader itself would.
+        let environment = ProcessInfo.processInfo.environment
+        if let extra = environment["WHEELFARM_LD_LIBRARY_PATH"] { dirs += extra.split(separator: ":").map(String.init) }
+        if normalisedRoot == "/", let extra = environment["LD_LIBRARY_PATH"] { dirs += extra.split(separator: ":").map(String.init) }
         if libc == .musl {
             // musl reads /etc/ld-musl-<arch>.path instead of ld.so.conf.
             let arch = architecture == "i686" ? "i386" : (architecture ?? "x86_64")

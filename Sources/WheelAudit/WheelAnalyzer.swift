@@ -138,6 +138,7 @@ public struct WheelAnalyzer: Sendable {
         let resolver = TreeResolver(binaries: byPath, system: system, exclude: exclude)
         var trees: [String: DependencyTree] = [:]
         for binary in binaries { trees[binary.path] = resolver.tree(for: binary) }
+        Self.borrowResolutions(&trees)
 
         // The binaries that count: extensions, and other binaries no binary of the wheel needs.
         let neededNames = Set(trees.values.flatMap(\.needed))
@@ -313,6 +314,25 @@ public struct WheelAnalyzer: Sendable {
             symbolVersions: [:], versionUsers: [:], findings: findings, report: report)
         if !isPure { result.report.pure = false }
         return result
+    }
+
+    /// A library of the wheel that needs siblings without an RPATH to find them still loads,
+    /// because the extension that needs it has already loaded those siblings. So an unresolved
+    /// dependency of a non-extension binary is taken from a fully resolved tree that reaches it.
+    static func borrowResolutions(_ trees: inout [String: DependencyTree]) {
+        let resolved = trees.values.filter { tree in tree.libraries.values.allSatisfy { $0.location != nil } }
+        for (path, tree) in trees where !tree.binary.isExtension && tree.libraries.values.contains(where: { $0.location == nil && !TreeResolver.isLibpython($0.soname) }) {
+            guard let reference = resolved.first(where: { ref in ref.libraries.values.contains { $0.location == .wheel(path) } }) else { continue }
+            var updated = tree
+            var pending = tree.libraries.values.filter { $0.location == nil }.map(\.soname)
+            var seen = Set<String>()
+            while let soname = pending.popLast() {
+                guard seen.insert(soname).inserted, let borrowed = reference.libraries[soname] else { continue }
+                if updated.libraries[soname]?.location == nil { updated.libraries[soname] = borrowed }
+                pending += borrowed.needed.filter { updated.libraries[$0] == nil }
+            }
+            trees[path] = updated
+        }
     }
 
     static func detectLibc(filename: WheelFilename, binaries: [WheelBinary]) -> LibcFamily {
