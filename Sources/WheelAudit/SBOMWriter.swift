@@ -49,7 +49,7 @@ enum SBOMWriter {
             "components": components,
             "dependencies": [["ref": wheelRef, "dependsOn": refs]] + refs.map { ["ref": $0, "dependsOn": [String]()] },
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
         return [UInt8](data) + [0x0a]
     }
 }

@@ -177,9 +177,11 @@ public struct WheelAnalyzer: Sendable {
         }
         // Symbol versions of the libraries a repair would graft, per policy.
         var graftedVersions: [String: [String: Set<String>]] = [:]
+        var graftedELFs: [String: ELFFile] = [:]
         for (_, req) in mergedByPolicy {
             for (soname, value) in req.libraries where graftedVersions[soname] == nil {
                 guard case let .system(path)? = value.location, let elf = system.elf(at: path) else { continue }
+                graftedELFs[soname] = elf
                 var versions: [String: Set<String>] = [:]
                 for need in elf.versionNeeds where !TreeResolver.isLoader(need.file) { versions[need.file, default: []].formUnion(need.versions) }
                 graftedVersions[soname] = versions
@@ -236,7 +238,7 @@ public struct WheelAnalyzer: Sendable {
                     let prefix = String(v.split(separator: "_", maxSplits: 1).first ?? "")
                     guard let allowed = next.symbolVersions[prefix], !allowed.contains(v) else { continue }
                     let users = (versionUsers[v] ?? []).sorted()
-                    let symbols = Self.symbols(using: v, in: users.compactMap { byPath[$0] })
+                    let symbols = Self.symbols(using: v, in: users.compactMap { byPath[$0]?.elf ?? graftedELFs[$0] })
                     let symbolText = symbols.isEmpty ? "" : " (\(symbols.prefix(5).joined(separator: ", "))\(symbols.count > 5 ? ", ..." : ""))"
                     offending.append("\(v)\(symbolText) needed by \(users.joined(separator: ", "))")
                 }
@@ -398,8 +400,8 @@ public struct WheelAnalyzer: Sendable {
     }
 
     /// Undefined symbols bound to a version, across some binaries.
-    static func symbols(using version: String, in binaries: [WheelBinary]) -> [String] {
-        Array(Set(binaries.flatMap { $0.elf.dynamicSymbols.filter { $0.isUndefined && $0.version == version }.map(\.name) })).sorted()
+    static func symbols(using version: String, in binaries: [ELFFile]) -> [String] {
+        Array(Set(binaries.flatMap { $0.dynamicSymbols.filter { $0.isUndefined && $0.version == version }.map(\.name) })).sorted()
     }
 
     /// x86-64 ISA levels above the baseline limit the wheel to `linux_x86_64`, since pip has no tag for them.
