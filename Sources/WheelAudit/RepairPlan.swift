@@ -87,7 +87,7 @@ public enum RepairPlanner {
             target = analysis.repairPolicy
         }
         if target.priority > analysis.symbolPolicy.priority {
-            let detail = analysis.findings.first { $0.hasPrefix("too-recent") } ?? "too-recent symbol versions"
+            let detail = analysis.findings.first { $0.hasPrefix("symbol versions newer than") } ?? "symbol versions are too recent"
             throw RepairError.cannotReach(wheel: wheelName, requested: target.name, reason: "\(detail); rebuild on an older toolchain")
         }
         if target.priority > analysis.otherLimits.priority {

@@ -243,7 +243,7 @@ public struct WheelAnalyzer: Sendable {
                     offending.append("\(v)\(symbolText) needed by \(users.joined(separator: ", "))")
                 }
             }
-            findings.append("too-recent symbol versions limit the tag to \(symbolPolicy.name): " + offending.joined(separator: "; "))
+            findings.append("symbol versions newer than \(next.name) allows limit the tag to \(symbolPolicy.name): " + offending.joined(separator: "; "))
         }
         if let req = mergedByPolicy[repairPolicy.name], !repairPolicy.isFallback {
             for (soname, value) in req.libraries.sorted(by: { $0.key < $1.key }) {

