@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "WheelfarmBasics", dependencies: ["CCrypto"]),
         .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"]),
         .target(name: "ELFInspection"),
-        .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel"]),
+        .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",

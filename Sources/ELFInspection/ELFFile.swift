@@ -1,9 +1,15 @@
+import Glibc
+
 /// Errors from reading an ELF file.
 public enum ELFError: Error, CustomStringConvertible, Equatable {
     /// The bytes do not start with the ELF magic.
     case notELF
     /// A structure points outside the file.
     case truncated(String)
+    /// A structure lies in the part of the file that was not supplied (see `ELFFile.init(head:tail:size:)`).
+    case incomplete
+    /// The file cannot be opened or mapped.
+    case unreadable(String)
     /// A header field has a value the reader does not understand.
     case unsupported(String)
 
@@ -11,6 +17,8 @@ public enum ELFError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .notELF: return "not an ELF file"
         case let .truncated(what): return "truncated or corrupt ELF file (\(what))"
+        case .incomplete: return "ELF data lies outside the part that was read"
+        case let .unreadable(path): return "\(path): cannot open or map"
         case let .unsupported(what): return "unsupported ELF file (\(what))"
         }
     }
@@ -41,7 +49,7 @@ public struct DynamicSymbol: Hashable, Sendable {
 /// The parts of an ELF file that matter for auditing a wheel: identity, dynamic
 /// linking information, symbol versions and x86 ISA requirements.
 ///
-/// The reader is pure: it works on bytes in memory and never touches the file system.
+/// The parser is pure: it reads bytes in memory; `init(path:)` only maps a file for it.
 public struct ELFFile: Sendable {
     /// 32 or 64.
     public let bits: Int
@@ -71,7 +79,9 @@ public struct ELFFile: Sendable {
     public let versionNeeds: [VersionNeed]
     /// The `GNU_PROPERTY_X86_ISA_1_NEEDED` bit mask, when the note is present.
     public let x86ISANeeded: UInt32?
-    /// The dynamic symbol table.
+    /// The undefined symbols of the dynamic symbol table, and the defined functions that
+    /// look like module entry points (`PyInit_*`, `init*`, `_cffi_pypyinit_*`). Other defined
+    /// symbols are not kept: large libraries export tens of thousands the auditor never needs.
     public let dynamicSymbols: [DynamicSymbol]
 
     /// Quick check of the ELF magic, for filtering archive members before reading them whole.
@@ -81,10 +91,36 @@ public struct ELFFile: Sendable {
 
     /// Parses an ELF file from its bytes.
     public init(bytes: [UInt8]) throws {
-        let r = try ByteReader(bytes)
+        self = try bytes.withUnsafeBytes { buffer in
+            try ELFFile(reader: ByteReader(head: buffer, tail: UnsafeRawBufferPointer(start: nil, count: 0), size: buffer.count))
+        }
+    }
+
+    /// Parses the ELF file at `path`, mapping it rather than reading it, so that only the pages
+    /// the parser touches are loaded (a 2 MB libc costs a few pages).
+    public init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ELFError.unreadable(path) }
+        defer { close(fd) }
+        try self.init(fileDescriptor: fd, name: path)
+    }
+
+    /// Parses the ELF file open as `fd` (a regular file), by mapping it.
+    public init(fileDescriptor fd: Int32, name: String = "file") throws {
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ELFError.unreadable(name) }
+        let size = Int(info.st_size)
+        guard size >= 52 else { throw size >= 4 ? ELFError.truncated("header") : ELFError.notELF }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { throw ELFError.unreadable(name) }
+        defer { munmap(base, size) }
+        let buffer = UnsafeRawBufferPointer(start: base, count: size)
+        self = try ELFFile(reader: ByteReader(head: buffer, tail: UnsafeRawBufferPointer(start: nil, count: 0), size: size))
+    }
+
+    init(reader r: ByteReader) throws {
         bits = r.bits
         littleEndian = r.little
-        osABI = bytes[7]
+        osABI = try r.u8(7)
         fileType = try r.u16(16)
         machine = try r.u16(18)
         let is64 = bits == 64
@@ -101,6 +137,7 @@ public struct ELFFile: Sendable {
         var interp: String? = nil
         var dynamicSegment: (offset: Int, size: Int)? = nil
         var loads: [(vaddr: Int, offset: Int, filesz: Int)] = []
+        var propertySegment: (offset: Int, size: Int)? = nil
         if phoff > 0 && phnum > 0 {
             guard phentsize >= (is64 ? 56 : 32) else { throw ELFError.truncated("program header size") }
             for i in 0..<phnum {
@@ -113,6 +150,7 @@ public struct ELFFile: Sendable {
                 case 3: interp = try r.cString(offset, limit: filesz)
                 case 2: dynamicSegment = (offset, filesz)
                 case 1: loads.append((vaddr, offset, filesz))
+                case 0x6474_e553: propertySegment = (offset, filesz)
                 default: break
                 }
             }
@@ -155,7 +193,7 @@ public struct ELFFile: Sendable {
             if let strtab = dynEntries.first(where: { $0.tag == 5 })?.value,
                let load = loads.first(where: { strtab >= $0.vaddr && strtab < $0.vaddr + $0.filesz }) {
                 dynStrOffset = strtab - load.vaddr + load.offset
-                dynStrSize = dynEntries.first(where: { $0.tag == 10 })?.value ?? (bytes.count - (dynStrOffset ?? 0))
+                dynStrSize = dynEntries.first(where: { $0.tag == 10 })?.value ?? (r.size - (dynStrOffset ?? 0))
             }
         }
         isDynamic = !dynEntries.isEmpty
@@ -222,6 +260,7 @@ public struct ELFFile: Sendable {
                 let info = try r.u8(base + (is64 ? 4 : 12))
                 let shndx = try r.u16(base + (is64 ? 6 : 14))
                 guard nameOffset != 0 else { continue }
+                if try shndx != 0 && !r.hasEntryPointPrefix(str.offset + nameOffset) { continue }
                 let name = try r.cString(str.offset + nameOffset, limit: str.size - nameOffset)
                 var version: String? = nil
                 if shndx == 0, let versym, (i + 1) * 2 <= versym.size {
@@ -235,12 +274,23 @@ public struct ELFFile: Sendable {
         // GNU property notes, for the x86 ISA level (x86-64 only).
         var isa: UInt32? = nil
         if machine == 62 {
-            for note in sections where note.type == 7 {
-                if let found = try Self.x86ISA(r, offset: note.offset, size: note.size, align: is64 ? 8 : 4) { isa = found; break }
+            // The property note is found through PT_GNU_PROPERTY, else by its section name,
+            // else by trying every note section (some of which may lie where the reader has no bytes).
+            if let segment = propertySegment {
+                isa = try Self.x86ISA(r, offset: segment.offset, size: segment.size, align: is64 ? 8 : 4)
+            } else {
+                var notes = sections.filter { $0.type == 7 }
+                if shstrndx < sections.count {
+                    let names = sections[shstrndx]
+                    let named = notes.filter { (try? r.cString(names.offset + $0.name, limit: names.size - $0.name)) == ".note.gnu.property" }
+                    if !named.isEmpty { notes = named }
+                }
+                for note in notes {
+                    if let found = try Self.x86ISA(r, offset: note.offset, size: note.size, align: is64 ? 8 : 4) { isa = found; break }
+                }
             }
         }
         x86ISANeeded = isa
-        _ = shstrndx
     }
 
     private static func readDynamic(_ r: ByteReader, offset: Int, size: Int, entsize: Int) throws -> [(tag: Int, value: Int)] {
@@ -280,51 +330,63 @@ public struct ELFFile: Sendable {
     }
 }
 
-/// Bounds-checked, endian-aware reads over the bytes of an ELF file.
+/// Bounds-checked, endian-aware reads over the bytes of an ELF file, of which the reader may
+/// hold only a head and a tail (see `ELFFile.init(head:tail:size:)`).
 struct ByteReader {
-    let bytes: [UInt8]
+    let head: UnsafeRawBufferPointer
+    let tail: UnsafeRawBufferPointer
+    let tailStart: Int
+    let size: Int
     let bits: Int
     let little: Bool
 
-    init(_ bytes: [UInt8]) throws {
-        guard bytes.count >= 52, ELFFile.hasMagic(bytes) else { throw bytes.count >= 4 && ELFFile.hasMagic(bytes) ? ELFError.truncated("header") : ELFError.notELF }
-        switch bytes[4] {
+    init(head: UnsafeRawBufferPointer, tail: UnsafeRawBufferPointer, size: Int) throws {
+        self.head = head
+        self.tail = tail
+        self.size = size
+        tailStart = size - tail.count
+        guard head.count >= 4, head[0] == 0x7f, head[1] == 0x45, head[2] == 0x4c, head[3] == 0x46 else { throw ELFError.notELF }
+        guard head.count >= 52 else { throw ELFError.truncated("header") }
+        switch head[4] {
         case 1: bits = 32
         case 2: bits = 64
-        default: throw ELFError.unsupported("class \(bytes[4])")
+        default: throw ELFError.unsupported("class \(head[4])")
         }
-        switch bytes[5] {
+        switch head[5] {
         case 1: little = true
         case 2: little = false
-        default: throw ELFError.unsupported("data encoding \(bytes[5])")
+        default: throw ELFError.unsupported("data encoding \(head[5])")
         }
-        guard bits == 32 || bytes.count >= 64 else { throw ELFError.truncated("header") }
-        self.bytes = bytes
+        guard bits == 32 || head.count >= 64 else { throw ELFError.truncated("header") }
     }
 
-    @inline(__always) func check(_ offset: Int, _ length: Int) throws {
-        guard offset >= 0, length >= 0, offset <= bytes.count - length else { throw ELFError.truncated("offset \(offset)") }
+    /// The buffer holding `[offset, offset + length)` and the index of `offset` in it.
+    @inline(__always) func locate(_ offset: Int, _ length: Int) throws -> (UnsafeRawBufferPointer, Int) {
+        guard offset >= 0, length >= 0, offset <= size - length else { throw ELFError.truncated("offset \(offset)") }
+        if offset + length <= head.count { return (head, offset) }
+        if offset >= tailStart { return (tail, offset - tailStart) }
+        throw ELFError.incomplete
     }
 
-    func u8(_ o: Int) throws -> UInt8 { try check(o, 1); return bytes[o] }
+    func u8(_ o: Int) throws -> UInt8 { let (b, i) = try locate(o, 1); return b[i] }
 
     func u16(_ o: Int) throws -> UInt16 {
-        try check(o, 2)
-        let a = UInt16(bytes[o]), b = UInt16(bytes[o + 1])
-        return little ? a | b << 8 : a << 8 | b
+        let (b, i) = try locate(o, 2)
+        let x = UInt16(b[i]), y = UInt16(b[i + 1])
+        return little ? x | y << 8 : x << 8 | y
     }
 
     func u32(_ o: Int) throws -> UInt32 {
-        try check(o, 4)
+        let (b, i) = try locate(o, 4)
         var v: UInt32 = 0
-        for i in 0..<4 { v |= UInt32(bytes[o + i]) << (little ? 8 * i : 8 * (3 - i)) }
+        for k in 0..<4 { v |= UInt32(b[i + k]) << (little ? 8 * k : 8 * (3 - k)) }
         return v
     }
 
     func u64(_ o: Int) throws -> UInt64 {
-        try check(o, 8)
+        let (b, i) = try locate(o, 8)
         var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[o + i]) << (little ? 8 * i : 8 * (7 - i)) }
+        for k in 0..<8 { v |= UInt64(b[i + k]) << (little ? 8 * k : 8 * (7 - k)) }
         return v
     }
 
@@ -335,11 +397,26 @@ struct ByteReader {
         return Int(v)
     }
 
+    /// Whether the NUL-terminated string at `offset` starts like a Python module entry point.
+    func hasEntryPointPrefix(_ offset: Int) throws -> Bool {
+        let (b, i) = try locate(offset, 1)
+        for prefix in Self.entryPointPrefixes where i + prefix.count <= b.count {
+            var match = true
+            for (k, byte) in prefix.enumerated() where b[i + k] != byte { match = false; break }
+            if match { return true }
+        }
+        return false
+    }
+
+    static let entryPointPrefixes: [[UInt8]] = [Array("PyInit_".utf8), Array("init".utf8), Array("_cffi_pypyinit_".utf8)]
+
     func cString(_ offset: Int, limit: Int) throws -> String {
-        guard offset >= 0, offset < bytes.count else { throw ELFError.truncated("string at \(offset)") }
-        let end = min(bytes.count, limit > 0 ? offset + limit : bytes.count)
-        var i = offset
-        while i < end && bytes[i] != 0 { i += 1 }
-        return String(decoding: bytes[offset..<i], as: UTF8.self)
+        let (b, start) = try locate(offset, 1)
+        let end = min(b.count, limit > 0 ? start + limit : b.count)
+        var i = start
+        while i < end && b[i] != 0 { i += 1 }
+        // A string that runs off the end of the head continues in the part that is not held.
+        if i == b.count && b.baseAddress == head.baseAddress && head.count < tailStart { throw ELFError.incomplete }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
     }
 }

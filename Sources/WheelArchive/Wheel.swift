@@ -1,3 +1,4 @@
+import ELFInspection
 import Foundation
 import PackagingModel
 import WheelfarmBasics
@@ -32,13 +33,20 @@ public struct Wheel: Sendable {
         guard let filename = WheelFilename(basename) else {
             throw ArchiveError.invalidWheel(archive: path, reason: "'\(basename)' is not a valid wheel file name (PEP 427)")
         }
-        let members = try ZipReader.read(path, limits: limits) { name, prefix in
-            switch selection {
-            case .everything: return true
-            case .binariesAndMetadata:
-                return ELFMagic.matches(prefix) || name.split(separator: "/").first?.hasSuffix(".dist-info") == true
-            }
-        }
+        // Large wheels are inflated on every core; binaries are parsed as they arrive, and in
+        // audit mode their bytes are dropped at once, so memory stays near one binary's size.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        let threads = size > 4 << 20 ? min(4, ProcessInfo.processInfo.activeProcessorCount) : 1
+        let members = try ZipReader.read(path, limits: limits, threads: threads, keep: { name, prefix, declared in
+            if selection == .everything { return .all }
+            if name.split(separator: "/").first?.hasSuffix(".dist-info") == true { return .all }
+            guard ELFMagic.matches(prefix) else { return .none }
+            // Large binaries go to a temporary file and are parsed by mapping it: the parser
+            // touches a few pages, so memory stays small whatever the size of the wheel.
+            return declared > 1 << 20 ? .file : .all
+        }, process: { member in
+            Self.parseBinary(&member, keepBytes: selection == .everything)
+        })
         // The .dist-info directory: exactly one at the top level, for this distribution.
         let distInfos = Set(members.compactMap { member -> String? in
             let parts = member.path.split(separator: "/")
@@ -68,6 +76,30 @@ public struct Wheel: Sendable {
         self.members = members
         self.distInfo = distInfo
         self.wheelMetadata = wheelMetadata
+    }
+
+    /// Parses a member that holds an ELF file into its payload; drops its bytes unless asked to keep them.
+    static func parseBinary(_ member: inout ArchiveMember, keepBytes: Bool) {
+        let result: Result<ELFFile, ELFError>
+        do {
+            if let fd = member.spillFile {
+                defer { close(fd); member.spillFile = nil }
+                var magic = [UInt8](repeating: 0, count: 4)
+                guard pread(fd, &magic, 4, 0) == 4, ELFMagic.matches(magic[...]) else { return }
+                result = .success(try ELFFile(fileDescriptor: fd, name: member.path))
+            } else {
+                guard let content = member.content, ELFMagic.matches(content.prefix(4)) else { return }
+                result = .success(try ELFFile(bytes: content))
+            }
+        } catch let error as ELFError {
+            result = .failure(error)
+        } catch {
+            result = .failure(.unsupported("\(error)"))
+        }
+        member.payload = result
+        if !keepBytes {
+            member.content = nil
+        }
     }
 
     /// Checks that RECORD lists every member with its true SHA-256 and size, and nothing that is absent.
@@ -104,6 +136,11 @@ public struct Wheel: Sendable {
         for member in members where !listed.contains(member.path) && !exempt.contains(member.path) {
             throw ArchiveError.recordMismatch(archive: archive, entry: member.path, reason: "present in the archive but not listed in RECORD")
         }
+    }
+
+    /// The ELF files of the wheel, parsed while reading, by path (a failed parse is kept as its error).
+    public var binaries: [(path: String, elf: Result<ELFFile, ELFError>)] {
+        members.compactMap { member in (member.payload as? Result<ELFFile, ELFError>).map { (member.path, $0) } }
     }
 
     /// The content of a member kept in memory, by path.

@@ -16,6 +16,68 @@ public struct ArchiveMember: Sendable {
     public var sha256: [UInt8]
     /// The content, when the caller asked to keep it.
     public var content: [UInt8]?
+    /// With `KeepMode.file`, an open descriptor of an unlinked temporary file holding the
+    /// content; whoever takes the member must close it.
+    public var spillFile: Int32? = nil
+    /// The member's position in the archive.
+    public var index: Int = 0
+    /// What a `process` callback made of the content (for example a parsed binary).
+    public var payload: (any Sendable)? = nil
+}
+
+/// How much of a member's content `ZipReader` keeps in memory.
+public enum KeepMode: Sendable, Equatable {
+    /// Only the hash and size.
+    case none
+    /// The whole content.
+    case all
+    /// The whole content, in an unlinked temporary file rather than in memory (see `ArchiveMember.spillFile`).
+    case file
+}
+
+/// An unlinked temporary file that receives a member's content, so that large members
+/// do not sit in memory (the same trade as extracting to disk, without the clean-up).
+struct SpillFile {
+    let fd: Int32
+
+    init() throws {
+        let dir = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        // Created and unlinked at once: nothing is left behind, even if the process is killed.
+        var template = Array("\(dir)/wheelfarm-member.XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            let fd = mkstemp(base)
+            if fd >= 0 { unlink(base) }
+            return fd
+        }
+        guard fd >= 0 else { throw ArchiveError.unreadable(path: dir, reason: "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        self.fd = fd
+    }
+
+    func write(_ block: UnsafeRawBufferPointer, archive: String, entry: String) throws {
+        var done = 0
+        while done < block.count {
+            let n = Glibc.write(fd, block.baseAddress.map { $0 + done }, block.count - done)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                close(fd)
+                throw ArchiveError.unreadable(path: archive, reason: "\(entry): cannot write a temporary copy: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    func finish() -> Int32 { fd }
+}
+
+/// Collects the members read by each worker.
+private final class PartResults: @unchecked Sendable {
+    // Each slot is written once by its own worker; the lock orders those writes with the reads.
+    private var slots: [Result<[ArchiveMember], Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Result<[ArchiveMember], Error>) { lock.lock(); slots[index] = value; lock.unlock() }
+    func get(_ index: Int) -> Result<[ArchiveMember], Error>? { lock.lock(); defer { lock.unlock() }; return slots[index] }
 }
 
 /// Reads zip archives (wheels) through libarchive, rejecting unsafe members.
@@ -23,11 +85,18 @@ public enum ZipReader {
     /// Reads every regular member of the zip at `path`, hashing all of them and keeping
     /// the content of those for which `keep(path, firstBytes)` returns true.
     ///
+    /// `process`, when given, is called on each kept member once its content is complete; it
+    /// may replace the content (for example with nil after parsing it) and attach a payload.
+    /// With `only`, just those members are inflated and returned (the others are still checked).
+    /// With `threads` above 1, members are inflated by several libarchive handles at once,
+    /// each taking every n-th member: inflating dominates the cost of reading a wheel.
+    ///
     /// Directory entries are skipped. Absolute or `..` paths, links, devices and duplicate
     /// names are rejected, as is expansion beyond `limits`, before anything is returned.
     public static func read(
-        _ path: String, limits: ExpansionLimits = .default,
-        keep: (String, ArraySlice<UInt8>) -> Bool = { _, _ in true }
+        _ path: String, limits: ExpansionLimits = .default, threads: Int = 1, only: Set<String>? = nil,
+        keep: @escaping @Sendable (String, ArraySlice<UInt8>, Int64) -> KeepMode = { _, _, _ in .all },
+        process: (@Sendable (inout ArchiveMember) -> Void)? = nil
     ) throws -> [ArchiveMember] {
         setlocale(LC_ALL, "C.UTF-8")
         let archiveSize: Int64
@@ -38,6 +107,37 @@ public enum ZipReader {
             throw ArchiveError.unreadable(path: path, reason: "no such file")
         }
         let allowed = limits.allowedTotal(archiveSize: archiveSize)
+        let workers = max(1, threads)
+        if workers == 1 {
+            return try readPart(path, worker: 0, of: 1, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
+        }
+        let results = PartResults(count: workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            results.set(worker, Result {
+                try readPart(path, worker: worker, of: workers, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
+            })
+        }
+        var all: [(Int, ArchiveMember)] = []
+        for worker in 0..<workers {
+            guard let result = results.get(worker) else { continue }
+            switch result {
+            case let .success(members): all += members.map { ($0.index, $0) }
+            case let .failure(error): throw error
+            }
+        }
+        let members = all.sorted { $0.0 < $1.0 }.map(\.1)
+        let total = members.reduce(Int64(0)) { $0 + Int64($1.size) }
+        guard total <= allowed else {
+            throw ArchiveError.tooLarge(archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
+        }
+        return members
+    }
+
+    /// Reads the members whose position modulo `count` is `worker`; checks every header.
+    static func readPart(
+        _ path: String, worker: Int, of count: Int, only: Set<String>?, limits: ExpansionLimits, allowed: Int64, archiveSize: Int64,
+        keep: (String, ArraySlice<UInt8>, Int64) -> KeepMode, process: ((inout ArchiveMember) -> Void)?
+    ) throws -> [ArchiveMember] {
         guard let archive = archive_read_new() else { throw ArchiveError.unreadable(path: path, reason: "out of memory") }
         defer { archive_read_free(archive) }
         // The seekable reader trusts the central directory, as pip and zipfile do.
@@ -47,8 +147,10 @@ public enum ZipReader {
         }
         var members: [ArchiveMember] = []
         var seen = Set<String>()
-        var total: Int64 = 0
+        var declaredTotal: Int64 = 0
+        var producedTotal: Int64 = 0
         var entry: OpaquePointer? = nil
+        var index = -1
         while true {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { break }
@@ -75,14 +177,20 @@ public enum ZipReader {
             }
             let declared = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : -1
             if declared > 0 {
-                guard total + declared <= allowed else {
+                declaredTotal += declared
+                guard declaredTotal <= allowed else {
                     throw ArchiveError.tooLarge(archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
                 }
             }
+            index += 1
+            guard index % count == worker else { continue }
+            // Members outside `only` are neither inflated nor returned.
+            if let only, !only.contains(name) { continue }
             var hasher = SHA256Hasher()
             var content: [UInt8]? = nil
+            var spill: SpillFile? = nil
             var decided = false
-            var keepThis = false
+            var mode = KeepMode.none
             var size = 0
             var buffer: UnsafeRawPointer? = nil
             var length = 0
@@ -96,28 +204,47 @@ public enum ZipReader {
                 guard length > 0, let buffer else { continue }
                 let block = UnsafeRawBufferPointer(start: buffer, count: length)
                 size += length
-                total += Int64(length)
+                producedTotal += Int64(length)
                 // Enforce the limit on what is really produced, not only on the declared sizes.
-                if total > allowed || (declared >= 0 && Int64(size) > declared) {
+                if producedTotal > allowed || (declared >= 0 && Int64(size) > declared) {
                     throw ArchiveError.tooLarge(archive: path, reason: "'\(name)' expands past its declared size or the archive's limit of \(allowed) bytes; refusing a possible zip bomb")
                 }
                 hasher.update(block)
                 if !decided {
                     decided = true
-                    keepThis = keep(name, ArraySlice(block.prefix(64)))
-                    if keepThis {
+                    mode = keep(name, ArraySlice(block.prefix(64)), declared)
+                    switch mode {
+                    case .none: break
+                    case .all:
                         content = []
                         content?.reserveCapacity(declared > 0 ? Int(declared) : length)
+                    case .file:
+                        spill = try SpillFile()
                     }
                 }
-                if keepThis { content?.append(contentsOf: block) }
+                switch mode {
+                case .none: break
+                case .all: content?.append(contentsOf: block)
+                case .file:
+                    try spill?.write(block, archive: path, entry: name)
+                }
             }
-            if !decided && keep(name, []) { content = [] }
-            let mode = UInt32(archive_entry_perm(entry))
-            members.append(ArchiveMember(
-                path: name, permissions: mode == 0 ? 0o644 : mode,
+            if !decided {
+                mode = keep(name, [], declared)
+                switch mode {
+                case .none: break
+                case .all: content = []
+                case .file: spill = try SpillFile()
+                }
+            }
+            let permissions = UInt32(archive_entry_perm(entry))
+            var member = ArchiveMember(
+                path: name, permissions: permissions == 0 ? 0o644 : permissions,
                 modificationTime: Int(archive_entry_mtime(entry)), size: size,
-                sha256: hasher.finalize(), content: content))
+                sha256: hasher.finalize(), content: content, index: index)
+            member.spillFile = spill?.finish()
+            if content != nil || member.spillFile != nil, let process { process(&member) }
+            members.append(member)
         }
         return members
     }

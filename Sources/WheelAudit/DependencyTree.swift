@@ -43,7 +43,26 @@ struct TreeResolver {
 
     static func isLibpython(_ soname: String) -> Bool {
         // libpython3.11.so.1.0, libpython3.8m.so: the interpreter itself, never grafted.
-        soname.range(of: #"^libpython\d+\.\d+m?\.so(\.\d+)*$"#, options: .regularExpression) != nil
+        // Matches ^libpython\d+\.\d+m?\.so(\.\d+)*$ without a regular-expression engine.
+        guard soname.hasPrefix("libpython") else { return false }
+        var rest = Substring(soname.dropFirst("libpython".count))
+        func digits() -> Bool {
+            let count = rest.prefix(while: { $0.isASCII && $0.isNumber }).count
+            rest = rest.dropFirst(count)
+            return count > 0
+        }
+        guard digits(), rest.first == "." else { return false }
+        rest = rest.dropFirst()
+        guard digits() else { return false }
+        if rest.first == "m" { rest = rest.dropFirst() }
+        guard rest.hasPrefix(".so") else { return false }
+        rest = rest.dropFirst(3)
+        while !rest.isEmpty {
+            guard rest.first == "." else { return false }
+            rest = rest.dropFirst()
+            guard digits() else { return false }
+        }
+        return true
     }
 
     static func isLoader(_ soname: String) -> Bool {

@@ -128,7 +128,7 @@ public final class SystemLibraries: @unchecked Sendable {
         lock.lock()
         if let cached = cache[path] { lock.unlock(); return cached }
         lock.unlock()
-        let parsed = (try? Files.readBytes(Self.join(root, path))).flatMap { try? ELFFile(bytes: $0) }
+        let parsed = try? ELFFile(path: Self.join(root, path))
         lock.lock()
         cache[path] = parsed
         lock.unlock()

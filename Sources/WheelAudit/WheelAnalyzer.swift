@@ -104,15 +104,15 @@ public struct WheelAnalyzer: Sendable {
         // Binaries, their architecture and libc.
         var parsed: [WheelBinary] = []
         var purelib: [String] = []
-        for member in wheel.members {
-            guard let content = member.content, ELFFile.hasMagic(content) else { continue }
+        for (path, result) in wheel.binaries {
             let elf: ELFFile
-            do { elf = try ELFFile(bytes: content) } catch {
-                throw AuditError.unreadableBinary(wheel: name, path: member.path, reason: "\(error)")
+            switch result {
+            case let .success(parsedELF): elf = parsedELF
+            case let .failure(error): throw AuditError.unreadableBinary(wheel: name, path: path, reason: "\(error)")
             }
-            if member.path.split(separator: "/").contains("purelib") { purelib.append(member.path) }
-            let fileName = String(member.path.split(separator: "/").last ?? "")
-            parsed.append(WheelBinary(path: member.path, elf: elf, isExtension: elf.isPythonExtension(fileName: fileName)))
+            if path.split(separator: "/").contains("purelib") { purelib.append(path) }
+            let fileName = String(path.split(separator: "/").last ?? "")
+            parsed.append(WheelBinary(path: path, elf: elf, isExtension: elf.isPythonExtension(fileName: fileName)))
         }
         if !purelib.isEmpty { throw AuditError.binariesInPurelib(wheel: name, files: purelib) }
         let tagArchitectures = Set(wheel.filename.platformTags.compactMap { PlatformTag($0)?.architecture })
@@ -373,10 +373,11 @@ public struct WheelAnalyzer: Sendable {
             if case .wheel? = location { continue }
             result.libraries[lib] = (location, users)
         }
-        let required = tree.binary.elf.requiredSymbols.union(["*"])
         for lib in tree.needed {
             guard let forbidden = policy.blacklistedSymbols[lib] else { continue }
-            let used = forbidden.intersection(required)
+            let used = forbidden.filter { symbol in
+                symbol == "*" || tree.binary.elf.dynamicSymbols.contains { $0.name == symbol && $0.isUndefined && $0.binding != 2 }
+            }
             if !used.isEmpty { result.blacklisted[lib] = used }
         }
         return result

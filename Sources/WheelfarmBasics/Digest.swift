@@ -6,22 +6,17 @@ import Foundation
 /// libcrypto's assembly implementation stays fast even in debug builds, where a
 /// pure-Swift hash is dozens of times slower.
 public struct SHA256Hasher: ~Copyable {
-    private let context: OpaquePointer
+    private var context = SHA256_CTX()
 
     /// Creates a hasher ready to take bytes.
     public init() {
-        // EVP_MD_CTX_new only fails when memory is exhausted; treat that as fatal.
-        guard let ctx = EVP_MD_CTX_new() else { fatalError("libcrypto: cannot allocate a digest context") }
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
-        context = ctx
+        SHA256_Init(&context)
     }
-
-    deinit { EVP_MD_CTX_free(context) }
 
     /// Feeds bytes into the digest.
     public mutating func update(_ buffer: UnsafeRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-        EVP_DigestUpdate(context, base, buffer.count)
+        SHA256_Update(&context, base, buffer.count)
     }
 
     /// Feeds bytes into the digest.
@@ -32,8 +27,7 @@ public struct SHA256Hasher: ~Copyable {
     /// Finishes the digest and returns its 32 bytes.
     public consuming func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        _ = out.withUnsafeMutableBufferPointer { SHA256_Final($0.baseAddress, &context) }
         return out
     }
 }

@@ -1,0 +1,16 @@
+# Shared helpers for the benchmark scripts: timing with peak memory, and the median of runs.
+# Source it; it defines `measure CMD...` -> prints "seconds max_rss_kib" (median of $RUNS runs).
+
+RUNS="${RUNS:-3}"
+
+measure() {
+  local i out times=() rss=()
+  for i in $(seq "$RUNS"); do
+    out="$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)"
+    times+=("${out%% *}"); rss+=("${out##* }")
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")" \
+                   "$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)"
+}
+
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.1f}x' if b > 0 else 'n/a')" "$1" "$2"; }
