@@ -16,7 +16,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "WheelfarmBasics", dependencies: ["CCrypto"]),
+        .target(name: "CSupport"),
+        .target(name: "WheelfarmBasics", dependencies: ["CCrypto", "CSupport"]),
         .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"]),
         .target(name: "ELFInspection"),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"]),

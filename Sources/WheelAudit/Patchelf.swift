@@ -8,10 +8,13 @@ public struct Patchelf: Sendable {
     /// Its version as printed.
     public let version: String
 
-    /// Finds patchelf through `WHEELFARM_PATCHELF` or `PATH` and checks its version.
+    /// Finds patchelf through `WHEELFARM_PATCHELF`, `PATH` or the tools folder, taking the
+    /// first that is recent enough.
     public static func locate() throws -> Patchelf {
         let env = ProcessInfo.processInfo.environment
-        let candidates = [env["WHEELFARM_PATCHELF"], "patchelf"].compactMap { $0 }.filter { !$0.isEmpty }
+        // The tools folder that ci/setup.sh fills comes last: Debian's own patchelf is too old.
+        let tools = env["WHEELFARM_TOOLS"] ?? "/opt/wheelfarm-tools"
+        let candidates = [env["WHEELFARM_PATCHELF"], "patchelf", "\(tools)/bin/patchelf"].compactMap { $0 }.filter { !$0.isEmpty }
         var lastProblem: Error = RepairError.patchelfMissing("not found in PATH")
         for candidate in candidates {
             guard let path = ProcessRunner.resolveExecutable(candidate) else { continue }

@@ -58,12 +58,32 @@ struct PolicyDocument: Codable {
         var extra_allowed_libraries: [String]?
         var allowed_libraries_per_architecture: [String: [String]]?
         var blacklisted_symbols: [String: [String]]?
-        var symbol_versions: [String: [String: [String]]]?
+        var symbol_versions: [String: [String: VersionList]]?
     }
     var format: Int
     var family: String?
     var libc: LibcFamily?
     var policies: [Entry]
+}
+
+/// Symbol versions as written in policy files: one string separated by spaces (compact, and
+/// fast to load), or a list of strings.
+struct VersionList: Codable {
+    var versions: [String]
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            versions = text.split(separator: " ").map(String.init)
+        } else {
+            versions = try container.decode([String].self)
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(versions.joined(separator: " "))
+    }
 }
 
 /// The set of policy definitions (all architectures), loaded from data files.
@@ -76,7 +96,7 @@ public struct PolicyCatalog: Sendable {
         var allowed: Set<String>
         var allowedPerArchitecture: [String: Set<String>]
         var blacklist: [String: Set<String>]
-        var symbolVersions: [String: [String: Set<String>]]
+        var symbolVersions: [String: [String: [String]]]
     }
 
     var definitions: [Definition]
@@ -124,7 +144,7 @@ public struct PolicyCatalog: Sendable {
             definition.allowed.formUnion(entry.extra_allowed_libraries ?? [])
             if let perArch = entry.allowed_libraries_per_architecture { definition.allowedPerArchitecture = perArch.mapValues(Set.init) }
             if let blacklist = entry.blacklisted_symbols { definition.blacklist = blacklist.mapValues(Set.init) }
-            if let versions = entry.symbol_versions { definition.symbolVersions = versions.mapValues { $0.mapValues(Set.init) } }
+            if let versions = entry.symbol_versions { definition.symbolVersions = versions.mapValues { $0.mapValues(\.versions) } }
             definitions.removeAll { $0.name == definition.name }
             definitions.append(definition)
         }

@@ -21,16 +21,32 @@ public struct Repairer: Sendable {
     public var system: SystemLibraries
     /// The tool version written in the SBOM.
     public var toolVersion: String
+    /// The deflate level of the written wheel (0 to 9).
+    public var compressionLevel: Int
 
     /// Creates a repairer.
-    public init(patchelf: Patchelf, system: SystemLibraries, toolVersion: String) {
+    public init(patchelf: Patchelf, system: SystemLibraries, toolVersion: String, compressionLevel: Int = Repairer.defaultCompressionLevel) {
         self.patchelf = patchelf
         self.system = system
         self.toolVersion = toolVersion
+        self.compressionLevel = compressionLevel
     }
+
+    /// zlib level 3: a wheel about 7% larger than at level 6, written more than twice as fast;
+    /// the whole wheel is recompressed, so for large wheels this is most of a repair's time.
+    public static let defaultCompressionLevel = 3
 
     /// Writes the repaired wheel into `outputDirectory`; nothing is written if any step fails.
     public func apply(_ plan: RepairPlan, to wheel: Wheel, outputDirectory: String) throws -> RepairResult {
+        // Nothing to graft, patch or retag: the wheel is already what a repair would write.
+        if plan.grafts.isEmpty && plan.edits.isEmpty && plan.filename == wheel.filename {
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+            let output = "\(outputDirectory)/\(plan.filename.description)"
+            if URL(fileURLWithPath: output).standardizedFileURL.path != URL(fileURLWithPath: wheel.path).standardizedFileURL.path {
+                try Files.writeAtomically(Files.readBytes(wheel.path), to: output)
+            }
+            return RepairResult(path: output, plan: plan, origins: [:])
+        }
         let work = try TemporaryDirectory(prefix: "wheelfarm-repair")
         defer { work.remove() }
         let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int.init)
@@ -126,7 +142,7 @@ public struct Repairer: Sendable {
         ordered.append(ZipEntry(path: "\(distInfo)/RECORD", content: Array(record.text.utf8), permissions: 0o644, modificationTime: mtime))
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let output = "\(outputDirectory)/\(plan.filename.description)"
-        try ZipWriter.write(ordered, to: output)
+        try ZipWriter.write(ordered, to: output, compressionLevel: compressionLevel)
         return RepairResult(path: output, plan: plan, origins: origins)
     }
 

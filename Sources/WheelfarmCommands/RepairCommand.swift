@@ -28,6 +28,13 @@ public struct RepairCommand: ParsableCommand {
     @Option(name: .customLong("exclude"), help: "Soname glob never grafted (for libraries the target provides); may be repeated.")
     public var excludes: [String] = []
 
+    @Option(help: "Deflate level of the repaired wheel, 0 (store) to 9 (smallest).")
+    public var compressionLevel: Int = Repairer.defaultCompressionLevel
+
+    public mutating func validate() throws {
+        guard (0...9).contains(compressionLevel) else { throw ValidationError("--compression-level must be between 0 and 9") }
+    }
+
     public init() {}
 
     public func run() throws {
@@ -53,7 +60,7 @@ public struct RepairCommand: ParsableCommand {
                 let analysis = try WheelAnalyzer(catalog: catalog, root: root, exclude: excludes).analyze(wheel: wheel)
                 let system = SystemLibraries(root: root, libc: analysis.libc, architecture: analysis.architecture)
                 let plan = try RepairPlanner.plan(analysis, requested: plat, system: system)
-                let result = try Repairer(patchelf: patchelf, system: system, toolVersion: wheelfarmVersion)
+                let result = try Repairer(patchelf: patchelf, system: system, toolVersion: wheelfarmVersion, compressionLevel: compressionLevel)
                     .apply(plan, to: wheel, outputDirectory: wheelDirectory)
                 var line = "repaired \(analysis.filename) -> \(result.path)"
                 if !plan.grafts.isEmpty {

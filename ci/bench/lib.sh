@@ -4,11 +4,14 @@
 RUNS="${RUNS:-3}"
 
 measure() {
-  local i out times=() rss=()
+  local i out times=() rss=() timing
+  timing="$(mktemp)"
   for i in $(seq "$RUNS"); do
-    out="$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)"
+    /usr/bin/time -f '%e %M' -o "$timing" "$@" >/dev/null 2>&1 || true
+    out="$(tail -1 "$timing")"
     times+=("${out%% *}"); rss+=("${out##* }")
   done
+  rm -f "$timing"
   printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")" \
                    "$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)"
 }

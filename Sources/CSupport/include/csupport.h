@@ -1,0 +1,13 @@
+#ifndef WHEELFARM_CSUPPORT_H
+#define WHEELFARM_CSUPPORT_H
+#include <spawn.h>
+
+/* GNU extensions that Swift's Glibc module does not expose without _GNU_SOURCE. */
+
+/* pipe2 with O_CLOEXEC: no window in which another thread's child inherits the pipe. */
+int wf_pipe_cloexec(int fds[2]);
+
+/* posix_spawn_file_actions_addchdir_np (glibc 2.29). */
+int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+#endif
