@@ -49,5 +49,6 @@ fi
 
 cd "$repo"
 echo "setup: building wheelfarm"
-swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write)' | tail -5
+swift build > /tmp/wheelfarm-build.log 2>&1 || { tail -40 /tmp/wheelfarm-build.log; exit 1; }
+tail -1 /tmp/wheelfarm-build.log
 echo "setup: done ($(.build/debug/wheelfarm --version)); tools in $tools"
