@@ -22,8 +22,9 @@ let package = Package(
         .target(name: "ELFInspection", exclude: ["README.md"]),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"]),
         .target(name: "WheelfarmCommands", dependencies: [
-            "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
+            "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
@@ -33,6 +34,7 @@ let package = Package(
         .testTarget(name: "ELFInspectionTests", dependencies: ["ELFInspection", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
         .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
+        .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -24,6 +24,22 @@ public enum ProcessRunner {
         _ program: String, _ arguments: [String],
         environment: [String: String]? = nil, currentDirectory: String? = nil
     ) throws -> ProcessOutput {
+        var out: [UInt8] = [], err: [UInt8] = []
+        let status = try stream(program, arguments, environment: environment, currentDirectory: currentDirectory) { chunk, isError in
+            if isError { err.append(contentsOf: chunk) } else { out.append(contentsOf: chunk) }
+        }
+        return ProcessOutput(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    /// Runs `program`, handing its output to `onOutput` as it arrives (`true` for standard
+    /// error), and returns its exit status. `tick` is called about every `tickInterval` seconds
+    /// while the child runs (for deadlines and progress); it receives the child's pid.
+    public static func stream(
+        _ program: String, _ arguments: [String],
+        environment: [String: String]? = nil, currentDirectory: String? = nil,
+        tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
+        onOutput: (ArraySlice<UInt8>, Bool) -> Void
+    ) throws -> Int32 {
         guard let executable = resolveExecutable(program, environment: environment) else {
             throw BasicsError.spawn(program: program, reason: "not found in PATH")
         }
@@ -52,35 +68,34 @@ public enum ProcessRunner {
             close(outPipe[0]); close(errPipe[0])
             throw BasicsError.spawn(program: program, reason: String(cString: strerror(spawnStatus)))
         }
-        let (out, err) = drain(outPipe[0], errPipe[0])
-        close(outPipe[0]); close(errPipe[0])
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
-        let status: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-        return ProcessOutput(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
-    }
-
-    /// Reads two pipes to their ends, alternating with poll.
-    static func drain(_ a: Int32, _ b: Int32) -> ([UInt8], [UInt8]) {
-        var buffers: [[UInt8]] = [[], []]
-        var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0), pollfd(fd: b, events: Int16(POLLIN), revents: 0)]
+        // Both pipes are read until the child and everything that inherited them close them.
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         var chunk = [UInt8](repeating: 0, count: 65536)
         var open = 2
+        var lastTick = Date()
         while open > 0 {
-            let ready = poll(&fds, 2, -1)
+            let ready = poll(&fds, 2, tick == nil ? -1 : Int32(tickInterval * 1000))
+            if let tick, Date().timeIntervalSince(lastTick) >= tickInterval {
+                lastTick = Date()
+                tick(pid)
+            }
             if ready < 0 { if errno == EINTR { continue }; break }
+            if ready == 0 { continue }
             for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = chunk.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
                 if n > 0 {
-                    buffers[i].append(contentsOf: chunk[0..<n])
+                    onOutput(chunk[0..<n], i == 1)
                 } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                     fds[i].fd = -1
                     open -= 1
                 }
             }
         }
-        return (buffers[0], buffers[1])
+        close(outPipe[0]); close(errPipe[0])
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+        return (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
     }
 
     static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {

@@ -17,7 +17,7 @@ public struct Wheelfarm: ParsableCommand {
         2 unreadable or invalid input, 64 usage error.
         """,
         version: wheelfarmVersion,
-        subcommands: [AuditCommand.self, RepairCommand.self])
+        subcommands: [AuditCommand.self, RepairCommand.self, ToolchainCommand.self, SandboxCommand.self])
 
     public init() {}
 }
@@ -64,4 +64,10 @@ public enum ExitStatus {
     public static let notCompliant: Int32 = 1
     /// The input could not be read or is invalid.
     public static let invalidInput: Int32 = 2
+}
+
+/// Writes a line to standard output at once (print() is block-buffered on a pipe, which
+/// would hold progress lines back).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -1,0 +1,282 @@
+import Foundation
+import WheelfarmBasics
+
+/// A host directory made visible inside the sandbox.
+public struct BindMount: Sendable, Hashable {
+    /// The host path.
+    public var source: String
+    /// The path inside the sandbox.
+    public var destination: String
+    /// Whether the sandbox may only read it.
+    public var readOnly: Bool
+
+    /// Creates a bind mount.
+    public init(source: String, destination: String, readOnly: Bool) {
+        self.source = source
+        self.destination = destination
+        self.readOnly = readOnly
+    }
+
+    /// Parses `SRC:DST[:ro|:rw]`.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 || parts.count == 3, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else { return nil }
+        if parts.count == 3 && parts[2] != "ro" && parts[2] != "rw" { return nil }
+        self.init(source: parts[0], destination: parts[1], readOnly: parts.count == 3 && parts[2] == "ro")
+    }
+}
+
+/// Resource limits of one sandbox run.
+public struct SandboxLimits: Sendable, Hashable {
+    /// Wall-clock time before everything is killed.
+    public var wallSeconds: Double
+    /// Memory of all processes together (cgroup), or address space per process (rlimit fallback).
+    public var memoryBytes: Int64
+    /// Number of processes and threads.
+    public var maxProcesses: Int
+    /// Size of the writable layer (a tmpfs): what the run may write in total.
+    public var diskBytes: Int64
+
+    /// Creates limits.
+    public init(wallSeconds: Double = 3600, memoryBytes: Int64 = 4 << 30, maxProcesses: Int = 1024, diskBytes: Int64 = 8 << 30) {
+        self.wallSeconds = wallSeconds
+        self.memoryBytes = memoryBytes
+        self.maxProcesses = maxProcesses
+        self.diskBytes = diskBytes
+    }
+}
+
+/// Everything one sandbox run needs.
+public struct SandboxConfiguration: Sendable {
+    /// Read-only root layers, topmost first (a derived layer, then the toolchain image).
+    public var layers: [String]
+    /// The command and its arguments.
+    public var command: [String]
+    /// The complete environment inside (nothing is inherited from the host).
+    public var environment: [String: String]
+    /// The working directory inside.
+    public var workingDirectory: String
+    /// Host directories to bind.
+    public var mounts: [BindMount]
+    /// Whether the host's network is reachable (for debugging by hand; builds never use it).
+    public var network: Bool
+    /// The uid and gid inside (65534, nobody, by default; 0 only for preparing derived roots).
+    public var uid: Int
+    public var gid: Int
+    /// Resource limits.
+    public var limits: SandboxLimits
+
+    /// Creates a configuration with a minimal default environment.
+    public init(layers: [String], command: [String], environment: [String: String] = SandboxConfiguration.defaultEnvironment,
+                workingDirectory: String = "/tmp", mounts: [BindMount] = [], network: Bool = false,
+                uid: Int = 65534, gid: Int = 65534, limits: SandboxLimits = SandboxLimits()) {
+        self.layers = layers
+        self.command = command
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.mounts = mounts
+        self.network = network
+        self.uid = uid
+        self.gid = gid
+        self.limits = limits
+    }
+
+    /// PATH, HOME and locale: the host's variables (PIP_*, proxies, ...) never leak in.
+    public static let defaultEnvironment: [String: String] = [
+        "PATH": "/opt/wheelfarm/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+        "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
+    ]
+}
+
+/// How a sandbox run ended.
+public enum SandboxOutcome: Sendable, Equatable, CustomStringConvertible {
+    /// The command exited with this status.
+    case exited(Int32)
+    /// The command was killed by this signal.
+    case signaled(Int32)
+    /// The wall-clock limit was reached and everything was killed.
+    case timedOut(seconds: Double)
+    /// The memory limit was exceeded and the kernel killed the run.
+    case memoryExceeded(bytes: Int64)
+    /// The sandbox could not be set up (not the command's fault).
+    case setupFailed(String)
+
+    public var description: String {
+        switch self {
+        case let .exited(code): return "exited with status \(code)"
+        case let .signaled(signal): return "killed by signal \(signal)"
+        case let .timedOut(seconds): return "timed out after \(Int(seconds)) s: every process was killed"
+        case let .memoryExceeded(bytes): return "exceeded the memory limit of \(bytes >> 20) MiB and was killed"
+        case let .setupFailed(reason): return "sandbox setup failed: \(reason)"
+        }
+    }
+
+    /// Whether the command ran and exited with status 0.
+    public var succeeded: Bool { self == .exited(0) }
+}
+
+/// The result of a run.
+public struct SandboxResult: Sendable {
+    /// How it ended.
+    public var outcome: SandboxOutcome
+    /// Wall-clock duration, setup and teardown included.
+    public var seconds: Double
+}
+
+/// The exact program a run executes, computed before anything happens (plan, then apply).
+public struct SandboxPlan: Sendable {
+    /// The host program and its arguments (setpriv, unshare, sh -c SCRIPT, the command).
+    public var argv: [String]
+    /// The script that runs as the namespace's first process.
+    public var script: String
+}
+
+/// Runs commands in isolated roots: private mount, PID, IPC, UTS and network namespaces, a
+/// fresh overlay over read-only layers on a size-limited tmpfs, pivot_root, an unprivileged uid
+/// with no capabilities and `no_new_privs`, nosuid/nodev mounts, cgroup (or rlimit) limits and
+/// a wall-clock deadline. Everything is torn down afterwards, also when wheelfarm is killed:
+/// the mounts live only in the namespace, and the namespace dies with wheelfarm.
+public struct Sandbox: Sendable {
+    /// Where runs keep their (empty, host-side) scratch directories.
+    public let scratchDirectory: String
+
+    /// Creates a sandbox runner using `home`'s scratch directory.
+    public init(home: FarmHome) {
+        scratchDirectory = home.scratch
+    }
+
+    static let setupFailureStatus: Int32 = 125
+    static let setupMarker = "wheelfarm-sandbox: "
+
+    /// Computes the plan of a run.
+    public func plan(_ config: SandboxConfiguration, scratch: String, cgroupDirectories: [String], rlimits: [String]) -> SandboxPlan {
+        func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var lines: [String] = [
+            "set -u",
+            "fail() { echo \(q(Self.setupMarker))\"$*\" >&2; exit \(Self.setupFailureStatus); }",
+            "step() { \"$@\" || fail \"$*\"; }",
+        ]
+        // Join the run's cgroups first, so that everything after is limited and killable.
+        for dir in cgroupDirectories { lines.append("echo $$ > \(q(dir + "/cgroup.procs")) || fail 'cannot join cgroup \(dir)'") }
+        let s = q(scratch)
+        lines += [
+            "step mount --make-rprivate /",
+            "step mount -t tmpfs -o size=\(config.limits.diskBytes),mode=0755 wheelfarm-scratch \(s)",
+            "step mkdir \(s)/upper \(s)/work \(s)/root",
+            "step mount -t overlay wheelfarm-root -o \(q("lowerdir=\(config.layers.joined(separator: ":")),upperdir=\(scratch)/upper,workdir=\(scratch)/work")),nosuid,nodev \(s)/root",
+            "R=\(s)/root",
+            "step mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"",
+            "step mount -t tmpfs -o nosuid,noexec,mode=0755,size=65536 wheelfarm-dev \"$R/dev\"",
+            "for n in null zero full random urandom tty; do : > \"$R/dev/$n\"; step mount --bind \"/dev/$n\" \"$R/dev/$n\"; done",
+            "ln -s /proc/self/fd \"$R/dev/fd\"; ln -s /proc/self/fd/0 \"$R/dev/stdin\"; ln -s /proc/self/fd/1 \"$R/dev/stdout\"; ln -s /proc/self/fd/2 \"$R/dev/stderr\"",
+            "mkdir -p \"$R/dev/shm\" && step mount -t tmpfs -o nosuid,nodev,size=67108864 wheelfarm-shm \"$R/dev/shm\"",
+            "mkdir -p \"$R/tmp\" && chmod 1777 \"$R/tmp\"",
+        ]
+        for mount in config.mounts {
+            let dst = q(mount.destination)
+            lines.append("mkdir -p \"$R\"\(dst) && step mount --bind \(q(mount.source)) \"$R\"\(dst)")
+            lines.append("step mount -o remount,bind,\(mount.readOnly ? "ro," : "")nosuid,nodev \"$R\"\(dst)")
+        }
+        if config.network {
+            lines.append("cp /etc/resolv.conf \"$R/etc/resolv.conf\" 2>/dev/null || true")
+        } else {
+            // Only loopback exists in the new network namespace, and it starts down.
+            lines.append("ip link set lo up 2>/dev/null || true")
+        }
+        lines += [
+            "hostname wheelfarm",
+            "cd \"$R\" && mkdir .wheelfarm-oldroot && step pivot_root . .wheelfarm-oldroot",
+            "cd / && step umount -l /.wheelfarm-oldroot && rmdir /.wheelfarm-oldroot",
+        ]
+        var exec = ["/usr/bin/setpriv", "--reuid=\(config.uid)", "--regid=\(config.gid)", "--clear-groups"]
+        if config.uid != 0 { exec += ["--inh-caps=-all", "--bounding-set=-all"] }
+        exec += ["--no-new-privs", "--"]
+        if !rlimits.isEmpty { exec += ["/usr/bin/prlimit"] + rlimits + ["--"] }
+        exec += ["/usr/bin/env", "-i", "-C", config.workingDirectory]
+        exec += config.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        lines.append("exec " + exec.map(q).joined(separator: " ") + " \"$@\"")
+        let script = lines.joined(separator: "\n") + "\n"
+        var namespaces = ["--mount", "--pid", "--ipc", "--uts"]
+        if !config.network { namespaces.append("--net") }
+        let argv = ["setpriv", "--pdeathsig", "KILL", "--", "unshare"] + namespaces
+            + ["--fork", "--kill-child", "--", "/bin/sh", "-c", script, "wheelfarm-sandbox"] + config.command
+        return SandboxPlan(argv: argv, script: script)
+    }
+
+    /// Runs a command in the sandbox, handing its output to `output` as it arrives.
+    public func run(_ config: SandboxConfiguration, output: (ArraySlice<UInt8>, Bool) -> Void) throws -> SandboxResult {
+        guard getuid() == 0 else { throw ToolchainError.needsRoot("the sandbox") }
+        for tool in ["unshare", "setpriv", "mount"] where ProcessRunner.resolveExecutable(tool, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) == nil {
+            throw ToolchainError.missingTool(tool, hint: "apt-get install util-linux mount")
+        }
+        Self.sweepStale(scratchDirectory)
+        let started = Date()
+        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
+        let id = "run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let scratch = "\(scratchDirectory)/\(id)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        let cgroup = RunCgroup(id: id, memoryBytes: config.limits.memoryBytes, maxProcesses: config.limits.maxProcesses)
+        defer {
+            cgroup.remove()
+            rmdir(scratch)
+        }
+        var rlimits: [String] = []
+        if !cgroup.enforcesMemory { rlimits.append("--as=\(config.limits.memoryBytes)") }
+        if !cgroup.enforcesProcesses { rlimits.append("--nproc=\(config.limits.maxProcesses)") }
+        let plan = plan(config, scratch: scratch, cgroupDirectories: cgroup.directories, rlimits: rlimits)
+        let deadline = started.addingTimeInterval(config.limits.wallSeconds)
+        var timedOut = false
+        var setupError: [UInt8] = []
+        let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+        let status = try ProcessRunner.stream(plan.argv[0], Array(plan.argv.dropFirst()), environment: environment, tick: { pid in
+            if !timedOut && Date() >= deadline {
+                timedOut = true
+                cgroup.killAll()
+                kill(pid, SIGKILL)
+            }
+        }, onOutput: { chunk, isError in
+            // util-linux's unshare complains when its child was killed by a signal; that is our doing.
+            if isError && chunk.starts(with: Array("unshare: sigprocmask".utf8)) { return }
+            if isError && setupError.count < 4096 && chunk.starts(with: Array(Self.setupMarker.utf8)) { setupError.append(contentsOf: chunk) }
+            output(chunk, isError)
+        })
+        let seconds = Date().timeIntervalSince(started)
+        let outcome: SandboxOutcome
+        if timedOut {
+            outcome = .timedOut(seconds: config.limits.wallSeconds)
+        } else if cgroup.hitMemoryLimit && status != 0 {
+            outcome = .memoryExceeded(bytes: config.limits.memoryBytes)
+        } else if status == Self.setupFailureStatus && !setupError.isEmpty {
+            let text = String(decoding: setupError, as: UTF8.self).replacingOccurrences(of: Self.setupMarker, with: "")
+            outcome = .setupFailed(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } else if status > 128 {
+            outcome = .signaled(status - 128)
+        } else {
+            outcome = .exited(status)
+        }
+        return SandboxResult(outcome: outcome, seconds: seconds)
+    }
+
+    /// Removes scratch directories and cgroups of runs whose wheelfarm process is gone
+    /// (killed with -9, say): nothing of a dead run is left behind for long.
+    static func sweepStale(_ scratchDirectory: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: scratchDirectory)) ?? [] where name.hasPrefix("run-") {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = pid_t(parts[1]), kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let cgroup = RunCgroup(adopting: name)
+            cgroup.remove()
+            rmdir("\(scratchDirectory)/\(name)")
+        }
+    }
+}
+
+extension RunCgroup {
+    /// The cgroups of an earlier run, found by id, to kill and remove them.
+    convenience init(adopting id: String) {
+        let candidates = ["/sys/fs/cgroup/wheelfarm", "/sys/fs/cgroup/memory/wheelfarm", "/sys/fs/cgroup/pids/wheelfarm",
+                          "/sys/fs/cgroup/unified/wheelfarm", "/sys/fs/cgroup/freezer/wheelfarm"].map { "\($0)/\(id)" }
+        self.init(existing: candidates.filter { FileManager.default.fileExists(atPath: $0) })
+    }
+}

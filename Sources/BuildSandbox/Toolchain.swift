@@ -1,0 +1,127 @@
+import Foundation
+import WheelfarmBasics
+
+/// One target ABI: a Debian release and architecture with its interpreter, as described by
+/// a file in `toolchains/targets/`.
+///
+/// Names read `<python tag>-<Debian suite>-<wheel architecture>`, for example
+/// `cp311-bookworm-x86_64`: the Python and ABI tag, the release whose glibc and compilers
+/// the wheels are built with, and the architecture of the binaries.
+public struct ToolchainSpec: Codable, Sendable, Hashable {
+    /// The name users type.
+    public var name: String
+    /// A one-line description.
+    public var description: String
+    /// The distribution (`debian`).
+    public var distribution: String
+    /// The release code name, for example `bookworm`.
+    public var suite: String
+    /// Debian's architecture name, for example `amd64` or `arm64`.
+    public var debianArchitecture: String
+    /// The wheel architecture, for example `x86_64` or `aarch64`.
+    public var architecture: String
+    /// The interpreter version, for example `3.11`.
+    public var python: String
+    /// The Python tag of the wheels, for example `cp311`.
+    public var pythonTag: String
+    /// The ABI tag of the wheels, for example `cp311`.
+    public var abiTag: String
+    /// The glibc version of the release.
+    public var glibc: String
+    /// Distribution packages baked into the image besides the minimal base.
+    public var packages: [String]
+    /// The pinned build frontend, installed from wheels into `/opt/wheelfarm/venv`.
+    public var frontend: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, distribution, suite, architecture, python, glibc, packages, frontend
+        case debianArchitecture = "debian_architecture"
+        case pythonTag = "python_tag"
+        case abiTag = "abi_tag"
+    }
+
+    /// Whether running this target's binaries needs qemu-user emulation on this host.
+    public var needsEmulation: Bool {
+        var info = utsname()
+        uname(&info)
+        let machine = withUnsafeBytes(of: &info.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        return machine != architecture
+    }
+}
+
+/// Errors about toolchains and sandboxes.
+public enum ToolchainError: Error, CustomStringConvertible {
+    case unknownTarget(String, known: [String])
+    case invalidSpec(path: String, reason: String)
+    case notBuilt(String)
+    case buildFailed(target: String, step: String, detail: String)
+    case missingTool(String, hint: String)
+    case needsRoot(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownTarget(name, known): return "unknown target '\(name)'; known targets: \(known.joined(separator: ", "))"
+        case let .invalidSpec(path, reason): return "invalid toolchain file \(path): \(reason)"
+        case let .notBuilt(name): return "toolchain \(name) is not built; run 'wheelfarm toolchain build \(name)'"
+        case let .buildFailed(target, step, detail):
+            let tail = detail.split(separator: "\n").suffix(15).joined(separator: "\n")
+            return "building toolchain \(target) failed at \(step):\n\(tail)"
+        case let .missingTool(tool, hint): return "\(tool) is needed: \(hint)"
+        case let .needsRoot(what): return "\(what) needs root (namespaces, mounts and cgroups); run as root"
+        }
+    }
+}
+
+/// The toolchain descriptions shipped in `toolchains/targets/`.
+public struct ToolchainCatalog: Sendable {
+    /// Every target, by name.
+    public var specs: [String: ToolchainSpec]
+
+    /// Loads every `*.json` of `<dataDirectory>/toolchains/targets`.
+    public static func load(dataDirectory: String) throws -> ToolchainCatalog {
+        let dir = "\(dataDirectory)/toolchains/targets"
+        var specs: [String: ToolchainSpec] = [:]
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where file.hasSuffix(".json") {
+            let path = "\(dir)/\(file)"
+            do {
+                let spec = try JSONDecoder().decode(ToolchainSpec.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                guard "\(spec.name).json" == file else { throw ToolchainError.invalidSpec(path: path, reason: "name '\(spec.name)' differs from the file name") }
+                specs[spec.name] = spec
+            } catch let error as ToolchainError {
+                throw error
+            } catch {
+                throw ToolchainError.invalidSpec(path: path, reason: "\(error)")
+            }
+        }
+        return ToolchainCatalog(specs: specs)
+    }
+
+    /// The spec of a target, or a clear error listing the known ones.
+    public func spec(_ name: String) throws -> ToolchainSpec {
+        guard let spec = specs[name] else { throw ToolchainError.unknownTarget(name, known: specs.keys.sorted()) }
+        return spec
+    }
+}
+
+/// The farm's home directory: images, derived roots, sandboxes' scratch space.
+public struct FarmHome: Sendable {
+    /// Its path.
+    public let path: String
+
+    /// `explicit`, else `WHEELFARM_HOME`, else `/var/lib/wheelfarm` for root and
+    /// `~/.local/share/wheelfarm` for others.
+    public static func resolve(_ explicit: String? = nil) -> FarmHome {
+        if let explicit, !explicit.isEmpty { return FarmHome(path: explicit) }
+        if let env = ProcessInfo.processInfo.environment["WHEELFARM_HOME"], !env.isEmpty { return FarmHome(path: env) }
+        if getuid() == 0 { return FarmHome(path: "/var/lib/wheelfarm") }
+        return FarmHome(path: "\(NSHomeDirectory())/.local/share/wheelfarm")
+    }
+
+    /// Creates a home at `path`.
+    public init(path: String) { self.path = path }
+
+    var images: String { "\(path)/images" }
+    var pointers: String { "\(path)/toolchains" }
+    var derived: String { "\(path)/derived" }
+    var scratch: String { "\(path)/scratch" }
+}

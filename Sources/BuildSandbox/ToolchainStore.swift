@@ -1,0 +1,228 @@
+import Foundation
+import WheelfarmBasics
+
+/// A package installed in an image.
+public struct InstalledPackage: Codable, Sendable, Hashable {
+    public var name: String
+    public var version: String
+    public var architecture: String
+}
+
+/// What a built image holds: recorded once, so that builds can cite exact versions.
+public struct ToolchainImage: Codable, Sendable {
+    /// The target it was built for.
+    public var spec: ToolchainSpec
+    /// The content digest: the package list with versions, the frontend wheels and the spec.
+    public var digest: String
+    /// Every installed package with its version.
+    public var packages: [InstalledPackage]
+    /// The frontend wheels installed in `/opt/wheelfarm/venv`, with their sha256.
+    public var frontendWheels: [String: String]
+    /// When it was built.
+    public var builtAt: Date
+    /// Bytes on disk.
+    public var sizeBytes: Int64
+    /// How long the build took.
+    public var buildSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case spec, digest, packages
+        case frontendWheels = "frontend_wheels"
+        case builtAt = "built_at"
+        case sizeBytes = "size_bytes"
+        case buildSeconds = "build_seconds"
+    }
+}
+
+/// Builds, lists and removes toolchain images, stored once under their digest in the farm's home.
+public struct ToolchainStore: Sendable {
+    /// The farm's home.
+    public let home: FarmHome
+    /// The target descriptions.
+    public let catalog: ToolchainCatalog
+
+    /// Creates a store.
+    public init(home: FarmHome, catalog: ToolchainCatalog) {
+        self.home = home
+        self.catalog = catalog
+    }
+
+    /// The root file system of an image.
+    public func rootfs(digest: String) -> String { "\(home.images)/\(digest)/rootfs" }
+
+    /// The image a target name points at, when built.
+    public func image(named name: String) throws -> ToolchainImage? {
+        _ = try catalog.spec(name)
+        let pointer = "\(home.pointers)/\(name).json"
+        guard let data = FileManager.default.contents(atPath: pointer),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let digest = object["digest"] as? String else { return nil }
+        guard let manifest = FileManager.default.contents(atPath: "\(home.images)/\(digest)/manifest.json") else { return nil }
+        return try Self.decoder.decode(ToolchainImage.self, from: manifest)
+    }
+
+    /// The image of a target, or a clear error when it is not built.
+    public func requireImage(named name: String) throws -> ToolchainImage {
+        guard let image = try image(named: name) else { throw ToolchainError.notBuilt(name) }
+        return image
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// Builds the image of a target: mmdebstrap (minbase, the spec's packages), then the pinned
+    /// frontend from wheels into `/opt/wheelfarm/venv`. Built aside and renamed into place, so a
+    /// half-built image is never used; an identical image already stored is reused.
+    public func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage {
+        guard getuid() == 0 else { throw ToolchainError.needsRoot("building a toolchain") }
+        let spec = try catalog.spec(name)
+        guard ProcessRunner.resolveExecutable("mmdebstrap") != nil else {
+            throw ToolchainError.missingTool("mmdebstrap", hint: "apt-get install mmdebstrap (ci/setup.sh does)")
+        }
+        if spec.needsEmulation { try Emulation.ensureRegistered(architecture: spec.architecture, progress: progress) }
+        let started = Date()
+        try FileManager.default.createDirectory(atPath: home.images, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: home.pointers, withIntermediateDirectories: true)
+        sweepStaging()
+        let staging = "\(home.images)/.staging-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        var keep = false
+        defer { if !keep { try? FileManager.default.removeItem(atPath: staging) } }
+        let rootfs = "\(staging)/rootfs"
+
+        progress("mmdebstrap \(spec.suite) \(spec.debianArchitecture) (minbase + \(spec.packages.joined(separator: ", ")))")
+        var log: [UInt8] = []
+        let include = spec.packages.joined(separator: ",")
+        let status = try ProcessRunner.stream("mmdebstrap", ["--variant=minbase", "--architectures=\(spec.debianArchitecture)",
+                                                             "--include=\(include)", spec.suite, rootfs]) { chunk, _ in
+            log.append(contentsOf: chunk)
+            for line in String(decoding: chunk, as: UTF8.self).split(separator: "\n") where line.hasPrefix("I: ") { progress("  " + line.dropFirst(3)) }
+        }
+        guard status == 0 else {
+            throw ToolchainError.buildFailed(target: name, step: "mmdebstrap", detail: String(decoding: log, as: UTF8.self))
+        }
+
+        progress("installing the build frontend (\(spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+        let wheels = "\(staging)/frontend"
+        let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
+        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
+        let download = try ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
+        guard download.status == 0 else {
+            throw ToolchainError.buildFailed(target: name, step: "downloading the frontend wheels", detail: download.stderr)
+        }
+        var frontendWheels: [String: String] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: wheels).sorted() where file.hasSuffix(".whl") {
+            frontendWheels[file] = Digest.hex(try Digest.sha256(fileAt: "\(wheels)/\(file)"))
+        }
+        try FileManager.default.createDirectory(atPath: "\(rootfs)/opt/wheelfarm/wheels", withIntermediateDirectories: true)
+        for file in frontendWheels.keys { try FileManager.default.copyItem(atPath: "\(wheels)/\(file)", toPath: "\(rootfs)/opt/wheelfarm/wheels/\(file)") }
+        // The venv's pip comes from the distribution (ensurepip); it then installs the pinned
+        // frontend from the local wheels only. /proc is mounted in a private namespace.
+        let install = """
+        set -e
+        mount -t proc proc "$1/proc"
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null python3 -m venv /opt/wheelfarm/venv
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+          /opt/wheelfarm/venv/bin/python -m pip install --quiet --no-index --no-deps --find-links /opt/wheelfarm/wheels \(requirements.joined(separator: " "))
+        """
+        let installed = try ProcessRunner.run("unshare", ["--mount", "--fork", "--", "/bin/sh", "-c", install, "sh", rootfs])
+        guard installed.status == 0 else {
+            throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: installed.stdout + installed.stderr)
+        }
+
+        let packages = try Self.installedPackages(rootfs: rootfs)
+        let digest = Self.digest(spec: spec, packages: packages, frontendWheels: frontendWheels)
+        let size = Self.diskUsage(rootfs)
+        let image = ToolchainImage(spec: spec, digest: digest, packages: packages, frontendWheels: frontendWheels,
+                                   builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started))
+        try? FileManager.default.removeItem(atPath: wheels)
+        let final = "\(home.images)/\(digest)"
+        if FileManager.default.fileExists(atPath: "\(final)/manifest.json") {
+            progress("an identical image is already stored (\(digest.prefix(12))); reusing it")
+        } else {
+            try Files.writeAtomically(Array(try Self.encoder.encode(image)), to: "\(staging)/manifest.json")
+            try? FileManager.default.removeItem(atPath: final)
+            guard rename(staging, final) == 0 else {
+                throw ToolchainError.buildFailed(target: name, step: "storing the image", detail: String(cString: strerror(errno)))
+            }
+            keep = true
+        }
+        let pointer: [String: Any] = ["digest": digest, "built_at": ISO8601DateFormatter().string(from: Date())]
+        try Files.writeAtomically(Array(try JSONSerialization.data(withJSONObject: pointer, options: [.sortedKeys])), to: "\(home.pointers)/\(name).json")
+        return (try? self.image(named: name)) ?? image
+    }
+
+    /// Removes a target's image (when no other target shares it) and its pointer.
+    public func remove(_ name: String) throws -> Bool {
+        guard let image = try image(named: name) else { return false }
+        try FileManager.default.removeItem(atPath: "\(home.pointers)/\(name).json")
+        let stillUsed = catalog.specs.keys.contains { other in other != name && (try? self.image(named: other))?.digest == image.digest }
+        if !stillUsed {
+            // Renamed first, so that a removal cut short never leaves a half image under its digest.
+            let doomed = "\(home.images)/.removing-\(image.digest)-\(getpid())"
+            if rename("\(home.images)/\(image.digest)", doomed) == 0 { try? FileManager.default.removeItem(atPath: doomed) }
+        }
+        return true
+    }
+
+    /// Deletes staging directories of builds whose process is gone.
+    func sweepStaging() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: home.images)) ?? [] where name.hasPrefix(".staging-") || name.hasPrefix(".removing-") {
+            guard let pid = name.split(separator: "-").last.flatMap({ pid_t($0) }), kill(pid, 0) != 0 else { continue }
+            try? FileManager.default.removeItem(atPath: "\(home.images)/\(name)")
+        }
+    }
+
+    static func installedPackages(rootfs: String) throws -> [InstalledPackage] {
+        let output = try ProcessRunner.check("dpkg-query", ["--admindir=\(rootfs)/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"])
+        return output.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            return parts.count == 3 ? InstalledPackage(name: parts[0], version: parts[1], architecture: parts[2]) : nil
+        }.sorted { ($0.name, $0.architecture) < ($1.name, $1.architecture) }
+    }
+
+    /// The digest of what an image holds: a changed package version or frontend pin is a new image.
+    static func digest(spec: ToolchainSpec, packages: [InstalledPackage], frontendWheels: [String: String]) -> String {
+        var text = "wheelfarm-image-v1\n"
+        text += "target \(spec.name) \(spec.distribution) \(spec.suite) \(spec.debianArchitecture) python \(spec.python)\n"
+        for package in packages { text += "package \(package.name) \(package.version) \(package.architecture)\n" }
+        for (file, sha) in frontendWheels.sorted(by: { $0.key < $1.key }) { text += "frontend \(file) \(sha)\n" }
+        return Digest.hex(Digest.sha256(Array(text.utf8)))
+    }
+
+    static func diskUsage(_ path: String) -> Int64 {
+        let output = (try? ProcessRunner.check("du", ["-sb", path])) ?? "0"
+        return Int64(output.split(separator: "\t").first ?? "0") ?? 0
+    }
+}
+
+/// qemu-user emulation through binfmt_misc, for foreign-architecture roots.
+public enum Emulation {
+    /// Makes sure the kernel runs `architecture` binaries through qemu (registers it if needed).
+    public static func ensureRegistered(architecture: String, progress: (String) -> Void) throws {
+        let entry = "/proc/sys/fs/binfmt_misc/qemu-\(architecture)"
+        if let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") { return }
+        guard FileManager.default.fileExists(atPath: "/usr/bin/qemu-\(architecture)-static") || FileManager.default.fileExists(atPath: "/usr/libexec/qemu-binfmt/\(architecture)-binfmt-P") else {
+            throw ToolchainError.missingTool("qemu-user-static", hint: "apt-get install qemu-user-static binfmt-support, to run \(architecture) roots under emulation")
+        }
+        progress("registering qemu-\(architecture) with binfmt_misc (emulated builds are several times slower)")
+        if !FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/register") {
+            _ = try? ProcessRunner.run("mount", ["-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"])
+        }
+        _ = try? ProcessRunner.run("update-binfmts", ["--enable", "qemu-\(architecture)"])
+        guard let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") else {
+            throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
+        }
+    }
+}

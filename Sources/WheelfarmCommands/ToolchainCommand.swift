@@ -1,0 +1,124 @@
+import ArgumentParser
+import BuildSandbox
+import Foundation
+import WheelAudit
+
+/// `wheelfarm toolchain`: the root file systems builds run in, one per target ABI.
+public struct ToolchainCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "toolchain",
+        abstract: "Build, list, show and remove toolchain images (one root file system per target ABI).",
+        discussion: """
+        Targets are named <python tag>-<Debian suite>-<architecture>, for example cp311-bookworm-x86_64 \
+        (CPython 3.11 on Debian 12, x86_64). aarch64 targets run under qemu-user emulation: building \
+        their images and wheels is several times slower. The Debian mirror is the host's apt \
+        configuration (mmdebstrap's default).
+        """,
+        subcommands: [List.self, Build.self, Show.self, Remove.self])
+
+    public init() {}
+
+    static func store(home: String?) throws -> ToolchainStore {
+        let catalog = try ToolchainCatalog.load(dataDirectory: DataDirectory.locate())
+        return ToolchainStore(home: FarmHome.resolve(home), catalog: catalog)
+    }
+
+    /// `wheelfarm toolchain list`.
+    public struct List: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "List the targets: built or not, digest, size, age.")
+        @Option(help: "The farm's home (default: WHEELFARM_HOME, or /var/lib/wheelfarm as root).") var home: String?
+        public init() {}
+
+        public func run() throws {
+            let store = try ToolchainCommand.store(home: home)
+            let rows = try store.catalog.specs.keys.sorted().map { name -> [String] in
+                let spec = try store.catalog.spec(name)
+                guard let image = try store.image(named: name) else { return [name, "not built", "-", "-", "-", spec.description] }
+                let age = Date().timeIntervalSince(image.builtAt)
+                let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
+                return [name, "built", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText, spec.description]
+            }
+            say(Table.render(header: ["TARGET", "STATE", "DIGEST", "SIZE", "AGE", "DESCRIPTION"], rows: rows))
+        }
+    }
+
+    /// `wheelfarm toolchain build`.
+    public struct Build: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Build the image of a target (mmdebstrap, then the pinned build frontend).")
+        @Argument(help: "Target names.") var targets: [String] = []
+        @Flag(help: "Build every target.") var all = false
+        @Option(help: "The farm's home.") var home: String?
+        public init() {}
+
+        public mutating func validate() throws {
+            if targets.isEmpty && !all { throw ValidationError("name a target, or pass --all") }
+        }
+
+        public func run() throws {
+            let store = try ToolchainCommand.store(home: home)
+            let names = all ? store.catalog.specs.keys.sorted() : targets
+            for name in names { _ = try store.catalog.spec(name) }
+            for name in names {
+                let started = Date()
+                say("building \(name) ...")
+                let image = try store.build(name) { line in say("  \(line)") }
+                say("built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s")
+            }
+        }
+    }
+
+    /// `wheelfarm toolchain show`.
+    public struct Show: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Show the packages (with versions) and frontend of a built image.")
+        @Argument(help: "Target name.") var target: String
+        @Option(help: "The farm's home.") var home: String?
+        @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+        public init() {}
+
+        public func run() throws {
+            let store = try ToolchainCommand.store(home: home)
+            let image = try store.requireImage(named: target)
+            if format == .json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.dateEncodingStrategy = .iso8601
+                say(String(decoding: try encoder.encode(image), as: UTF8.self))
+                return
+            }
+            say("\(target): \(image.spec.description)")
+            say("digest:   \(image.digest)")
+            say("root:     \(store.rootfs(digest: image.digest))")
+            say("built:    \(ISO8601DateFormatter().string(from: image.builtAt)) in \(Int(image.buildSeconds)) s, \(image.sizeBytes >> 20) MB")
+            say("frontend: " + image.frontendWheels.keys.sorted().joined(separator: ", "))
+            say(Table.render(header: ["PACKAGE", "VERSION", "ARCH"], rows: image.packages.map { [$0.name, $0.version, $0.architecture] }))
+        }
+    }
+
+    /// `wheelfarm toolchain remove`.
+    public struct Remove: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Remove the image of a target.")
+        @Argument(help: "Target names.") var targets: [String]
+        @Option(help: "The farm's home.") var home: String?
+        public init() {}
+
+        public func run() throws {
+            let store = try ToolchainCommand.store(home: home)
+            for name in targets {
+                say(try store.remove(name) ? "removed \(name)" : "\(name) was not built")
+            }
+        }
+    }
+}
+
+/// Plain aligned text tables.
+enum Table {
+    static func render(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
