@@ -168,7 +168,8 @@ public struct Sandbox: Sendable {
             "R=\(s)/root",
             "step mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"",
             "step mount -t tmpfs -o nosuid,noexec,mode=0755,size=65536 wheelfarm-dev \"$R/dev\"",
-            "for n in null zero full random urandom tty; do : > \"$R/dev/$n\"; step mount --bind \"/dev/$n\" \"$R/dev/$n\"; done",
+            // Copies of the host's harmless device nodes, made in one step.
+            "step cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty \"$R/dev/\"",
             "ln -s /proc/self/fd \"$R/dev/fd\"; ln -s /proc/self/fd/0 \"$R/dev/stdin\"; ln -s /proc/self/fd/1 \"$R/dev/stdout\"; ln -s /proc/self/fd/2 \"$R/dev/stderr\"",
             "mkdir -p \"$R/dev/shm\" && step mount -t tmpfs -o nosuid,nodev,size=67108864 wheelfarm-shm \"$R/dev/shm\"",
             "mkdir -p \"$R/tmp\" && chmod 1777 \"$R/tmp\"",
@@ -195,7 +196,11 @@ public struct Sandbox: Sendable {
         if !rlimits.isEmpty { exec += ["/usr/bin/prlimit"] + rlimits + ["--"] }
         exec += ["/usr/bin/env", "-i", "-C", config.workingDirectory]
         exec += config.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        lines.append("exec " + exec.map(q).joined(separator: " ") + " \"$@\"")
+        // The shell stays as the namespace's PID 1 and runs the command as its child: dropping
+        // privileges clears the parent-death signal, so the command itself cannot be the process
+        // that dies with wheelfarm; when this root shell dies, the kernel kills the namespace.
+        lines.append(exec.map(q).joined(separator: " ") + " \"$@\"")
+        lines.append("exit $?")
         let script = lines.joined(separator: "\n") + "\n"
         var namespaces = ["--mount", "--pid", "--ipc", "--uts"]
         if !config.network { namespaces.append("--net") }

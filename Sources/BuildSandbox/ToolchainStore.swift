@@ -101,6 +101,19 @@ public struct ToolchainStore: Sendable {
         defer { if !keep { try? FileManager.default.removeItem(atPath: staging) } }
         let rootfs = "\(staging)/rootfs"
 
+        // The frontend wheels download (through pip's own index configuration) while mmdebstrap runs.
+        let wheels = "\(staging)/frontend"
+        let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
+        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
+        let downloadBox = OutputBox()
+        let downloadGroup = DispatchGroup()
+        downloadGroup.enter()
+        DispatchQueue.global().async {
+            downloadBox.value = try? ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
+            downloadGroup.leave()
+        }
+        defer { downloadGroup.wait() }
+
         progress("mmdebstrap \(spec.suite) \(spec.debianArchitecture) (minbase + \(spec.packages.joined(separator: ", ")))")
         var log: [UInt8] = []
         let include = spec.packages.joined(separator: ",")
@@ -114,12 +127,9 @@ public struct ToolchainStore: Sendable {
         }
 
         progress("installing the build frontend (\(spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
-        let wheels = "\(staging)/frontend"
-        let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
-        let download = try ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
-        guard download.status == 0 else {
-            throw ToolchainError.buildFailed(target: name, step: "downloading the frontend wheels", detail: download.stderr)
+        downloadGroup.wait()
+        guard let download = downloadBox.value, download.status == 0 else {
+            throw ToolchainError.buildFailed(target: name, step: "downloading the frontend wheels", detail: downloadBox.value?.stderr ?? "pip did not run")
         }
         var frontendWheels: [String: String] = [:]
         for file in try FileManager.default.contentsOfDirectory(atPath: wheels).sorted() where file.hasSuffix(".whl") {
@@ -127,16 +137,20 @@ public struct ToolchainStore: Sendable {
         }
         try FileManager.default.createDirectory(atPath: "\(rootfs)/opt/wheelfarm/wheels", withIntermediateDirectories: true)
         for file in frontendWheels.keys { try FileManager.default.copyItem(atPath: "\(wheels)/\(file)", toPath: "\(rootfs)/opt/wheelfarm/wheels/\(file)") }
-        // The venv's pip comes from the distribution (ensurepip); it then installs the pinned
-        // frontend from the local wheels only. /proc is mounted in a private namespace.
+        // pip runs from its own wheel (no ensurepip) and installs the pinned frontend from the
+        // local wheels only. /proc is mounted in a private namespace.
+        guard let pipWheel = frontendWheels.keys.first(where: { $0.hasPrefix("pip-") }) else {
+            throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: "the frontend pins no pip wheel")
+        }
         let install = """
         set -e
         mount -t proc proc "$1/proc"
-        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null python3 -m venv /opt/wheelfarm/venv
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 python3 -m venv --without-pip /opt/wheelfarm/venv
         chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-          /opt/wheelfarm/venv/bin/python -m pip install --quiet --no-index --no-deps --find-links /opt/wheelfarm/wheels \(requirements.joined(separator: " "))
+          /opt/wheelfarm/venv/bin/python "/opt/wheelfarm/wheels/$2/pip" install --quiet --no-index --no-deps \\
+          --find-links /opt/wheelfarm/wheels \(requirements.joined(separator: " "))
         """
-        let installed = try ProcessRunner.run("unshare", ["--mount", "--fork", "--", "/bin/sh", "-c", install, "sh", rootfs])
+        let installed = try ProcessRunner.run("unshare", ["--mount", "--fork", "--", "/bin/sh", "-c", install, "sh", rootfs, pipWheel])
         guard installed.status == 0 else {
             throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: installed.stdout + installed.stderr)
         }
@@ -225,4 +239,10 @@ public enum Emulation {
             throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
         }
     }
+}
+
+/// Carries a child's output from the thread that waited for it.
+final class OutputBox: @unchecked Sendable {
+    // Written once before the group is left, read after waiting on it.
+    var value: ProcessOutput?
 }
