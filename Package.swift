@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "ELFInspection", exclude: ["README.md"]),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"]),
+        .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
