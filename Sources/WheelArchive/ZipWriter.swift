@@ -25,7 +25,46 @@ public struct ZipEntry: Sendable {
 public enum ZipWriter {
     /// Writes `entries` in the given order to `path`, through a temporary file renamed into
     /// place, so that a failed write leaves nothing behind.
-    public static func write(_ entries: [ZipEntry], to path: String, compressionLevel: Int = 6) throws {
+    ///
+    /// Deflating is most of the cost of writing a wheel and libarchive does it on one core, so
+    /// large archives are written as contiguous parts by several libarchive writers at once and
+    /// joined (`ZipMerge`): the same members in the same order, each compressed the same way.
+    public static func write(_ entries: [ZipEntry], to path: String, compressionLevel: Int = 6, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let total = entries.reduce(0) { $0 + $1.content.count }
+        let parts = min(max(1, threads), 4)
+        if parts > 1 && total > 4 << 20 && entries.count >= parts {
+            // Contiguous ranges of about equal size keep the members in order.
+            var ranges: [Range<Int>] = []
+            var start = 0, accumulated = 0
+            for (index, entry) in entries.enumerated() {
+                accumulated += entry.content.count
+                if ranges.count < parts - 1 && accumulated >= total * (ranges.count + 1) / parts {
+                    ranges.append(start..<(index + 1))
+                    start = index + 1
+                }
+            }
+            ranges.append(start..<entries.count)
+            let partPaths = ranges.indices.map { "\(path).part\($0)-\(getpid())" }
+            defer { for part in partPaths { unlink(part) } }
+            let failures = WriteFailures()
+            let chunks = ranges.map { Array(entries[$0]) }
+            DispatchQueue.concurrentPerform(iterations: chunks.count) { index in
+                do { try writeSingle(chunks[index], to: partPaths[index], compressionLevel: compressionLevel) } catch { failures.add(error) }
+            }
+            if let error = failures.first { throw error }
+            let joined = "\(path).joined-\(getpid())"
+            do {
+                try ZipMerge.merge(partPaths, into: joined)
+                guard rename(joined, path) == 0 else { throw ArchiveError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+                return
+            } catch is ZipMerge.Failure {
+                unlink(joined)  // an archive the classic format cannot hold: one writer does it all
+            }
+        }
+        try writeSingle(entries, to: path, compressionLevel: compressionLevel)
+    }
+
+    static func writeSingle(_ entries: [ZipEntry], to path: String, compressionLevel: Int) throws {
         setlocale(LC_ALL, "C.UTF-8")
         let tmp = "\(path).partial-\(getpid())"
         guard let archive = archive_write_new() else { throw ArchiveError.writeFailed(path: path, reason: "out of memory") }
@@ -71,4 +110,13 @@ public enum ZipWriter {
         }
         ok = true
     }
+}
+
+/// Collects errors from concurrent part writers.
+private final class WriteFailures: @unchecked Sendable {
+    // Appended from worker threads under the lock; read after they are done.
+    private var errors: [Error] = []
+    private let lock = NSLock()
+    func add(_ error: Error) { lock.lock(); errors.append(error); lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }

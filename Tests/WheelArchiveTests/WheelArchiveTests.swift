@@ -109,6 +109,31 @@ final class WheelArchiveTests: XCTestCase {
         XCTAssertEqual(members.first?.size, 64 << 20)
     }
 
+    func testParallelWriterKeepsOrderAndContent() throws {
+        // Enough bytes to be split among writers; pseudo-random so that deflate has work.
+        var state: UInt64 = 42
+        func bytes(_ count: Int) -> [UInt8] {
+            (0..<count).map { _ in state = state &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: state >> 59) }
+        }
+        let entries = (0..<12).map { ZipEntry(path: "pkg/m\($0).bin", content: bytes(700_000 + $0 * 1000), permissions: $0 == 3 ? 0o755 : 0o644, modificationTime: 1_700_000_000) }
+        let parallel = "\(dir.path)/parallel.zip", single = "\(dir.path)/single.zip"
+        try ZipWriter.write(entries, to: parallel, compressionLevel: 3, threads: 3)
+        try ZipWriter.write(entries, to: single, compressionLevel: 3, threads: 1)
+        for path in [parallel, single] {
+            let members = try ZipReader.read(path)
+            XCTAssertEqual(members.map(\.path), entries.map(\.path))
+            XCTAssertEqual(members.map(\.content), entries.map(\.content))
+            XCTAssertEqual(members[3].permissions, 0o755)
+            let check = try ProcessRunner.run("/usr/bin/python3", ["-m", "zipfile", "-t", path])
+            XCTAssertEqual(check.status, 0, check.stderr)
+        }
+        // Deterministic: the same input gives the same bytes.
+        let again = "\(dir.path)/again.zip"
+        try ZipWriter.write(entries, to: again, compressionLevel: 3, threads: 3)
+        XCTAssertEqual(try Files.readBytes(again), try Files.readBytes(parallel))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".part") || $0.contains(".joined") }, [])
+    }
+
     func testAllowedTotalCombinesFloorRatioAndCap() {
         let limits = ExpansionLimits(maximumTotalBytes: 1000, maximumRatio: 10, ratioFloorBytes: 100, maximumEntries: 1)
         XCTAssertEqual(limits.allowedTotal(archiveSize: 5), 100)
