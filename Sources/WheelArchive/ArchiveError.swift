@@ -21,7 +21,7 @@ public enum ArchiveError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read as a zip archive: \(reason)"
         case let .unsafePath(archive, entry): return "\(archive): entry '\(entry)' has an unsafe path (absolute or containing '..')"
-        case let .unsupportedEntryType(archive, entry, kind): return "\(archive): entry '\(entry)' is a \(kind), which a wheel may not contain"
+        case let .unsupportedEntryType(archive, entry, kind): return "\(archive): entry '\(entry)' is a \(kind), which is not allowed"
         case let .duplicateEntry(archive, entry): return "\(archive): entry '\(entry)' appears more than once"
         case let .tooLarge(archive, reason): return "\(archive): \(reason)"
         case let .recordMismatch(archive, entry, reason): return "\(archive): RECORD check failed for '\(entry)': \(reason)"
