@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "ELFInspection", exclude: ["README.md"]),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"]),
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "ELFInspectionTests", dependencies: ["ELFInspection", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
         .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
+        .testTarget(name: "PackageIndexTests", dependencies: ["PackageIndex", "PackagingModel", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],
