@@ -111,11 +111,14 @@ public enum PackagingError: Error, CustomStringConvertible, Equatable {
     case malformedRecord(line: Int, reason: String)
     /// A wheel file name could not be parsed.
     case invalidWheelFilename(String)
+    /// pyproject.toml could not be read.
+    case malformedPyproject(String)
 
     public var description: String {
         switch self {
         case let .malformedRecord(line, reason): return "RECORD line \(line): \(reason)"
         case let .invalidWheelFilename(name): return "'\(name)' is not a valid wheel file name (PEP 427)"
+        case let .malformedPyproject(reason): return "pyproject.toml: \(reason)"
         }
     }
 }

@@ -22,15 +22,19 @@ public struct OwningPackage: Sendable, Hashable {
 /// Finds which dpkg package owns a file in a root, reading dpkg's database directly
 /// (the root may have no dpkg binary, and this costs a few milliseconds).
 public final class DpkgDatabase: @unchecked Sendable {
-    let root: String
+    let layers: [String]
     private let lock = NSLock()
     private var status: [UInt8]? = nil
     private var osRelease: (id: String, version: String) = ("debian", "")
 
     /// Opens the database of `root` (it may be absent: then nothing is found).
-    public init(root: String) {
-        self.root = root == "/" ? "" : root
-        if let text = try? String(contentsOfFile: "\(self.root)/etc/os-release", encoding: .utf8) {
+    public convenience init(root: String) { self.init(layers: [root]) }
+
+    /// Opens the database of a root made of overlay layers, topmost first.
+    public init(layers: [String]) {
+        self.layers = layers.isEmpty ? ["/"] : layers
+        if let file = SystemLibraries.locate("/etc/os-release", in: self.layers) ?? SystemLibraries.locate("/usr/lib/os-release", in: self.layers),
+           let text = try? String(contentsOfFile: file, encoding: .utf8) {
             var id = "debian", version = ""
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1)
@@ -54,12 +58,15 @@ public final class DpkgDatabase: @unchecked Sendable {
             let other = path.hasPrefix("/usr/") ? String(path.dropFirst(4)) : "/usr" + path
             candidates.append(Array((other + "\n").utf8))
         }
-        let info = "\(root)/var/lib/dpkg/info"
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: info)) ?? []).filter { $0.hasSuffix(".list") }.sorted()
+        var names = Set<String>()
+        for layer in layers {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: SystemLibraries.join(layer, "/var/lib/dpkg/info"))) ?? [] where name.hasSuffix(".list") { names.insert(name) }
+        }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        for name in names {
+        for name in names.sorted() {
+            guard let listPath = SystemLibraries.locate("/var/lib/dpkg/info/\(name)", in: layers) else { continue }
             // Plain POSIX reads into one buffer: hundreds of small files, read as fast as dpkg does.
-            let fd = open("\(info)/\(name)", O_RDONLY | O_CLOEXEC)
+            let fd = open(listPath, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { continue }
             var length = 0
             while true {
@@ -104,7 +111,7 @@ public final class DpkgDatabase: @unchecked Sendable {
     }
 
     private func versionAndArchitecture(of package: String) -> (String?, String?) {
-        if status == nil { status = FileManager.default.contents(atPath: "\(root)/var/lib/dpkg/status").map { [UInt8]($0) } ?? [] }
+        if status == nil { status = SystemLibraries.locate("/var/lib/dpkg/status", in: layers).flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? [] }
         guard let status else { return (nil, nil) }
         let header = Array("Package: \(package)\n".utf8)
         return status.withUnsafeBytes { bytes -> (String?, String?) in
@@ -129,6 +136,6 @@ public final class DpkgDatabase: @unchecked Sendable {
 
     /// The copyright file of a package, when the root has it.
     public func copyright(of package: OwningPackage) -> [UInt8]? {
-        FileManager.default.contents(atPath: "\(root)/usr/share/doc/\(package.name)/copyright").map { [UInt8]($0) }
+        SystemLibraries.locate("/usr/share/doc/\(package.name)/copyright", in: layers).flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) }
     }
 }

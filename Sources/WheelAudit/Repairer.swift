@@ -100,7 +100,7 @@ public struct Repairer: Sendable {
         }
 
         // Provenance of the grafted libraries.
-        let dpkg = DpkgDatabase(root: system.root)
+        let dpkg = DpkgDatabase(layers: system.layers)
         var origins: [String: OwningPackage] = [:]
         for graft in plan.grafts {
             if let owner = dpkg.owner(of: [graft.sourcePath]) { origins[graft.soname] = owner }

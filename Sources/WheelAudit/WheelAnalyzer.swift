@@ -81,15 +81,22 @@ public struct WheelAnalysis: Sendable {
 public struct WheelAnalyzer: Sendable {
     /// The policy definitions.
     public var catalog: PolicyCatalog
-    /// The root file system whose libraries the wheel would use.
-    public var root: String
+    /// The root file system whose libraries the wheel would use (its layers, topmost first).
+    public var layers: [String]
+    /// The root, or its topmost layer.
+    public var root: String { layers.first ?? "/" }
     /// Soname globs never to treat as external (`--exclude`).
     public var exclude: [String]
 
     /// Creates an analyzer.
     public init(catalog: PolicyCatalog, root: String = "/", exclude: [String] = []) {
+        self.init(catalog: catalog, layers: [root], exclude: exclude)
+    }
+
+    /// Creates an analyzer for a root made of overlay layers (a derived root), topmost first.
+    public init(catalog: PolicyCatalog, layers: [String], exclude: [String] = []) {
         self.catalog = catalog
-        self.root = root
+        self.layers = layers
         self.exclude = exclude
     }
 
@@ -132,7 +139,7 @@ public struct WheelAnalyzer: Sendable {
         if binaries.isEmpty { return pureAnalysis(wheel: wheel, binaryCount: parsed.count, extraFindings: findings) }
         let libc = Self.detectLibc(filename: wheel.filename, binaries: binaries)
         let policies = catalog.policies(libc: libc, architecture: architecture)
-        let system = SystemLibraries(root: root, libc: libc, architecture: architecture)
+        let system = SystemLibraries(layers: layers, libc: libc, architecture: architecture)
         var byPath: [String: WheelBinary] = [:]
         for binary in binaries { byPath[binary.path] = binary }
         let resolver = TreeResolver(binaries: byPath, system: system, exclude: exclude)
