@@ -24,8 +24,9 @@ let package = Package(
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"]),
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics"]),
         .target(name: "WheelfarmCommands", dependencies: [
-            "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
+            "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),

@@ -1,0 +1,340 @@
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import WheelArchive
+import WheelAudit
+import WheelfarmBasics
+
+/// What to build: a requirement resolved on the index, or a local sdist or source tree.
+public enum BuildSource: Sendable, CustomStringConvertible {
+    case index(Requirement)
+    case local(String)
+
+    public var description: String {
+        switch self {
+        case let .index(requirement): return requirement.description
+        case let .local(path): return path
+        }
+    }
+}
+
+/// The result of building one source for one target.
+public struct TargetBuild: Sendable {
+    public var target: String
+    public var record: BuildRecord
+    /// The stored wheel, when the build succeeded.
+    public var wheelPath: String?
+    /// The full log.
+    public var logPath: String
+    /// The failure, if any.
+    public var failure: BuildFailure?
+    /// Whether the target was skipped (recipe, or the pure wheel already built).
+    public var skipped: String?
+}
+
+/// Builds wheels from sources: resolve, fetch, extract, prepare build requirements, build in an
+/// offline sandbox, audit and repair against the target's root, test-install without the build's
+/// libraries, and keep the wheel, its log and its record in the farm's home.
+public final class WheelBuilder: @unchecked Sendable {
+    let home: FarmHome
+    let store: ToolchainStore
+    let catalog: PolicyCatalog
+    let recipes: RecipeBook
+    let index: IndexConfiguration
+    let explicitIndex: Bool
+    let patchelf: Patchelf
+    let builderVersion: String
+    let progress: @Sendable (String, String) -> Void
+
+    /// Creates a builder. `progress(target, line)` receives one line per step.
+    public init(home: FarmHome, store: ToolchainStore, catalog: PolicyCatalog, recipes: RecipeBook, index: IndexConfiguration,
+                explicitIndex: Bool, patchelf: Patchelf, builderVersion: String, progress: @escaping @Sendable (String, String) -> Void) {
+        self.home = home
+        self.store = store
+        self.catalog = catalog
+        self.recipes = recipes
+        self.index = index
+        self.explicitIndex = explicitIndex
+        self.patchelf = patchelf
+        self.builderVersion = builderVersion
+        self.progress = progress
+    }
+
+    /// Builds `source` for each target in turn. A pure wheel is built once, for the first target.
+    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false) -> [TargetBuild] {
+        var results: [TargetBuild] = []
+        var pureDoneBy: String? = nil
+        for target in targets {
+            if let first = pureDoneBy {
+                let record = BuildRecord(project: results.first?.record.project ?? "?", version: results.first?.record.version ?? "?", target: target,
+                                         toolchainDigest: "", derivedRoot: nil, recipeDigest: "", sdist: [:], buildRequirements: [], wheel: results.first?.record.wheel,
+                                         wheelSha256: results.first?.record.wheelSha256, platformTag: "any", pure: true, grafted: [], timings: [:],
+                                         outcome: "skipped", failure: nil, startedAt: Date(), builderVersion: builderVersion)
+                results.append(TargetBuild(target: target, record: record, wheelPath: results.first?.wheelPath, logPath: results.first?.logPath ?? "",
+                                           failure: nil, skipped: "pure wheel, already built for \(first)"))
+                continue
+            }
+            let result = buildOne(source, target: target, prereleases: prereleases)
+            if result.record.pure && result.failure == nil && result.skipped == nil { pureDoneBy = target }
+            results.append(result)
+        }
+        return results
+    }
+
+    // MARK: - One target
+
+    final class Job {
+        var record: BuildRecord
+        var log: [UInt8] = []
+        let logPath: String
+        let work: String
+        var stageStart = Date()
+        init(record: BuildRecord, logPath: String, work: String) { self.record = record; self.logPath = logPath; self.work = work }
+        func note(_ text: String) { log.append(contentsOf: Array((text + "\n").utf8)) }
+    }
+
+    func buildOne(_ source: BuildSource, target: String, prereleases: Bool) -> TargetBuild {
+        let started = Date()
+        let workRoot = "\(home.path)/jobs"
+        let work = "\(workRoot)/\(target)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var record = BuildRecord(project: "", version: "", target: target, toolchainDigest: "", derivedRoot: nil, recipeDigest: "none", sdist: [:],
+                                 buildRequirements: [], wheel: nil, wheelSha256: nil, platformTag: nil, pure: false, grafted: [], timings: [:],
+                                 outcome: "running", failure: nil, startedAt: started, builderVersion: builderVersion)
+        let job = Job(record: record, logPath: "\(work)/build.log", work: work)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        do {
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let outcome = try run(source, target: target, prereleases: prereleases, job: job)
+            record = job.record
+            return outcome
+        } catch let failure as BuildFailure {
+            record = job.record
+            record.outcome = "failed"
+            record.failure = failure.description
+            let logPath = persistFailure(job: job, record: record)
+            return TargetBuild(target: target, record: record, wheelPath: nil, logPath: logPath, failure: failure, skipped: nil)
+        } catch {
+            record = job.record
+            record.outcome = "failed"
+            record.failure = "\(error)"
+            let logPath = persistFailure(job: job, record: record)
+            return TargetBuild(target: target, record: record, wheelPath: nil, logPath: logPath,
+                               failure: BuildFailure(stage: .configure, kind: .configuration, reason: "\(error)", log: nil), skipped: nil)
+        }
+    }
+
+    func stage(_ job: Job, _ stage: BuildStage, _ line: String) {
+        let now = Date()
+        job.stageStart = now
+        job.note("== \(stage.rawValue): \(line)")
+        progress(job.record.target, "\(stage.rawValue): \(line)")
+    }
+
+    func finish(_ job: Job, _ stage: BuildStage) {
+        job.record.timings[stage.rawValue, default: 0] += Date().timeIntervalSince(job.stageStart)
+    }
+
+    func run(_ source: BuildSource, target: String, prereleases: Bool, job: Job) throws -> TargetBuild {
+        // Toolchain (made on first use, saying so).
+        guard let spec = store.catalog.specs[target] else {
+            throw BuildFailure(stage: .configure, kind: .configuration, reason: "unknown target '\(target)'; known: \(store.catalog.specs.keys.sorted().joined(separator: ", "))", log: nil)
+        }
+        var image: ToolchainImage
+        if let built = try store.image(named: target) {
+            image = built
+        } else {
+            stage(job, .configure, "toolchain \(target) is not built yet: building it now (once; about a minute for native targets)")
+            image = try store.build(target) { [progress] line in progress(target, "  \(line)") }
+            finish(job, .configure)
+        }
+        job.record.toolchainDigest = image.digest
+
+        // Resolve and fetch, or take the local source.
+        let sdistPath: String
+        switch source {
+        case let .index(requirement):
+            stage(job, .resolve, "\(requirement) for Python \(spec.python) on \(index.indexURL)")
+            let client = IndexClient(configuration: index)
+            let resolved: ResolvedSource
+            do { resolved = try SourceResolver(client: client).resolve(requirement, pythonVersion: spec.python, prereleases: prereleases) } catch {
+                throw BuildFailure(stage: .resolve, kind: .configuration, reason: "\(error)", log: nil)
+            }
+            finish(job, .resolve)
+            job.record.project = resolved.project
+            job.record.version = resolved.version.description
+            stage(job, .fetch, "\(resolved.file.filename)")
+            let fetched = try SourceStore(directory: "\(home.path)/sources").fetch(resolved.file, client: client)
+            job.note(fetched.downloaded ? "downloaded \(resolved.file.url)" : "already in the source store: \(fetched.path)")
+            sdistPath = fetched.path
+            job.record.sdist = ["filename": resolved.file.filename, "sha256": resolved.file.sha256 ?? "", "url": resolved.file.url]
+            finish(job, .fetch)
+        case let .local(path):
+            stage(job, .fetch, "local source \(path)")
+            sdistPath = try localSdist(path, job: job)
+            job.record.sdist = ["filename": (sdistPath as NSString).lastPathComponent, "sha256": Digest.hex(try Digest.sha256(fileAt: sdistPath)), "url": "file://" + path]
+            finish(job, .fetch)
+        }
+
+        // Extract safely, and find the project's root.
+        stage(job, .extract, (sdistPath as NSString).lastPathComponent)
+        let tree = "\(job.work)/src"
+        do { try SourceArchive.extract(sdistPath, into: tree) } catch {
+            throw BuildFailure(stage: .extract, kind: .build, reason: "\(error)", log: nil)
+        }
+        let projectRoot = try Self.projectRoot(tree)
+        let buildSystem = try Self.buildSystem(projectRoot)
+        if job.record.project.isEmpty {
+            let (name, version) = try Self.nameAndVersion(projectRoot, fallback: (sdistPath as NSString).lastPathComponent)
+            job.record.project = IndexClient.normalise(name)
+            job.record.version = version
+        }
+        let hasNativeSources = Self.hasNativeSources(projectRoot)
+        finish(job, .extract)
+
+        // Recipe and roots.
+        let (baseRecipe, recipeDigest) = try recipes.recipe(for: job.record.project)
+        let recipe = PackageVersion(job.record.version).map { baseRecipe.resolved(for: $0) } ?? baseRecipe
+        job.record.recipeDigest = recipeDigest
+        if recipe.skips(target) {
+            job.record.outcome = "skipped"
+            return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: job.logPath, failure: nil, skipped: "the recipe skips \(target)")
+        }
+        var layers = [store.rootfs(digest: image.digest)]
+        if let packages = recipe.packages, !packages.isEmpty {
+            stage(job, .prepare, "distribution packages \(packages.joined(separator: " "))")
+            let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages) { [progress] line in progress(target, "  \(line)") }
+            job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
+            job.record.derivedRoot = derived.key
+            layers = derived.layers
+        }
+
+        // Build requirements: static ones, then what the backend asks for, all as wheels.
+        stage(job, .prepare, "build requirements: \(buildSystem.requires.joined(separator: ", "))")
+        let wheelhouse = "\(job.work)/wheelhouse"
+        try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
+        let constraints = "\(job.work)/constraints.txt"
+        try Files.writeAtomically(Array(((recipe.constraints ?? []).joined(separator: "\n") + "\n").utf8), to: constraints)
+        var requested = buildSystem.requires
+        try download(requested, into: wheelhouse, spec: spec, constraints: constraints, job: job)
+        for round in 1...5 {
+            let dynamic = try getRequires(projectRoot: projectRoot, buildSystem: buildSystem, static: buildSystem.requires, recipe: recipe,
+                                          layers: layers, wheelhouse: wheelhouse, constraints: constraints, job: job)
+            let new = dynamic.filter { !requested.contains($0) }
+            job.note("round \(round): the backend asks for \(dynamic.isEmpty ? "nothing more" : dynamic.joined(separator: ", "))")
+            if new.isEmpty { break }
+            requested += new
+            try download(new, into: wheelhouse, spec: spec, constraints: constraints, job: job)
+        }
+        job.record.buildRequirements = try Self.usedRequirements(wheelhouse)
+        finish(job, .prepare)
+
+        // Build, offline.
+        stage(job, .build, "pip wheel in an offline sandbox of \(target)")
+        let out = "\(job.work)/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        chmod(out, 0o777)
+        var environment = SandboxConfiguration.defaultEnvironment
+        environment["CIBUILDWHEEL"] = "1"  // several projects then make their extension mandatory
+        environment["PIP_CONSTRAINT"] = "/job/constraints.txt"
+        environment["SOURCE_DATE_EPOCH"] = "315532800"
+        for (key, value) in recipe.environment ?? [:] { environment[key] = value }
+        var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
+        for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
+        command += ["/tmp/src", "-w", "/out"]
+        let relativeRoot = String(projectRoot.dropFirst(tree.count))
+        let script = "cp -a /src\(relativeRoot) /tmp/src && exec " + command.map(Self.shellQuote).joined(separator: " ")
+        let buildResult = try sandbox(layers: layers, command: ["sh", "-c", script], environment: environment,
+                                      mounts: [BindMount(source: tree, destination: "/src", readOnly: true),
+                                               BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
+                                               BindMount(source: job.work, destination: "/job", readOnly: true),
+                                               BindMount(source: out, destination: "/out", readOnly: false)],
+                                      job: job, wall: 3600)
+        guard buildResult.succeeded else {
+            throw BuildFailure(stage: .build, kind: .build, reason: "the build \(buildResult)", log: job.logPath)
+        }
+        let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix(".whl") }
+        guard wheels.count == 1, let builtName = wheels.first else {
+            throw BuildFailure(stage: .build, kind: .build, reason: "expected one wheel, found \(wheels.count)", log: job.logPath)
+        }
+        finish(job, .build)
+
+        // Audit and repair against the target's root.
+        stage(job, .audit, builtName)
+        let built = "\(out)/\(builtName)"
+        let wheel = try Wheel(path: built, selection: .everything)
+        let analysis = try WheelAnalyzer(catalog: catalog, layers: layers).analyze(wheel: wheel)
+        for finding in analysis.findings { job.note("finding: \(finding)") }
+        if analysis.binaries.isEmpty {
+            if !wheel.filename.isPure || (hasNativeSources && recipe.allowPure != true) {
+                throw BuildFailure(stage: .audit, kind: .build,
+                                   reason: "the build produced no binary although the sources have native code (a silent fallback to pure Python?); a recipe with \"allow_pure\": true accepts that", log: job.logPath)
+            }
+            job.record.pure = true
+        }
+        finish(job, .audit)
+        var final = built
+        if !job.record.pure {
+            stage(job, .repair, "to \(analysis.repairPolicy.name)")
+            let system = SystemLibraries(layers: layers, libc: analysis.libc, architecture: analysis.architecture)
+            let plan: RepairPlan
+            do { plan = try RepairPlanner.plan(analysis, requested: nil, system: system) } catch {
+                throw BuildFailure(stage: .repair, kind: .audit, reason: "\(error)", log: job.logPath)
+            }
+            let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: builderVersion).apply(plan, to: wheel, outputDirectory: "\(job.work)/repaired")
+            final = repaired.path
+            job.record.grafted = plan.grafts.map { graft in
+                var entry = ["soname": graft.soname, "file": graft.destination]
+                if let origin = repaired.origins[graft.soname] { entry["package"] = origin.name; entry["version"] = origin.version }
+                return entry
+            }
+            finish(job, .repair)
+            // The grafted libraries an import must load: those the extension modules need, and theirs.
+            let extensions = Set(analysis.binaries.filter(\.isExtension).map(\.path))
+            var required = Set(plan.edits.filter { extensions.contains($0.path) }.flatMap { $0.replaceNeeded.keys })
+            var queue = Array(required)
+            let bySoname = Dictionary(plan.grafts.map { ($0.soname, $0) }, uniquingKeysWith: { first, _ in first })
+            while let soname = queue.popLast() {
+                for dep in bySoname[soname]?.needsGrafted ?? [] where required.insert(dep).inserted { queue.append(dep) }
+            }
+            try testInstall(final, image: image, spec: spec, recipe: recipe, grafted: plan.grafts.filter { required.contains($0.soname) }, job: job)
+        } else {
+            try testInstall(final, image: image, spec: spec, recipe: recipe, grafted: [], job: job)
+        }
+
+        // Keep the wheel, the log and the record.
+        stage(job, .store, (final as NSString).lastPathComponent)
+        let destination = "\(home.path)/builds/\(job.record.project)/\(job.record.version)/\(target)"
+        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        let finalName = (final as NSString).lastPathComponent
+        let wheelPath = "\(destination)/\(finalName)"
+        try Files.writeAtomically(try Files.readBytes(final), to: wheelPath)
+        job.record.wheel = finalName
+        job.record.wheelSha256 = Digest.hex(try Digest.sha256(fileAt: wheelPath))
+        job.record.platformTag = WheelFilename(finalName)?.platformTags.joined(separator: ".")
+        job.record.outcome = "succeeded"
+        finish(job, .store)
+        try Files.writeAtomically(job.log, to: "\(destination)/build.log")
+        try Files.writeAtomically(Array(try Self.encoder.encode(job.record)), to: "\(destination)/record.json")
+        return TargetBuild(target: target, record: job.record, wheelPath: wheelPath, logPath: "\(destination)/build.log", failure: nil, skipped: nil)
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    func persistFailure(job: Job, record: BuildRecord) -> String {
+        let project = record.project.isEmpty ? "unknown" : record.project
+        let version = record.version.isEmpty ? "unknown" : record.version
+        let destination = "\(home.path)/builds/\(project)/\(version)/\(record.target)"
+        try? FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        try? Files.writeAtomically(job.log, to: "\(destination)/build.log")
+        if let data = try? Self.encoder.encode(record) { try? Files.writeAtomically(Array(data), to: "\(destination)/record.json") }
+        return "\(destination)/build.log"
+    }
+
+    static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+}

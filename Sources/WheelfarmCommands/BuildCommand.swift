@@ -1,0 +1,92 @@
+import ArgumentParser
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import WheelAudit
+import WheelBuilder
+
+/// `wheelfarm build`: from a requirement (or a local sdist or source tree) to a tested, repaired wheel per target.
+public struct BuildCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build, audit, repair and test wheels from sources, one per target.",
+        discussion: """
+        SOURCE is a requirement (markupsafe==3.0.2, markupsafe, "markupsafe>=2,<3"), resolved on the package \
+        index pip is configured with, or the path of a local sdist or source tree. The default target is \
+        cp311-bookworm-x86_64; its toolchain is built on first use.
+
+        Exit status: 0 every target built (or was skipped by its recipe), 1 a build or its test failed, \
+        3 the audit or repair rejected a wheel, 4 nothing to build, 2 a configuration error.
+        """)
+
+    @Argument(help: "Requirements or local source paths.") var sources: [String]
+    @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-x86_64).") var targets: [String] = []
+    @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
+    @Flag(help: "Allow pre-releases.") var pre = false
+    @Option(help: "The farm's home.") var home: String?
+
+    public init() {}
+
+    public func run() throws {
+        let status = execute()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    func parse(_ text: String) -> BuildSource? {
+        if text.hasPrefix("/") || text.hasPrefix(".") || text.hasSuffix(".tar.gz") || text.hasSuffix(".zip") || FileManager.default.fileExists(atPath: text) {
+            return .local(text)
+        }
+        return Requirement(text).map(BuildSource.index)
+    }
+
+    func execute() -> Int32 {
+        let farmHome = FarmHome.resolve(home)
+        let builder: WheelBuilder
+        var requested: [BuildSource] = []
+        do {
+            for text in sources {
+                guard let source = parse(text) else { throw ValidationError("'\(text)' is neither a requirement nor an existing path") }
+                requested.append(source)
+            }
+            let data = try DataDirectory.locate()
+            let store = ToolchainStore(home: farmHome, catalog: try ToolchainCatalog.load(dataDirectory: data))
+            for target in targets { _ = try store.catalog.spec(target) }
+            let index = try IndexConfiguration.resolve(explicit: indexURL)
+            builder = WheelBuilder(home: farmHome, store: store, catalog: try PolicyCatalog.load(dataDirectory: data),
+                                   recipes: RecipeBook(directory: "\(data)/recipes"), index: index, explicitIndex: indexURL != nil,
+                                   patchelf: try Patchelf.locate(), builderVersion: wheelfarmVersion) { target, line in
+                say("[\(target)] \(line)")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+            return 2
+        }
+        let targetList = targets.isEmpty ? ["cp311-bookworm-x86_64"] : targets
+        var worst: Int32 = 0
+        var built = 0
+        for source in requested {
+            for result in builder.build(source, targets: targetList, prereleases: pre) {
+                let name = "\(result.record.project) \(result.record.version)"
+                if let skipped = result.skipped {
+                    say("[\(result.target)] skipped \(name): \(skipped)")
+                } else if let failure = result.failure {
+                    say("[\(result.target)] FAILED \(name) at \(failure.stage.rawValue): \(failure.reason)")
+                    if let text = try? String(contentsOfFile: result.logPath, encoding: .utf8) {
+                        let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
+                        say("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
+                    }
+                    let code: Int32 = failure.kind == .configuration ? 2 : failure.kind == .audit ? 3 : failure.kind == .nothing ? 4 : 1
+                    if worst == 0 || code == 1 { worst = code }
+                } else if let wheel = result.wheelPath {
+                    built += 1
+                    let grafted = result.record.grafted.map { $0["soname"] ?? "" }.joined(separator: ", ")
+                    say("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
+                    say("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
+                }
+            }
+        }
+        if worst == 0 && built == 0 { return 4 }
+        return worst
+    }
+}
