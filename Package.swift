@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
         .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
         .testTarget(name: "PackageIndexTests", dependencies: ["PackageIndex", "PackagingModel", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],

