@@ -22,9 +22,9 @@ let package = Package(
         .target(name: "ELFInspection", exclude: ["README.md"]),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"]),
+        .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics"]),
+        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
