@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmark: `wheelfarm build` against what a user would run instead, one after another:
+# `pip download` + `pip wheel` + `auditwheel repair` of the same sdists for the same target
+# (on the host, so without isolation or a test install). Also resolving and fetching an sdist:
+# `wheelfarm fetch` against `pip download --no-deps --no-binary :all:`.
+# Run as root after ci/setup.sh (the host needs libyaml-dev for PyYAML's baseline).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+. "$here/lib.sh"
+tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
+export PATH="$tools/bin:$PATH" WHEELFARM_PATCHELF="$tools/bin/patchelf"
+export WHEELFARM_HOME="${WHEELFARM_HOME:-$repo/.build-fixtures/home}"
+(cd "$repo" && swift build -c release >/dev/null)
+wf="$repo/.build/release/wheelfarm"
+work="$(mktemp -d /var/tmp/wheelfarm-bench.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+projects="${PROJECTS:-markupsafe==3.0.2 msgpack==1.1.0 pyyaml==6.0.2}"
+"$wf" toolchain list | grep -q "^cp311-bookworm-x86_64  *built" || "$wf" toolchain build cp311-bookworm-x86_64 >/dev/null
+
+echo "## resolve and fetch one sdist (median of ${RUNS:-3}; a fresh store each run)"
+echo
+echo "| requirement | pip download --no-binary :all: | wheelfarm fetch | speed-up |"
+echo "|---|---:|---:|---:|"
+for req in $projects; do
+  read -r pt _ < <(measure bash -c "rm -rf '$work/pd' && PIP_FIND_LINKS= /usr/bin/python3 -m pip download --quiet --no-deps --no-binary :all: -d '$work/pd' '$req'")
+  read -r wt _ < <(measure bash -c "rm -rf '$work/home' && '$wf' fetch --home '$work/home' '$req'")
+  echo "| $req | ${pt}s | ${wt}s | $(ratio "$pt" "$wt") |"
+done
+
+echo
+echo "## build one sdist for cp311-bookworm-x86_64 (one run each; the toolchain, derived roots and sdists are cached)"
+echo
+echo "| requirement | pip download + pip wheel + auditwheel repair (host) | wheelfarm build | of which compiling | wheelfarm overhead over compiling |"
+echo "|---|---:|---:|---:|---:|"
+RUNS=1
+for req in $projects; do
+  name="${req%%==*}"
+  read -r pt _ < <(measure bash -c "rm -rf '$work/b' && mkdir -p '$work/b' && cd '$work/b' && PIP_FIND_LINKS= /usr/bin/python3 -m pip download --quiet --no-deps --no-binary :all: -d sd '$req' && PIP_FIND_LINKS= /usr/bin/python3 -m pip wheel --quiet --no-deps sd/* -w raw && auditwheel repair -w fixed raw/*.whl")
+  read -r wt _ < <(measure "$wf" build "$req")
+  record="$(ls -t "$WHEELFARM_HOME"/builds/"$name"/*/cp311-bookworm-x86_64/record.json | head -1)"
+  compile="$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['timings']['build'], 2))" "$record")"
+  echo "| $req | ${pt}s | ${wt}s | ${compile}s | $(python3 -c "print(f'{($wt - $compile) / $compile * 100:.0f}%')") |"
+done
