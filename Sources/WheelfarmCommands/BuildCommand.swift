@@ -42,6 +42,7 @@ public struct BuildCommand: ParsableCommand {
 
     func execute() -> Int32 {
         let farmHome = FarmHome.resolve(home)
+        let display = ProgressDisplay()
         let builder: WheelBuilder
         var requested: [BuildSource] = []
         do {
@@ -56,7 +57,7 @@ public struct BuildCommand: ParsableCommand {
             builder = WheelBuilder(home: farmHome, store: store, catalog: try PolicyCatalog.load(dataDirectory: data),
                                    recipes: RecipeBook(directory: "\(data)/recipes"), index: index, explicitIndex: indexURL != nil,
                                    patchelf: try Patchelf.locate(), builderVersion: wheelfarmVersion) { target, line in
-                say("[\(target)] \(line)")
+                display.step("[\(target)] \(line)")
             }
         } catch {
             FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
@@ -69,20 +70,20 @@ public struct BuildCommand: ParsableCommand {
             for result in builder.build(source, targets: targetList, prereleases: pre) {
                 let name = "\(result.record.project) \(result.record.version)"
                 if let skipped = result.skipped {
-                    say("[\(result.target)] skipped \(name): \(skipped)")
+                    display.message("[\(result.target)] skipped \(name): \(skipped)")
                 } else if let failure = result.failure {
-                    say("[\(result.target)] FAILED \(name) at \(failure.stage.rawValue): \(failure.reason)")
+                    display.message("[\(result.target)] FAILED \(name) at \(failure.stage.rawValue): \(failure.reason)")
                     if let text = try? String(contentsOfFile: result.logPath, encoding: .utf8) {
                         let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
-                        say("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
+                        display.message("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
                     }
                     let code: Int32 = failure.kind == .configuration ? 2 : failure.kind == .audit ? 3 : failure.kind == .nothing ? 4 : 1
                     if worst == 0 || code == 1 { worst = code }
                 } else if let wheel = result.wheelPath {
                     built += 1
                     let grafted = result.record.grafted.map { $0["soname"] ?? "" }.joined(separator: ", ")
-                    say("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
-                    say("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
+                    display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
+                    display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
                 }
             }
         }
