@@ -82,25 +82,49 @@ extension WheelBuilder {
         return tags
     }
 
-    /// Downloads requirements as wheels for the target interpreter (outside any sandbox, networked).
-    func download(_ requirements: [String], into wheelhouse: String, spec: ToolchainSpec, constraints: String, job: Job) throws {
+    /// Where and for what build requirements are downloaded.
+    struct DownloadContext {
+        var wheelhouse: String
+        var constraints: String
+        var spec: ToolchainSpec
+        var layers: [String]
+        var depth: Int
+    }
+
+    /// Downloads requirements as wheels for the target interpreter (outside any sandbox,
+    /// networked). A requirement with no wheel for the target is built from its sdist first.
+    func download(_ requirements: [String], context: DownloadContext, job: Job) throws {
         guard !requirements.isEmpty else { return }
-        var arguments = ["-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", wheelhouse,
+        let spec = context.spec
+        var arguments = ["-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", context.wheelhouse,
+                         "--find-links", context.wheelhouse,
                          "--python-version", spec.python, "--implementation", "cp",
-                         "--abi", spec.abiTag, "--abi", "abi3", "--abi", "none", "-c", constraints]
+                         "--abi", spec.abiTag, "--abi", "abi3", "--abi", "none", "-c", context.constraints]
         for tag in platformTags(spec) { arguments += ["--platform", tag] }
         if explicitIndex { arguments += ["--index-url", index.indexURL] }
         arguments += requirements
         let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
         var lastError = ""
-        for attempt in 0..<3 {
-            if attempt > 0 { sleep(UInt32(2 * attempt * attempt)) }
+        var builtFromSource = Set<String>()
+        var attempt = 0
+        while attempt < 6 {
+            attempt += 1
             let result = try ProcessRunner.run(python, arguments)
             job.note("pip download \(requirements.joined(separator: " ")): exit \(result.status)\n\(result.stdout)\(result.stderr)")
             if result.status == 0 { return }
             lastError = result.stderr
-            // A requirement with no wheel for the target is not going to appear by retrying.
-            if lastError.contains("No matching distribution") || lastError.contains("Could not find a version") { break }
+            if let missing = lastError.split(separator: "\n").compactMap({ line -> String? in
+                guard let range = line.range(of: "No matching distribution found for ") else { return nil }
+                return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+            }).first {
+                // No wheel for the target: build it from source (twice nested at most), then try again.
+                guard context.depth < 2, builtFromSource.insert(missing).inserted else { break }
+                let wheel = try buildRequirementFromSource(missing, context: context, job: job)
+                try Files.writeAtomically(try Files.readBytes(wheel), to: "\(context.wheelhouse)/\((wheel as NSString).lastPathComponent)")
+                continue
+            }
+            if attempt >= 3 { break }
+            sleep(UInt32(2 * attempt * attempt))
         }
         throw BuildFailure(stage: .prepare, kind: .build,
                            reason: "cannot get build requirements \(requirements.joined(separator: ", ")) as wheels for \(spec.name): \(lastError.split(separator: "\n").suffix(3).joined(separator: " "))", log: job.logPath)
@@ -108,9 +132,9 @@ extension WheelBuilder {
 
     /// Runs the backend's get_requires_for_build_wheel hook in an offline sandbox with the static
     /// requirements installed from the wheelhouse; returns what it asks for.
-    func getRequires(projectRoot: String, buildSystem: BuildSystem, static requires: [String], recipe: Recipe, layers: [String],
-                     wheelhouse: String, constraints: String, job: Job) throws -> [String] {
-        let relativeRoot = String(projectRoot.dropFirst("\(job.work)/src".count))
+    func getRequires(base: String, projectRoot: String, buildSystem: BuildSystem, static requires: [String], recipe: Recipe, layers: [String],
+                     wheelhouse: String, job: Job) throws -> [String] {
+        let relativeRoot = String(projectRoot.dropFirst("\(base)/src".count))
         let settings = recipe.configSettings ?? [:]
         let program = """
         import json, shutil, subprocess, sys
@@ -131,9 +155,9 @@ extension WheelBuilder {
         for (key, value) in recipe.environment ?? [:] { environment[key] = value }
         let result = try sandbox(layers: layers, command: ["python3", "-c", program, encode(requires), buildSystem.backend, encode(buildSystem.backendPath), encode(settings)],
                                  environment: environment,
-                                 mounts: [BindMount(source: "\(job.work)/src", destination: "/src", readOnly: true),
+                                 mounts: [BindMount(source: "\(base)/src", destination: "/src", readOnly: true),
                                           BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
-                                          BindMount(source: job.work, destination: "/job", readOnly: true)],
+                                          BindMount(source: base, destination: "/job", readOnly: true)],
                                  job: job, wall: 900) { chunk in output.append(contentsOf: chunk) }
         let text = String(decoding: output, as: UTF8.self)
         guard result.succeeded, let line = text.split(separator: "\n").last(where: { $0.hasPrefix("WHEELFARM-REQUIRES ") }),
@@ -172,7 +196,7 @@ extension WheelBuilder {
         let runtime = "\(job.work)/runtime"
         try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
         // The wheel's runtime dependencies, as wheels for the target (pip reads them from the wheel).
-        try download([wheelPath], into: runtime, spec: spec, constraints: "\(job.work)/constraints.txt", job: job)
+        try download([wheelPath], context: DownloadContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", spec: spec, layers: [], depth: 2), job: job)
         let wheel = try Wheel(path: wheelPath, selection: .binariesAndMetadata)
         let modules = wheel.binaries.compactMap { path, result -> String? in
             guard case let .success(elf) = result, elf.isPythonExtension(fileName: (path as NSString).lastPathComponent) else { return nil }

@@ -209,59 +209,13 @@ public final class WheelBuilder: @unchecked Sendable {
             layers = derived.layers
         }
 
-        // Build requirements: static ones, then what the backend asks for, all as wheels.
-        stage(job, .prepare, "build requirements: \(buildSystem.requires.joined(separator: ", "))")
-        let wheelhouse = "\(job.work)/wheelhouse"
-        try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
-        let constraints = "\(job.work)/constraints.txt"
-        try Files.writeAtomically(Array(((recipe.constraints ?? []).joined(separator: "\n") + "\n").utf8), to: constraints)
-        var requested = buildSystem.requires
-        try download(requested, into: wheelhouse, spec: spec, constraints: constraints, job: job)
-        for round in 1...5 {
-            let dynamic = try getRequires(projectRoot: projectRoot, buildSystem: buildSystem, static: buildSystem.requires, recipe: recipe,
-                                          layers: layers, wheelhouse: wheelhouse, constraints: constraints, job: job)
-            let new = dynamic.filter { !requested.contains($0) }
-            job.note("round \(round): the backend asks for \(dynamic.isEmpty ? "nothing more" : dynamic.joined(separator: ", "))")
-            if new.isEmpty { break }
-            requested += new
-            try download(new, into: wheelhouse, spec: spec, constraints: constraints, job: job)
-        }
-        job.record.buildRequirements = try Self.usedRequirements(wheelhouse)
-        finish(job, .prepare)
-
-        // Build, offline.
-        stage(job, .build, "pip wheel in an offline sandbox of \(target)")
-        let out = "\(job.work)/out"
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        chmod(out, 0o777)
-        var environment = SandboxConfiguration.defaultEnvironment
-        environment["CIBUILDWHEEL"] = "1"  // several projects then make their extension mandatory
-        environment["PIP_CONSTRAINT"] = "/job/constraints.txt"
-        environment["SOURCE_DATE_EPOCH"] = "315532800"
-        for (key, value) in recipe.environment ?? [:] { environment[key] = value }
-        var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
-        for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
-        command += ["/tmp/src", "-w", "/out"]
-        let relativeRoot = String(projectRoot.dropFirst(tree.count))
-        let script = "cp -a /src\(relativeRoot) /tmp/src && exec " + command.map(Self.shellQuote).joined(separator: " ")
-        let buildResult = try sandbox(layers: layers, command: ["sh", "-c", script], environment: environment,
-                                      mounts: [BindMount(source: tree, destination: "/src", readOnly: true),
-                                               BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
-                                               BindMount(source: job.work, destination: "/job", readOnly: true),
-                                               BindMount(source: out, destination: "/out", readOnly: false)],
-                                      job: job, wall: 3600)
-        guard buildResult.succeeded else {
-            throw BuildFailure(stage: .build, kind: .build, reason: "the build \(buildResult)", log: job.logPath)
-        }
-        let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix(".whl") }
-        guard wheels.count == 1, let builtName = wheels.first else {
-            throw BuildFailure(stage: .build, kind: .build, reason: "expected one wheel, found \(wheels.count)", log: job.logPath)
-        }
-        finish(job, .build)
+        let built = try prepareAndBuild(base: job.work, projectRoot: projectRoot, buildSystem: buildSystem, recipe: recipe,
+                                        layers: layers, spec: spec, job: job, depth: 0)
+        let builtName = (built as NSString).lastPathComponent
+        job.record.buildRequirements = try Self.usedRequirements("\(job.work)/wheelhouse")
 
         // Audit and repair against the target's root.
         stage(job, .audit, builtName)
-        let built = "\(out)/\(builtName)"
         let wheel = try Wheel(path: built, selection: .everything)
         let analysis = try WheelAnalyzer(catalog: catalog, layers: layers).analyze(wheel: wheel)
         for finding in analysis.findings { job.note("finding: \(finding)") }
@@ -317,6 +271,86 @@ public final class WheelBuilder: @unchecked Sendable {
         try Files.writeAtomically(job.log, to: "\(destination)/build.log")
         try Files.writeAtomically(Array(try Self.encoder.encode(job.record)), to: "\(destination)/record.json")
         return TargetBuild(target: target, record: job.record, wheelPath: wheelPath, logPath: "\(destination)/build.log", failure: nil, skipped: nil)
+    }
+
+    /// Prepares the build requirements and builds one wheel in the offline sandbox. `base` holds
+    /// `src` (the extracted tree), and receives `wheelhouse`, `constraints.txt` and `out`.
+    /// Returns the path of the built wheel.
+    func prepareAndBuild(base: String, projectRoot: String, buildSystem: BuildSystem, recipe: Recipe, layers: [String],
+                         spec: ToolchainSpec, job: Job, depth: Int) throws -> String {
+        // Build requirements: static ones, then what the backend asks for, all as wheels.
+        stage(job, .prepare, "build requirements\(depth > 0 ? " (of a build requirement)" : ""): \(buildSystem.requires.joined(separator: ", "))")
+        let wheelhouse = "\(base)/wheelhouse"
+        try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
+        let constraints = "\(base)/constraints.txt"
+        try Files.writeAtomically(Array(((recipe.constraints ?? []).joined(separator: "\n") + "\n").utf8), to: constraints)
+        let context = DownloadContext(wheelhouse: wheelhouse, constraints: constraints, spec: spec, layers: layers, depth: depth)
+        var requested = buildSystem.requires
+        try download(requested, context: context, job: job)
+        for round in 1...5 {
+            let dynamic = try getRequires(base: base, projectRoot: projectRoot, buildSystem: buildSystem, static: buildSystem.requires, recipe: recipe,
+                                          layers: layers, wheelhouse: wheelhouse, job: job)
+            let new = dynamic.filter { !requested.contains($0) }
+            job.note("round \(round): the backend asks for \(dynamic.isEmpty ? "nothing more" : dynamic.joined(separator: ", "))")
+            if new.isEmpty { break }
+            requested += new
+            try download(new, context: context, job: job)
+        }
+        finish(job, .prepare)
+
+        // Build, offline.
+        stage(job, .build, "pip wheel in an offline sandbox of \(spec.name)")
+        let out = "\(base)/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        chmod(out, 0o777)
+        var environment = SandboxConfiguration.defaultEnvironment
+        environment["CIBUILDWHEEL"] = "1"  // several projects then make their extension mandatory
+        environment["PIP_CONSTRAINT"] = "/job/constraints.txt"
+        environment["SOURCE_DATE_EPOCH"] = "315532800"
+        for (key, value) in recipe.environment ?? [:] { environment[key] = value }
+        var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
+        for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
+        command += ["/tmp/src", "-w", "/out"]
+        let tree = "\(base)/src"
+        let relativeRoot = String(projectRoot.dropFirst(tree.count))
+        let script = "cp -a /src\(relativeRoot) /tmp/src && exec " + command.map(Self.shellQuote).joined(separator: " ")
+        let buildResult = try sandbox(layers: layers, command: ["sh", "-c", script], environment: environment,
+                                      mounts: [BindMount(source: tree, destination: "/src", readOnly: true),
+                                               BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
+                                               BindMount(source: base, destination: "/job", readOnly: true),
+                                               BindMount(source: out, destination: "/out", readOnly: false)],
+                                      job: job, wall: 3600)
+        guard buildResult.succeeded else {
+            throw BuildFailure(stage: .build, kind: .build, reason: "the build \(buildResult)", log: job.logPath)
+        }
+        let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix(".whl") }
+        guard wheels.count == 1, let builtName = wheels.first else {
+            throw BuildFailure(stage: .build, kind: .build, reason: "expected one wheel, found \(wheels.count)", log: job.logPath)
+        }
+        finish(job, .build)
+        return "\(out)/\(builtName)"
+    }
+
+    /// A build requirement with no wheel for the target: built from its sdist for the target
+    /// first (it only ever runs inside the build's own sandbox, so it is not repaired), then used.
+    func buildRequirementFromSource(_ text: String, context: DownloadContext, job: Job) throws -> String {
+        guard let requirement = Requirement(text) else {
+            throw BuildFailure(stage: .prepare, kind: .build, reason: "cannot parse build requirement '\(text)'", log: job.logPath)
+        }
+        progress(context.spec.name, "prepare: \(text) has no wheel for \(context.spec.name): building it from its sdist first")
+        let client = IndexClient(configuration: index)
+        let source = try SourceResolver(client: client).resolve(requirement, pythonVersion: context.spec.python)
+        let fetched = try SourceStore(directory: "\(home.path)/sources").fetch(source.file, client: client)
+        let base = "\(job.work)/requirement-\(source.project)-\(context.depth + 1)"
+        try? FileManager.default.removeItem(atPath: base)
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try SourceArchive.extract(fetched.path, into: "\(base)/src")
+        let root = try Self.projectRoot("\(base)/src")
+        let (recipe, _) = try recipes.recipe(for: source.project)
+        let wheel = try prepareAndBuild(base: base, projectRoot: root, buildSystem: try Self.buildSystem(root), recipe: recipe.resolved(for: source.version),
+                                        layers: context.layers, spec: context.spec, job: job, depth: context.depth + 1)
+        job.note("built build requirement \(source.project) \(source.version) from source: \((wheel as NSString).lastPathComponent)")
+        return wheel
     }
 
     static var encoder: JSONEncoder {

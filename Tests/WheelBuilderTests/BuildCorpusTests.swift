@@ -91,6 +91,14 @@ final class BuildCorpusTests: XCTestCase {
         XCTAssertEqual(result.record.wheel, "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
     }
 
+    func testBuildRequirementWithoutAWheelIsBuiltFirst() throws {
+        let builder = try builder()
+        let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/needsdocopt"), targets: [Self.target]).first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure)) \((try? String(contentsOfFile: result.logPath, encoding: .utf8))?.suffix(3000) ?? "")")
+        XCTAssertTrue(result.record.buildRequirements.contains { $0.name == "docopt" && $0.version == "0.6.2" }, "\(result.record.buildRequirements)")
+        XCTAssertEqual(result.record.wheel, "needsdocopt-1.0-py3-none-any.whl")
+    }
+
     func testCompileErrorIsAFailedBuildWithItsLog() throws {
         let builder = try builder()
         let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/brokenext"), targets: [Self.target]).first)
