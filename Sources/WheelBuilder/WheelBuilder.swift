@@ -287,41 +287,31 @@ public final class WheelBuilder: @unchecked Sendable {
         let context = DownloadContext(wheelhouse: wheelhouse, constraints: constraints, spec: spec, layers: layers, depth: depth)
         var requested = buildSystem.requires
         try download(requested, context: context, job: job)
-        for round in 1...5 {
-            let dynamic = try getRequires(base: base, projectRoot: projectRoot, buildSystem: buildSystem, static: buildSystem.requires, recipe: recipe,
-                                          layers: layers, wheelhouse: wheelhouse, job: job)
-            let new = dynamic.filter { !requested.contains($0) }
-            job.note("round \(round): the backend asks for \(dynamic.isEmpty ? "nothing more" : dynamic.joined(separator: ", "))")
-            if new.isEmpty { break }
-            requested += new
-            try download(new, context: context, job: job)
-        }
         finish(job, .prepare)
 
-        // Build, offline.
-        stage(job, .build, "pip wheel in an offline sandbox of \(spec.name)")
+        // The backend's hook runs offline; when it asks for nothing new, the same sandbox builds.
+        stage(job, .build, "get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(spec.name)")
         let out = "\(base)/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         chmod(out, 0o777)
-        var environment = SandboxConfiguration.defaultEnvironment
-        environment["CIBUILDWHEEL"] = "1"  // several projects then make their extension mandatory
-        environment["PIP_CONSTRAINT"] = "/job/constraints.txt"
-        environment["SOURCE_DATE_EPOCH"] = "315532800"
+        var environment: [String: String] = ["PIP_CONSTRAINT": "/job/constraints.txt", "SOURCE_DATE_EPOCH": "315532800"]
         for (key, value) in recipe.environment ?? [:] { environment[key] = value }
         var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
         for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
         command += ["/tmp/src", "-w", "/out"]
-        let tree = "\(base)/src"
-        let relativeRoot = String(projectRoot.dropFirst(tree.count))
-        let script = "cp -a /src\(relativeRoot) /tmp/src && exec " + command.map(Self.shellQuote).joined(separator: " ")
-        let buildResult = try sandbox(layers: layers, command: ["sh", "-c", script], environment: environment,
-                                      mounts: [BindMount(source: tree, destination: "/src", readOnly: true),
-                                               BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
-                                               BindMount(source: base, destination: "/job", readOnly: true),
-                                               BindMount(source: out, destination: "/out", readOnly: false)],
-                                      job: job, wall: 3600)
-        guard buildResult.succeeded else {
-            throw BuildFailure(stage: .build, kind: .build, reason: "the build \(buildResult)", log: job.logPath)
+        var built = false
+        for round in 1...5 {
+            let (asked, didBuild) = try getRequires(base: base, projectRoot: projectRoot, buildSystem: buildSystem, static: buildSystem.requires,
+                                                    recipe: recipe, layers: layers, wheelhouse: wheelhouse, job: job, known: requested,
+                                                    thenBuild: command, environment: environment)
+            job.note("round \(round): the backend asks for \(asked.isEmpty ? "nothing" : asked.joined(separator: ", "))")
+            if didBuild { built = true; break }
+            let new = asked.filter { !requested.contains($0) }
+            requested += new
+            try download(new, context: context, job: job)
+        }
+        guard built else {
+            throw BuildFailure(stage: .prepare, kind: .build, reason: "the backend kept asking for new build requirements", log: job.logPath)
         }
         let wheels = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix(".whl") }
         guard wheels.count == 1, let builtName = wheels.first else {
