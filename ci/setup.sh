@@ -26,7 +26,7 @@ retry() {
 # Toolchains and the sandbox: mmdebstrap, util-linux (unshare, setpriv), mount, iproute2;
 # qemu-user-static and binfmt-support for the aarch64 targets.
 packages=(libarchive-dev libssl-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
-          libyaml-dev util-linux mount iproute2 unzip mmdebstrap qemu-user-static binfmt-support)
+          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

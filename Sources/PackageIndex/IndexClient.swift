@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import PackagingModel
 import WheelfarmBasics
 
@@ -16,17 +13,17 @@ public struct IndexFile: Sendable, Hashable {
 }
 
 /// Talks to a PEP 503/691 simple index over HTTPS, with retries and backoff for transient failures.
+///
+/// Requests go through the curl program: linking Foundation's networking (libcurl and its
+/// dozen dependencies) into wheelfarm would cost every command, `audit` included, about 5 MB
+/// of memory at start-up for the few requests a build makes.
 public final class IndexClient: @unchecked Sendable {
     /// The index in use.
     public let configuration: IndexConfiguration
-    private let session: URLSession
 
     /// Creates a client for `configuration`.
     public init(configuration: IndexConfiguration) {
         self.configuration = configuration
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = 60
-        session = URLSession(configuration: config)
     }
 
     /// The PEP 503 normalised project name.
@@ -75,34 +72,34 @@ public final class IndexClient: @unchecked Sendable {
     }
 
     private func getOnce(_ url: String, accept: String) throws -> Data {
-        guard let target = URL(string: url) else { throw IndexError.malformed(url: url, reason: "not a URL") }
-        var request = URLRequest(url: target)
-        request.setValue(accept, forHTTPHeaderField: "Accept")
+        guard let target = URL(string: url), let scheme = target.scheme, scheme == "https" || scheme == "http" || scheme == "file" else {
+            throw IndexError.malformed(url: url, reason: "not a URL")
+        }
+        let work = try TemporaryDirectory(prefix: "wheelfarm-http")
+        defer { work.remove() }
+        let body = "\(work.path)/body"
+        // Options go through a config file: credentials never appear in the process list.
+        var config = "silent\nshow-error\nlocation\nconnect-timeout = 30\nmax-time = 600\n"
+        config += "header = \"Accept: \(accept)\"\noutput = \"\(body)\"\nwrite-out = \"%{http_code}\"\n"
         if let user = configuration.username, URL(string: configuration.indexURL)?.host == target.host {
-            let token = Data("\(user):\(configuration.password ?? "")".utf8).base64EncodedString()
-            request.setValue("Basic \(token)", forHTTPHeaderField: "Authorization")
+            let escaped = "\(user):\(configuration.password ?? "")".replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            config += "user = \"\(escaped)\"\n"
         }
-        let box = ResponseBox()
-        let done = DispatchSemaphore(value: 0)
-        let task = session.dataTask(with: request) { data, response, error in
-            box.data = data
-            box.status = (response as? HTTPURLResponse)?.statusCode
-            box.error = error.map { "\($0.localizedDescription)" }
-            done.signal()
+        config += "url = \"\(url.replacingOccurrences(of: "\"", with: "%22"))\"\n"
+        guard FileManager.default.createFile(atPath: "\(work.path)/config", contents: Data(config.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw IndexError.transport(url: url, reason: "cannot write a temporary file")
         }
-        task.resume()
-        done.wait()
-        if let error = box.error { throw IndexError.transport(url: url, reason: error) }
-        guard let status = box.status else { throw IndexError.transport(url: url, reason: "no response") }
-        guard status == 200, let data = box.data else { throw IndexError.http(url: url, status: status) }
+        guard let curl = ProcessRunner.resolveExecutable("curl") else {
+            throw IndexError.noIndex("curl is needed to reach the package index (apt-get install curl)")
+        }
+        let result = try ProcessRunner.run(curl, ["--config", "\(work.path)/config"])
+        guard result.status == 0 else {
+            // curl's own failures (DNS, connection, TLS, timeouts) are transport errors, worth a retry.
+            throw IndexError.transport(url: url, reason: result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let status = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        guard status == 200 || (scheme == "file" && status == 0) else { throw IndexError.http(url: url, status: status) }
+        guard let data = FileManager.default.contents(atPath: body) else { throw IndexError.transport(url: url, reason: "no body") }
         return data
     }
-}
-
-/// Carries a response out of URLSession's callback.
-private final class ResponseBox: @unchecked Sendable {
-    // Written in the completion handler before the semaphore is signalled, read after waiting.
-    var data: Data?
-    var status: Int?
-    var error: String?
 }
