@@ -70,7 +70,11 @@ public enum RepairError: Error, CustomStringConvertible {
 public enum RepairPlanner {
     /// Plans the repair of an analysed wheel to `requested` (a policy or alias name without
     /// architecture, such as `manylinux_2_17` or `manylinux2014`), or to the best reachable tag when nil.
-    public static func plan(_ analysis: WheelAnalysis, requested: String?, system: SystemLibraries) throws -> RepairPlan {
+    ///
+    /// `bundle` names libraries the wheel loads with dlopen: no DT_NEEDED names them, so they are
+    /// found in the root by soname and grafted under that same name (dlopen asks for it), and
+    /// every extension module gets the `.libs` folder on its RPATH, which dlopen also searches.
+    public static func plan(_ analysis: WheelAnalysis, requested: String?, system: SystemLibraries, bundle: [String] = []) throws -> RepairPlan {
         let wheelName = analysis.filename.description
         guard !analysis.binaries.isEmpty else { throw RepairError.pureWheel(wheelName) }
         let policies = analysis.policies
@@ -123,6 +127,24 @@ public enum RepairPlanner {
             let needs = system.elf(at: path)?.needed.filter { toGraft[$0] != nil } ?? []
             grafts[soname] = Graft(soname: soname, sourcePath: path, newSoname: newName, destination: "\(libDir)/\(newName)", needsGrafted: needs)
         }
+        var bundled: [Graft] = []
+        var bundleVersions: [String: Set<String>] = [:]
+        for soname in bundle where grafts[soname] == nil {
+            let found = system.searchDirectories.lazy.compactMap { system.realPath("\($0)/\(soname)") }.first { system.elf(at: $0) != nil }
+            guard let path = found, let elf = system.elf(at: path) else {
+                throw RepairError.libraryNotFound(wheel: wheelName, soname: soname, neededBy: ["dlopen (bundled by the recipe)"])
+            }
+            for need in elf.versionNeeds where !TreeResolver.isLoader(need.file) { bundleVersions[need.file, default: []].formUnion(need.versions) }
+            bundled.append(Graft(soname: soname, sourcePath: path, newSoname: soname, destination: "\(libDir)/\(soname)", needsGrafted: []))
+        }
+        if !bundled.isEmpty {
+            // What the wheel will ship constrains its tag like what it links.
+            let floor = WheelAnalyzer.versionedSymbolsPolicy(bundleVersions, policies: policies)
+            if floor.priority < target.priority {
+                throw RepairError.cannotReach(wheel: wheelName, requested: target.name,
+                                              reason: "the bundled \(bundled.map(\.soname).joined(separator: ", ")) need symbol versions only \(floor.name) allows")
+            }
+        }
         for binary in analysis.binaries.sorted(by: { $0.path < $1.path }) {
             let libs = perBinary[binary.path] ?? [:]
             var replace: [String: String] = [:]
@@ -132,7 +154,7 @@ public enum RepairPlanner {
                 if TreeResolver.isLibpython(soname) && libs.keys.contains(soname) { remove.append(soname) }
             }
             var rpath: String? = nil
-            if libs.keys.contains(where: { !TreeResolver.isLibpython($0) }) {
+            if libs.keys.contains(where: { !TreeResolver.isLibpython($0) }) || (!bundled.isEmpty && binary.isExtension) {
                 rpath = newRPath(for: binary.path, existing: binary.elf.runpath ?? binary.elf.rpath, libraryDirectory: libDir)
             }
             if !replace.isEmpty || !remove.isEmpty || rpath != nil {
@@ -149,7 +171,7 @@ public enum RepairPlanner {
         }
         filename.platformTags = platformTags
         return RepairPlan(policy: target, platformTags: platformTags, filename: filename, libraryDirectory: libDir,
-                          grafts: grafts.values.sorted { $0.soname < $1.soname }, edits: edits)
+                          grafts: grafts.values.sorted { $0.soname < $1.soname } + bundled, edits: edits)
     }
 
     /// `libfoo.so.1.2` with hash `abcd1234` becomes `libfoo-abcd1234.so.1.2`.

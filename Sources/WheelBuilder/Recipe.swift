@@ -19,6 +19,8 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var skipTargets: [String]?
     /// Whether a wheel without binaries is acceptable although the sources have C code.
     public var allowPure: Bool?
+    /// Sonames the project loads with dlopen, grafted under their own names.
+    public var bundleLibraries: [String]?
     /// Changes for some versions: `versions` is a PEP 440 specifier set.
     public var overrides: [Override]?
 
@@ -32,9 +34,11 @@ public struct Recipe: Codable, Sendable, Equatable {
         public var testCommand: String?
         public var skipTargets: [String]?
         public var allowPure: Bool?
+        public var bundleLibraries: [String]?
 
         enum CodingKeys: String, CodingKey {
             case versions, packages, environment, constraints
+            case bundleLibraries = "bundle_libraries"
             case configSettings = "config_settings"
             case testCommand = "test_command"
             case skipTargets = "skip_targets"
@@ -44,6 +48,7 @@ public struct Recipe: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case packages, environment, constraints, overrides
+        case bundleLibraries = "bundle_libraries"
         case configSettings = "config_settings"
         case testCommand = "test_command"
         case skipTargets = "skip_targets"
@@ -69,6 +74,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = override.testCommand { result.testCommand = v }
             if let v = override.skipTargets { result.skipTargets = v }
             if let v = override.allowPure { result.allowPure = v }
+            if let v = override.bundleLibraries { result.bundleLibraries = v }
         }
         return result
     }

@@ -232,7 +232,7 @@ public final class WheelBuilder: @unchecked Sendable {
             stage(job, .repair, "to \(analysis.repairPolicy.name)")
             let system = SystemLibraries(layers: layers, libc: analysis.libc, architecture: analysis.architecture)
             let plan: RepairPlan
-            do { plan = try RepairPlanner.plan(analysis, requested: nil, system: system) } catch {
+            do { plan = try RepairPlanner.plan(analysis, requested: nil, system: system, bundle: recipe.bundleLibraries ?? []) } catch {
                 throw BuildFailure(stage: .repair, kind: .audit, reason: "\(error)", log: job.logPath)
             }
             let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: builderVersion).apply(plan, to: wheel, outputDirectory: "\(job.work)/repaired")

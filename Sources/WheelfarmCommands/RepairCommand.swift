@@ -28,6 +28,9 @@ public struct RepairCommand: ParsableCommand {
     @Option(name: .customLong("exclude"), help: "Soname glob never grafted (for libraries the target provides); may be repeated.")
     public var excludes: [String] = []
 
+    @Option(name: .customLong("bundle"), help: "Soname of a library the wheel loads with dlopen, to graft under its own name; may be repeated.")
+    public var bundles: [String] = []
+
     @Option(help: "Deflate level of the repaired wheel, 0 (store) to 9 (smallest).")
     public var compressionLevel: Int = Repairer.defaultCompressionLevel
 
@@ -59,7 +62,7 @@ public struct RepairCommand: ParsableCommand {
                 let wheel = try Wheel(path: path, selection: .everything)
                 let analysis = try WheelAnalyzer(catalog: catalog, root: root, exclude: excludes).analyze(wheel: wheel)
                 let system = SystemLibraries(root: root, libc: analysis.libc, architecture: analysis.architecture)
-                let plan = try RepairPlanner.plan(analysis, requested: plat, system: system)
+                let plan = try RepairPlanner.plan(analysis, requested: plat, system: system, bundle: bundles)
                 let result = try Repairer(patchelf: patchelf, system: system, toolVersion: wheelfarmVersion, compressionLevel: compressionLevel)
                     .apply(plan, to: wheel, outputDirectory: wheelDirectory)
                 var line = "repaired \(analysis.filename) -> \(result.path)"

@@ -177,6 +177,34 @@ final class RepairEndToEndTests: XCTestCase {
         XCTAssertNotEqual(control.status, 0, "the unrepaired wheel must fail to import here")
     }
 
+    func testLibrariesLoadedWithDlopenAreBundledUnderTheirOwnNames() throws {
+        let include = try TestSupport.pythonInclude()
+        try TestSupport.compile(["\(TestSupport.repositoryRoot)/Tests/Fixtures/cext/dlo.c"], output: "\(buildDir)/_dlo.so",
+                                arguments: ["-shared", "-fPIC", "-I\(include)", "-ldl"])
+        let raw = try TestSupport.makeWheel(in: work.path, name: "wfdlo", version: "1.0", tag: "cp311-cp311-linux_x86_64", files: [
+            "wfdlo/__init__.py": [], "wfdlo/_dlo.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_dlo.so"),
+        ])
+        let (status, context) = try repair(raw, into: "\(work.path)/dlo", extra: ["--bundle", "libwfdep.so.1"])
+        XCTAssertEqual(status, 0, context.errors)
+        let repaired = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: "\(work.path)/dlo").first)
+        let wheel = try Wheel(path: "\(work.path)/dlo/\(repaired)", selection: .everything)
+        XCTAssertNotNil(wheel.content(of: "wfdlo.libs/libwfdep.so.1"), "bundled under its own soname: \(wheel.members.map(\.path))")
+        let ext = try ELFFile(bytes: XCTUnwrap(wheel.content(of: "wfdlo/_dlo.cpython-311-x86_64-linux-gnu.so")))
+        XCTAssertEqual(ext.rpath ?? ext.runpath, "$ORIGIN/../wfdlo.libs")
+        // Installed, the extension finds the library through its RPATH; unrepaired, it does not.
+        let target = "\(work.path)/dlo-installed", control = "\(work.path)/dlo-raw"
+        try ProcessRunner.check("/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", target, "\(work.path)/dlo/\(repaired)"], environment: cleanEnvironment())
+        try ProcessRunner.check("/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", control, raw], environment: cleanEnvironment())
+        let probe = "from wfdlo import _dlo; print(_dlo.base())"
+        var env = cleanEnvironment()
+        env["PYTHONPATH"] = target
+        let good = try ProcessRunner.run("/usr/bin/python3", ["-c", probe], environment: env)
+        XCTAssertEqual(good.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "40", good.stderr)
+        env["PYTHONPATH"] = control
+        let bad = try ProcessRunner.run("/usr/bin/python3", ["-c", probe], environment: env)
+        XCTAssertNotEqual(bad.status, 0, "without the bundle, dlopen must fail: \(bad.stdout)")
+    }
+
     func testRepairIsDeterministicWithSourceDateEpoch() throws {
         setenv("SOURCE_DATE_EPOCH", "1700000000", 1)
         let (s1, c1) = try repair(rawWheel, into: "\(work.path)/a")

@@ -115,3 +115,25 @@ final class BuildCorpusTests: XCTestCase {
         XCTAssertTrue(result.failure?.reason.contains("no binary") == true, result.failure?.reason ?? "")
     }
 }
+
+/// The rest of the corpus and the other targets: `WHEELFARM_LONG_TESTS=1 bash ci/test.sh --filter LongCorpusTests`.
+final class LongCorpusTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["WHEELFARM_LONG_TESTS"] == "1", "long suite only (WHEELFARM_LONG_TESTS=1)")
+    }
+
+    func testLxmlGraftsItsLibraries() throws {
+        let builder = try BuildCorpusTests().builder()
+        let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("lxml==5.3.0"))), targets: [BuildCorpusTests.target]).first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        let grafted = Set(result.record.grafted.compactMap { $0["soname"] })
+        XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
+    }
+
+    func testOtherTargets() throws {
+        let builder = try BuildCorpusTests().builder()
+        let results = builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp39-bullseye-x86_64", "cp313-trixie-x86_64"])
+        XCTAssertEqual(results.compactMap(\.record.wheel), ["markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                                                            "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"])
+    }
+}
