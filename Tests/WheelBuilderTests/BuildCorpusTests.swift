@@ -14,7 +14,9 @@ final class BuildCorpusTests: XCTestCase {
     static let target = "cp311-bookworm-x86_64"
     nonisolated(unsafe) static var shared: WheelBuilder?
 
-    func builder() throws -> WheelBuilder {
+    func builder() throws -> WheelBuilder { try Self.sharedBuilder() }
+
+    static func sharedBuilder() throws -> WheelBuilder {
         guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
         if let shared = Self.shared { return shared }
         let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
@@ -123,7 +125,7 @@ final class LongCorpusTests: XCTestCase {
     }
 
     func testLxmlGraftsItsLibraries() throws {
-        let builder = try BuildCorpusTests().builder()
+        let builder = try BuildCorpusTests.sharedBuilder()
         let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("lxml==5.3.0"))), targets: [BuildCorpusTests.target]).first)
         XCTAssertNil(result.failure, "\(String(describing: result.failure))")
         let grafted = Set(result.record.grafted.compactMap { $0["soname"] })
@@ -131,7 +133,7 @@ final class LongCorpusTests: XCTestCase {
     }
 
     func testOtherTargets() throws {
-        let builder = try BuildCorpusTests().builder()
+        let builder = try BuildCorpusTests.sharedBuilder()
         let results = builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp39-bullseye-x86_64", "cp313-trixie-x86_64"])
         XCTAssertEqual(results.compactMap(\.record.wheel), ["markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
                                                             "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"])
