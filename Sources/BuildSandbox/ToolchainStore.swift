@@ -105,11 +105,11 @@ public struct ToolchainStore: Sendable {
         let wheels = "\(staging)/frontend"
         let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
         let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
-        let downloadBox = OutputBox()
+        let downloadBox = LockedSlots<ProcessOutput>(count: 1)
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
         DispatchQueue.global().async {
-            downloadBox.value = try? ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
+            if let output = try? ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements) { downloadBox.set(0, output) }
             downloadGroup.leave()
         }
         defer { downloadGroup.wait() }
@@ -128,8 +128,8 @@ public struct ToolchainStore: Sendable {
 
         progress("installing the build frontend (\(spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
         downloadGroup.wait()
-        guard let download = downloadBox.value, download.status == 0 else {
-            throw ToolchainError.buildFailed(target: name, step: "downloading the frontend wheels", detail: downloadBox.value?.stderr ?? "pip did not run")
+        guard let download = downloadBox.get(0), download.status == 0 else {
+            throw ToolchainError.buildFailed(target: name, step: "downloading the frontend wheels", detail: downloadBox.get(0)?.stderr ?? "pip did not run")
         }
         var frontendWheels: [String: String] = [:]
         for file in try FileManager.default.contentsOfDirectory(atPath: wheels).sorted() where file.hasSuffix(".whl") {
@@ -239,10 +239,4 @@ public enum Emulation {
             throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
         }
     }
-}
-
-/// Carries a child's output from the thread that waited for it.
-final class OutputBox: @unchecked Sendable {
-    // Written once before the group is left, read after waiting on it.
-    var value: ProcessOutput?
 }

@@ -40,7 +40,7 @@ public struct Wheel: Sendable {
         let members = try ZipReader.read(path, limits: limits, threads: threads, keep: { name, prefix, declared in
             if selection == .everything { return .all }
             if name.split(separator: "/").first?.hasSuffix(".dist-info") == true { return .all }
-            guard ELFMagic.matches(prefix) else { return .none }
+            guard ELFFile.hasMagic(prefix) else { return .none }
             // Large binaries go to a temporary file and are parsed by mapping it: the parser
             // touches a few pages, so memory stays small whatever the size of the wheel.
             return declared > 1 << 20 ? .file : .all
@@ -85,10 +85,10 @@ public struct Wheel: Sendable {
             if let fd = member.spillFile {
                 defer { close(fd); member.spillFile = nil }
                 var magic = [UInt8](repeating: 0, count: 4)
-                guard pread(fd, &magic, 4, 0) == 4, ELFMagic.matches(magic[...]) else { return }
+                guard pread(fd, &magic, 4, 0) == 4, ELFFile.hasMagic(magic) else { return }
                 result = .success(try ELFFile(fileDescriptor: fd, name: member.path))
             } else {
-                guard let content = member.content, ELFMagic.matches(content.prefix(4)) else { return }
+                guard let content = member.content, ELFFile.hasMagic(content) else { return }
                 result = .success(try ELFFile(bytes: content))
             }
         } catch let error as ELFError {
@@ -146,12 +146,5 @@ public struct Wheel: Sendable {
     /// The content of a member kept in memory, by path.
     public func content(of path: String) -> [UInt8]? {
         members.first(where: { $0.path == path })?.content
-    }
-}
-
-/// The ELF magic number, checked on the first bytes of a member.
-enum ELFMagic {
-    static func matches(_ prefix: ArraySlice<UInt8>) -> Bool {
-        prefix.count >= 4 && Array(prefix.prefix(4)) == [0x7f, 0x45, 0x4c, 0x46]
     }
 }

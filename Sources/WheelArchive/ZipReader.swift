@@ -70,16 +70,6 @@ struct SpillFile {
     func finish() -> Int32 { fd }
 }
 
-/// Collects the members read by each worker.
-private final class PartResults: @unchecked Sendable {
-    // Each slot is written once by its own worker; the lock orders those writes with the reads.
-    private var slots: [Result<[ArchiveMember], Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<[ArchiveMember], Error>) { lock.lock(); slots[index] = value; lock.unlock() }
-    func get(_ index: Int) -> Result<[ArchiveMember], Error>? { lock.lock(); defer { lock.unlock() }; return slots[index] }
-}
-
 /// Reads zip archives (wheels) through libarchive, rejecting unsafe members.
 public enum ZipReader {
     /// Reads every regular member of the zip at `path`, hashing all of them and keeping
@@ -111,7 +101,7 @@ public enum ZipReader {
         if workers == 1 {
             return try readPart(path, worker: 0, of: 1, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
         }
-        let results = PartResults(count: workers)
+        let results = LockedSlots<Result<[ArchiveMember], Error>>(count: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             results.set(worker, Result {
                 try readPart(path, worker: worker, of: workers, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)

@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import WheelfarmBasics
 
 /// A file to be written into a zip archive.
 public struct ZipEntry: Sendable {
@@ -46,12 +47,12 @@ public enum ZipWriter {
             ranges.append(start..<entries.count)
             let partPaths = ranges.indices.map { "\(path).part\($0)-\(getpid())" }
             defer { for part in partPaths { unlink(part) } }
-            let failures = WriteFailures()
+            let failures = LockedSlots<Error>(count: ranges.count)
             let chunks = ranges.map { Array(entries[$0]) }
             DispatchQueue.concurrentPerform(iterations: chunks.count) { index in
-                do { try writeSingle(chunks[index], to: partPaths[index], compressionLevel: compressionLevel) } catch { failures.add(error) }
+                do { try writeSingle(chunks[index], to: partPaths[index], compressionLevel: compressionLevel) } catch { failures.set(index, error) }
             }
-            if let error = failures.first { throw error }
+            if let error = ranges.indices.lazy.compactMap({ failures.get($0) }).first { throw error }
             let joined = "\(path).joined-\(getpid())"
             do {
                 try ZipMerge.merge(partPaths, into: joined)
@@ -110,13 +111,4 @@ public enum ZipWriter {
         }
         ok = true
     }
-}
-
-/// Collects errors from concurrent part writers.
-private final class WriteFailures: @unchecked Sendable {
-    // Appended from worker threads under the lock; read after they are done.
-    private var errors: [Error] = []
-    private let lock = NSLock()
-    func add(_ error: Error) { lock.lock(); errors.append(error); lock.unlock() }
-    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }

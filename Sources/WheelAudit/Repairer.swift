@@ -76,7 +76,7 @@ public struct Repairer: Sendable {
             }
             jobs.append(Job(key: graft.destination, source: content, arguments: [args], permissions: 0o755))
         }
-        let results = ResultBox(count: jobs.count)
+        let results = LockedSlots<Result<[UInt8], Error>>(count: jobs.count)
         let frozenJobs = jobs
         let patchelf = self.patchelf
         DispatchQueue.concurrentPerform(iterations: frozenJobs.count) { index in
@@ -163,14 +163,4 @@ public struct Repairer: Sendable {
         if let build = filename.build, !headers.contains(where: { $0.key.lowercased() == "build" }) { headers.append(("Build", build)) }
         return MetadataFile(headers: headers, body: metadata.body)
     }
-}
-
-/// Collects the results of concurrent patch jobs.
-private final class ResultBox: @unchecked Sendable {
-    // Each slot is written once by its own iteration; the lock orders those writes with the reads.
-    private var slots: [Result<[UInt8], Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<[UInt8], Error>) { lock.lock(); slots[index] = value; lock.unlock() }
-    func get(_ index: Int) -> Result<[UInt8], Error>? { lock.lock(); defer { lock.unlock() }; return slots[index] }
 }

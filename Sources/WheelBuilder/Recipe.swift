@@ -24,25 +24,24 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Changes for some versions: `versions` is a PEP 440 specifier set.
     public var overrides: [Override]?
 
-    /// A per-version change of the recipe.
+    /// A per-version change of the recipe: `versions` (a PEP 440 specifier set) beside any
+    /// recipe keys, which replace (or, for `environment` and `config_settings`, extend) the base ones.
     public struct Override: Codable, Sendable, Equatable {
         public var versions: String
-        public var packages: [String]?
-        public var environment: [String: String]?
-        public var configSettings: [String: String]?
-        public var constraints: [String]?
-        public var testCommand: String?
-        public var skipTargets: [String]?
-        public var allowPure: Bool?
-        public var bundleLibraries: [String]?
+        public var changes: Recipe
 
-        enum CodingKeys: String, CodingKey {
-            case versions, packages, environment, constraints
-            case bundleLibraries = "bundle_libraries"
-            case configSettings = "config_settings"
-            case testCommand = "test_command"
-            case skipTargets = "skip_targets"
-            case allowPure = "allow_pure"
+        enum CodingKeys: String, CodingKey { case versions }
+
+        public init(from decoder: Decoder) throws {
+            versions = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .versions)
+            changes = try Recipe(from: decoder)
+            changes.overrides = nil
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(versions, forKey: .versions)
+            try changes.encode(to: encoder)
         }
     }
 
@@ -67,14 +66,15 @@ public struct Recipe: Codable, Sendable, Equatable {
         result.overrides = nil
         for override in overrides ?? [] {
             guard let set = SpecifierSet(override.versions), set.contains(version, prereleases: true) else { continue }
-            if let v = override.packages { result.packages = v }
-            if let v = override.environment { result.environment = (result.environment ?? [:]).merging(v) { $1 } }
-            if let v = override.configSettings { result.configSettings = (result.configSettings ?? [:]).merging(v) { $1 } }
-            if let v = override.constraints { result.constraints = v }
-            if let v = override.testCommand { result.testCommand = v }
-            if let v = override.skipTargets { result.skipTargets = v }
-            if let v = override.allowPure { result.allowPure = v }
-            if let v = override.bundleLibraries { result.bundleLibraries = v }
+            let change = override.changes
+            if let v = change.packages { result.packages = v }
+            if let v = change.environment { result.environment = (result.environment ?? [:]).merging(v) { $1 } }
+            if let v = change.configSettings { result.configSettings = (result.configSettings ?? [:]).merging(v) { $1 } }
+            if let v = change.constraints { result.constraints = v }
+            if let v = change.testCommand { result.testCommand = v }
+            if let v = change.skipTargets { result.skipTargets = v }
+            if let v = change.allowPure { result.allowPure = v }
+            if let v = change.bundleLibraries { result.bundleLibraries = v }
         }
         return result
     }
