@@ -24,6 +24,21 @@ public struct DerivedRoot: Codable, Sendable {
     }
 }
 
+/// A library built from its Debian source package into `/opt/wheelfarm/prefix` of a derived root.
+public struct SourceBuild: Sendable, Hashable {
+    /// The Debian source package.
+    public var source: String
+    /// The shell script that builds and installs it, run in the unpacked source as the
+    /// unprivileged user with CC, CXX and PREFIX set.
+    public var script: String
+
+    /// Creates a source build.
+    public init(source: String, script: String) {
+        self.source = source
+        self.script = script
+    }
+}
+
 /// Makes and caches derived roots.
 public struct DerivedRoots: Sendable {
     /// The toolchain store the bases come from.
@@ -32,21 +47,31 @@ public struct DerivedRoots: Sendable {
     /// Creates a cache over `store`'s home.
     public init(store: ToolchainStore) { self.store = store }
 
-    /// The cache key of a base image and a package list.
-    public static func key(baseDigest: String, packages: [String]) -> String {
-        let text = "wheelfarm-derived-v1\n\(baseDigest)\n" + Set(packages).sorted().joined(separator: "\n")
+    /// Where source builds install, inside the root.
+    public static let prefix = "/opt/wheelfarm/prefix"
+
+    /// The cache key of a base image, a package list and source builds.
+    public static func key(baseDigest: String, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false) -> String {
+        var text = "wheelfarm-derived-v1\n\(baseDigest)\n" + Set(packages).sorted().joined(separator: "\n")
+        if !sources.isEmpty && useGcc { text += "\ncompiler gcc" }
+        for build in sources { text += "\nsource \(build.source) \(Digest.hex(Digest.sha256(Array(build.script.utf8))))" }
         return Digest.hex(Digest.sha256(Array(text.utf8)))
     }
 
     /// The derived root of `base` with `packages`, installing them (with the network, as root,
     /// outside any build) only the first time. Returns it and whether it was made now.
-    public func ensure(base: ToolchainImage, packages: [String], progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
+    ///
+    /// `sources` are then built from Debian source packages (fetched with the network) with the
+    /// target's compiler, as the unprivileged user, into ``prefix``, which the root's loader
+    /// configuration lists so that audits resolve and repairs graft what builds link.
+    /// `useGcc` builds them with the root's gcc even on a zig target.
+    public func ensure(base: ToolchainImage, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false, progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
         let baseRoot = store.rootfs(digest: base.digest)
-        if packages.isEmpty {
+        if packages.isEmpty && sources.isEmpty {
             let root = DerivedRoot(key: base.digest, baseDigest: base.digest, requested: [], added: [], builtAt: base.builtAt, layers: [baseRoot])
             return (root, false)
         }
-        let key = Self.key(baseDigest: base.digest, packages: packages)
+        let key = Self.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
         let dir = "\(store.home.derived)/\(key)"
         if let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"), var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data) {
             root.layers = ["\(dir)/layer", baseRoot]
@@ -54,7 +79,8 @@ public struct DerivedRoots: Sendable {
         }
         guard getuid() == 0 else { throw ToolchainError.needsRoot("preparing a derived root") }
         let requested = Set(packages).sorted()
-        progress("installing \(requested.joined(separator: " ")) over \(base.spec.name) (once; cached as \(key.prefix(12)))")
+        let what = requested + sources.map { "\($0.source) (from source)" }
+        progress("installing \(what.joined(separator: " ")) over \(base.spec.name) (once; cached as \(key.prefix(12)))")
         try FileManager.default.createDirectory(atPath: store.home.derived, withIntermediateDirectories: true)
         let staging = "\(store.home.derived)/.staging-\(key.prefix(16))-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
@@ -66,8 +92,11 @@ public struct DerivedRoots: Sendable {
         mount -t overlay wheelfarm-derive -o "lowerdir=$BASE,upperdir=$S/upper,workdir=$S/work" "$S/merged"
         mount -t proc proc "$S/merged/proc"
         cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
+        if [ $# -gt 0 ]; then
         chroot "$S/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \\
           sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" && apt-get clean && rm -rf /var/lib/apt/lists/*' sh "$@"
+        fi
+        \(Self.sourceBuildScript(sources, spec: base.spec, useGcc: useGcc))
         chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"
         """
         var log: [UInt8] = []
@@ -84,6 +113,7 @@ public struct DerivedRoots: Sendable {
             let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             return parts.count == 3 ? InstalledPackage(name: parts[0], version: parts[1], architecture: parts[2]) : nil
         }.filter { !basePackages.contains($0) }.sorted { $0.name < $1.name }
+            + Self.builtSources(upper: "\(staging)/upper")
         // The host's resolver configuration must not stay in the layer.
         try? FileManager.default.removeItem(atPath: "\(staging)/upper/etc/resolv.conf")
         var root = DerivedRoot(key: key, baseDigest: base.digest, requested: requested, added: added, builtAt: Date())
@@ -99,5 +129,56 @@ public struct DerivedRoots: Sendable {
         }
         root.layers = ["\(dir)/layer", baseRoot]
         return (root, true)
+    }
+
+    /// The part of the preparation script that fetches, builds and installs source packages,
+    /// run in the outer script where `$S/merged` is the root being prepared.
+    static func sourceBuildScript(_ sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
+        guard !sources.isEmpty else { return "" }
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        var compiler = useGcc ? [:] : spec.compilerEnvironment
+        compiler["_PYTHON_SYSCONFIGDATA_NAME"] = nil
+        if compiler.isEmpty { compiler = ["CC": "gcc", "CXX": "g++"] }
+        compiler["PATH"] = compiler["PATH"].map { $0 + ":/usr/sbin:/sbin" } ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+        let environment = (compiler.merging(["PREFIX": prefix, "HOME": "/tmp", "LANG": "C.UTF-8"]) { $1 }).sorted { $0.key < $1.key }
+            .map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
+        // deb-src entries mirror the root's deb entries (one-line and deb822 formats).
+        var script = """
+        R="$S/merged"
+        sed -n 's/^deb /deb-src /p' "$R/etc/apt/sources.list" > "$R/etc/apt/sources.list.d/wheelfarm-src.list" 2>/dev/null || true
+        for f in "$R"/etc/apt/sources.list.d/*.sources; do if [ -e "$f" ]; then sed 's/^Types: deb$/Types: deb-src/' "$f" > "${f%.sources}-wheelfarm-src.sources"; fi; done
+        chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 apt-get update -qq
+        mkdir -p "$R\(prefix)/lib" "$R\(prefix)/include" "$R/opt/wheelfarm/src"
+        chown -R 65534:65534 "$R\(prefix)"
+
+        """
+        for build in sources {
+            script += """
+            chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 sh -c 'cd /opt/wheelfarm/src && apt-get source -qq --only-source "$1"' sh \(quote(build.source))
+            dir=$(cd "$R/opt/wheelfarm/src" && ls -d \(quote(build.source))-*/ | head -n 1)
+            [ -n "$dir" ] || { echo "apt-get source \(build.source) unpacked nothing" >&2; exit 1; }
+            chown -R 65534:65534 "$R/opt/wheelfarm/src/$dir"
+            chroot "$R" /usr/bin/setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/env -i \(environment) \\
+              sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
+            rm -rf "$R/opt/wheelfarm/src/$dir"
+
+            """
+        }
+        script += """
+        chown -R 0:0 "$R\(prefix)"
+        echo \(prefix)/lib > "$R/etc/ld.so.conf.d/wheelfarm-prefix.conf"
+        rm -f "$R/etc/apt/sources.list.d/wheelfarm-src.list" "$R"/etc/apt/sources.list.d/*-wheelfarm-src.sources
+        rm -rf "$R"/var/lib/apt/lists/*
+        """
+        return script
+    }
+
+    /// The source packages a layer built, from the `.dsc` files `apt-get source` left.
+    static func builtSources(upper: String) -> [InstalledPackage] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: "\(upper)/opt/wheelfarm/src")) ?? []
+        return files.filter { $0.hasSuffix(".dsc") }.compactMap { file in
+            let parts = file.dropLast(4).split(separator: "_", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? InstalledPackage(name: parts[0], version: parts[1], architecture: "source") : nil
+        }.sorted { $0.name < $1.name }
     }
 }

@@ -32,13 +32,53 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
     public var packages: [String]
     /// The pinned build frontend, installed from wheels into `/opt/wheelfarm/venv`.
     public var frontend: [String: String]
+    /// The C/C++ compiler: Debian's gcc when absent.
+    public var compiler: CompilerSpec?
+    /// The least compatible platform tag a wheel of this target may carry (for example
+    /// `manylinux_2_17`): an audit that comes out above it fails the build.
+    public var tagCeiling: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, description, distribution, suite, architecture, python, glibc, packages, frontend
+        case name, description, distribution, suite, architecture, python, glibc, packages, frontend, compiler
         case debianArchitecture = "debian_architecture"
         case pythonTag = "python_tag"
         case abiTag = "abi_tag"
+        case tagCeiling = "tag_ceiling"
     }
+
+    /// The oldest glibc the target's binaries are compiled for: the compiler's baseline, or the release's own.
+    public var baselineGlibc: String { compiler?.glibc ?? glibc }
+
+    /// Whether the target compiles with zig against a glibc baseline.
+    public var usesZig: Bool { compiler?.kind == .zig }
+
+    /// The GNU multiarch triplet of the root (`x86_64-linux-gnu`).
+    public var multiarchTriplet: String { "\(architecture)-linux-gnu" }
+
+    /// Environment variables that point a PEP 517 build at the target's compiler: CC, CXX and a
+    /// sysconfig without gcc-only flags for zig targets, nothing for gcc ones.
+    public var compilerEnvironment: [String: String] {
+        guard usesZig else { return [:] }
+        let bin = ZigToolchain.binDirectory
+        return ["CC": "\(bin)/cc", "CXX": "\(bin)/c++", "LDSHARED": "\(bin)/cc -shared", "LDCXXSHARED": "\(bin)/c++ -shared",
+                "_PYTHON_SYSCONFIGDATA_NAME": ZigToolchain.sysconfigModule,
+                "PATH": "\(bin):" + (SandboxConfiguration.defaultEnvironment["PATH"] ?? "/usr/bin:/bin")]
+    }
+}
+
+/// The compiler of a target.
+public struct CompilerSpec: Codable, Sendable, Hashable {
+    /// Which compiler.
+    public enum Kind: String, Codable, Sendable { case gcc, zig }
+    /// gcc (the release's) or zig.
+    public var kind: Kind
+    /// The pinned `ziglang` version from the package index, for zig.
+    public var ziglang: String?
+    /// The glibc version zig compiles against, for example `2.17`.
+    public var glibc: String?
+}
+
+extension ToolchainSpec {
 
     /// Whether running this target's binaries needs qemu-user emulation on this host.
     public var needsEmulation: Bool {

@@ -112,6 +112,16 @@ public struct ToolchainStore: Sendable {
             if let output = try? ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements) { downloadBox.set(0, output) }
             downloadGroup.leave()
         }
+        // zig (for baseline targets) downloads alongside: the host's build, which runs in any root.
+        let zigBox = LockedSlots<Result<String, Error>>(count: 1)
+        if spec.usesZig {
+            downloadGroup.enter()
+            let version = spec.compiler?.ziglang ?? ""
+            DispatchQueue.global().async {
+                zigBox.set(0, Result { try ZigToolchain.download(version: version, into: "\(staging)/zig") })
+                downloadGroup.leave()
+            }
+        }
         defer { downloadGroup.wait() }
 
         progress("mmdebstrap \(spec.suite) \(spec.debianArchitecture) (minbase + \(spec.packages.joined(separator: ", ")))")
@@ -153,6 +163,16 @@ public struct ToolchainStore: Sendable {
         let installed = try ProcessRunner.run("unshare", ["--mount", "--fork", "--", "/bin/sh", "-c", install, "sh", rootfs, pipWheel])
         guard installed.status == 0 else {
             throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: installed.stdout + installed.stderr)
+        }
+
+        if spec.usesZig {
+            guard spec.compiler?.ziglang != nil, let zigWheel = try zigBox.get(0)?.get() else {
+                throw ToolchainError.invalidSpec(path: name, reason: "a zig compiler needs a pinned \"ziglang\" version")
+            }
+            progress("installing zig \(spec.compiler?.ziglang ?? "") for \(ZigToolchain.target(spec))")
+            frontendWheels[(zigWheel as NSString).lastPathComponent] = Digest.hex(try Digest.sha256(fileAt: zigWheel))
+            try ZigToolchain.install(spec: spec, wheel: zigWheel, rootfs: rootfs, progress: progress)
+            try? FileManager.default.removeItem(atPath: "\(staging)/zig")
         }
 
         let packages = try Self.installedPackages(rootfs: rootfs)
@@ -210,6 +230,10 @@ public struct ToolchainStore: Sendable {
     static func digest(spec: ToolchainSpec, packages: [InstalledPackage], frontendWheels: [String: String]) -> String {
         var text = "wheelfarm-image-v1\n"
         text += "target \(spec.name) \(spec.distribution) \(spec.suite) \(spec.debianArchitecture) python \(spec.python)\n"
+        if spec.usesZig {
+            // The wrappers, the sysconfig rewrite and the target triple are part of what builds see.
+            text += "zig \(ZigToolchain.target(spec)) \(Digest.hex(Digest.sha256(Array((ZigToolchain.wrapper(mode: "cc", spec: spec) + ZigToolchain.sysconfigProgram).utf8))))\n"
+        }
         for package in packages { text += "package \(package.name) \(package.version) \(package.architecture)\n" }
         for (file, sha) in frontendWheels.sorted(by: { $0.key < $1.key }) { text += "frontend \(file) \(sha)\n" }
         return Digest.hex(Digest.sha256(Array(text.utf8)))

@@ -71,6 +71,24 @@ public struct WheelAnalysis: Sendable {
         return merged
     }
 
+    /// The symbol versions `policy` does not allow, each with the symbols bound to it and the
+    /// binaries (or grafted sonames) that need it: "GLIBC_2.34 (pthread_create) needed by a/b.so".
+    public func symbolVersionsBeyond(_ policy: ABIPolicy) -> [String] {
+        var result: [String] = []
+        let elfs = Dictionary(binaries.map { ($0.path, $0.elf) }, uniquingKeysWith: { first, _ in first })
+        for (_, versions) in symbolVersions.sorted(by: { $0.key < $1.key }) {
+            for version in versions.sorted() {
+                let prefix = String(version.split(separator: "_", maxSplits: 1).first ?? "")
+                guard let allowed = policy.symbolVersions[prefix], !allowed.contains(version) else { continue }
+                let users = (versionUsers[version] ?? []).sorted()
+                let symbols = WheelAnalyzer.symbols(using: version, in: users.compactMap { elfs[$0] })
+                let symbolText = symbols.isEmpty ? "" : " (\(symbols.prefix(5).joined(separator: ", "))\(symbols.count > 5 ? ", ..." : ""))"
+                result.append("\(version)\(symbolText) needed by \(users.joined(separator: ", "))")
+            }
+        }
+        return result
+    }
+
     /// Libraries needed per binary for a policy (all binaries, not only the top ones).
     public func graftRequirementsPerBinary(for policy: ABIPolicy) -> [String: [String: LibraryLocation?]] {
         requirementsByBinary.mapValues { byPolicy in (byPolicy[policy.name]?.libraries ?? [:]).mapValues { $0.location } }

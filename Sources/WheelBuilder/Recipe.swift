@@ -21,28 +21,61 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var allowPure: Bool?
     /// Sonames the project loads with dlopen, grafted under their own names.
     public var bundleLibraries: [String]?
-    /// Changes for some versions: `versions` is a PEP 440 specifier set.
+    /// `gcc` pins the project to the root's gcc on targets that compile with zig (for a part zig
+    /// cannot compile, such as Fortran); the target's tag ceiling still applies.
+    public var compiler: String?
+    /// Libraries built from their Debian source package with the target's compiler into
+    /// `/opt/wheelfarm/prefix` (cached with the derived root), for the build to link and the repair to graft.
+    public var sourceLibraries: [SourceLibrary]?
+    /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
     public var overrides: [Override]?
 
     /// A per-version change of the recipe: `versions` (a PEP 440 specifier set) beside any
     /// recipe keys, which replace (or, for `environment` and `config_settings`, extend) the base ones.
     public struct Override: Codable, Sendable, Equatable {
-        public var versions: String
+        public var versions: String?
+        public var targets: String?
         public var changes: Recipe
 
-        enum CodingKeys: String, CodingKey { case versions }
+        enum CodingKeys: String, CodingKey { case versions, targets }
 
         public init(from decoder: Decoder) throws {
-            versions = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .versions)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            versions = try container.decodeIfPresent(String.self, forKey: .versions)
+            targets = try container.decodeIfPresent(String.self, forKey: .targets)
+            guard versions != nil || targets != nil else {
+                throw DecodingError.dataCorruptedError(forKey: .versions, in: container, debugDescription: "an override needs \"versions\" or \"targets\"")
+            }
             changes = try Recipe(from: decoder)
             changes.overrides = nil
         }
 
         public func encode(to encoder: Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(versions, forKey: .versions)
+            try container.encodeIfPresent(versions, forKey: .versions)
+            try container.encodeIfPresent(targets, forKey: .targets)
             try changes.encode(to: encoder)
         }
+
+        func applies(version: PackageVersion?, target: String?) -> Bool {
+            if let versions {
+                guard let version, let set = SpecifierSet(versions), set.contains(version, prereleases: true) else { return false }
+            }
+            if let targets {
+                guard let target, fnmatch(targets, target, 0) == 0 else { return false }
+            }
+            return true
+        }
+    }
+
+    /// A library built from its Debian source package: fetched with `apt-get source` in the
+    /// networked preparation step, then built by `build` (a shell script run in the unpacked
+    /// source with CC, CXX and PREFIX set) into `/opt/wheelfarm/prefix`.
+    public struct SourceLibrary: Codable, Sendable, Equatable, Hashable {
+        /// The Debian source package name, for example `libyaml`.
+        public var source: String
+        /// The build script.
+        public var build: String
     }
 
     enum CodingKeys: String, CodingKey {
@@ -52,6 +85,8 @@ public struct Recipe: Codable, Sendable, Equatable {
         case testCommand = "test_command"
         case skipTargets = "skip_targets"
         case allowPure = "allow_pure"
+        case compiler
+        case sourceLibraries = "source_libraries"
     }
 
     /// The empty recipe: the defaults.
@@ -60,12 +95,11 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Creates an empty recipe.
     public init() {}
 
-    /// The recipe with the overrides that apply to `version` merged in.
-    public func resolved(for version: PackageVersion) -> Recipe {
+    /// The recipe with the overrides that apply to `version` (and `target`, when given) merged in.
+    public func resolved(for version: PackageVersion?, target: String? = nil) -> Recipe {
         var result = self
         result.overrides = nil
-        for override in overrides ?? [] {
-            guard let set = SpecifierSet(override.versions), set.contains(version, prereleases: true) else { continue }
+        for override in overrides ?? [] where override.applies(version: version, target: target) {
             let change = override.changes
             if let v = change.packages { result.packages = v }
             if let v = change.environment { result.environment = (result.environment ?? [:]).merging(v) { $1 } }
@@ -75,6 +109,8 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.skipTargets { result.skipTargets = v }
             if let v = change.allowPure { result.allowPure = v }
             if let v = change.bundleLibraries { result.bundleLibraries = v }
+            if let v = change.compiler { result.compiler = v }
+            if let v = change.sourceLibraries { result.sourceLibraries = v }
         }
         return result
     }

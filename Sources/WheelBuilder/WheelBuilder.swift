@@ -90,6 +90,7 @@ public final class WheelBuilder: @unchecked Sendable {
         let logPath: String
         let work: String
         var stageStart = Date()
+        var compilerPinnedToGcc = false
         init(record: BuildRecord, logPath: String, work: String) { self.record = record; self.logPath = logPath; self.work = work }
         func note(_ text: String) { log.append(contentsOf: Array((text + "\n").utf8)) }
     }
@@ -194,16 +195,23 @@ public final class WheelBuilder: @unchecked Sendable {
 
         // Recipe and roots.
         let (baseRecipe, recipeDigest) = try recipes.recipe(for: job.record.project)
-        let recipe = PackageVersion(job.record.version).map { baseRecipe.resolved(for: $0) } ?? baseRecipe
+        let recipe = baseRecipe.resolved(for: PackageVersion(job.record.version), target: target)
         job.record.recipeDigest = recipeDigest
+        job.compilerPinnedToGcc = recipe.compiler == "gcc"
+        if let compiler = recipe.compiler, compiler != "gcc" && compiler != "zig" {
+            throw BuildFailure(stage: .configure, kind: .configuration, reason: "the recipe's compiler must be \"gcc\" or \"zig\", not \"\(compiler)\"", log: nil)
+        }
         if recipe.skips(target) {
             job.record.outcome = "skipped"
             return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: job.logPath, failure: nil, skipped: "the recipe skips \(target)")
         }
         var layers = [store.rootfs(digest: image.digest)]
-        if let packages = recipe.packages, !packages.isEmpty {
-            stage(job, .prepare, "distribution packages \(packages.joined(separator: " "))")
-            let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages) { [progress] line in progress(target, "  \(line)") }
+        let packages = recipe.packages ?? []
+        let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, script: $0.build) }
+        if !packages.isEmpty || !sources.isEmpty {
+            stage(job, .prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))")
+            let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages, sources: sources,
+                                                                         useGcc: recipe.compiler == "gcc") { [progress] line in progress(target, "  \(line)") }
             job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
             job.record.derivedRoot = derived.key
             layers = derived.layers
@@ -226,6 +234,7 @@ public final class WheelBuilder: @unchecked Sendable {
             }
             job.record.pure = true
         }
+        if let ceiling = spec.tagCeiling, !job.record.pure { try checkCeiling(ceiling, analysis: analysis, spec: spec, job: job) }
         finish(job, .audit)
         var final = built
         if !job.record.pure {
@@ -295,6 +304,7 @@ public final class WheelBuilder: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         chmod(out, 0o777)
         var environment: [String: String] = ["PIP_CONSTRAINT": "/job/constraints.txt", "SOURCE_DATE_EPOCH": "315532800"]
+        if recipe.compiler != "gcc" { environment.merge(spec.compilerEnvironment) { $1 } }
         for (key, value) in recipe.environment ?? [:] { environment[key] = value }
         var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
         for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
@@ -337,10 +347,26 @@ public final class WheelBuilder: @unchecked Sendable {
         try SourceArchive.extract(fetched.path, into: "\(base)/src")
         let root = try Self.projectRoot("\(base)/src")
         let (recipe, _) = try recipes.recipe(for: source.project)
-        let wheel = try prepareAndBuild(base: base, projectRoot: root, buildSystem: try Self.buildSystem(root), recipe: recipe.resolved(for: source.version),
+        let wheel = try prepareAndBuild(base: base, projectRoot: root, buildSystem: try Self.buildSystem(root), recipe: recipe.resolved(for: source.version, target: context.spec.name),
                                         layers: context.layers, spec: context.spec, job: job, depth: context.depth + 1)
         job.note("built build requirement \(source.project) \(source.version) from source: \((wheel as NSString).lastPathComponent)")
         return wheel
+    }
+
+    /// Fails the build when the audit's best reachable tag is less compatible than the target's
+    /// ceiling, naming the symbols and binaries that stand in the way.
+    func checkCeiling(_ ceiling: String, analysis: WheelAnalysis, spec: ToolchainSpec, job: Job) throws {
+        let names = [ceiling, "\(ceiling)_\(analysis.architecture)"]
+        guard let limit = analysis.policies.first(where: { policy in names.contains(policy.name) || policy.aliases.contains { names.contains($0) } }) else {
+            throw BuildFailure(stage: .audit, kind: .configuration, reason: "the tag ceiling \(ceiling) of \(spec.name) names no policy for \(analysis.architecture)", log: nil)
+        }
+        guard analysis.repairPolicy.priority < limit.priority else { return }
+        var reasons = analysis.symbolVersionsBeyond(limit)
+        if reasons.isEmpty { reasons = analysis.findings }
+        let flavour = spec.usesZig && job.compilerPinnedToGcc ? " (the recipe pins this project to gcc)" : ""
+        throw BuildFailure(stage: .audit, kind: .audit,
+                           reason: "the wheel can be tagged \(analysis.repairPolicy.name) at best, above the ceiling \(ceiling) of \(spec.name)\(flavour): " + reasons.joined(separator: "; "),
+                           log: job.logPath)
     }
 
     static var encoder: JSONEncoder {
