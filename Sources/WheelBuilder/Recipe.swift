@@ -76,6 +76,12 @@ public struct Recipe: Codable, Sendable, Equatable {
         public var source: String
         /// The build script.
         public var build: String
+
+        /// Creates a source library entry.
+        public init(source: String, build: String) {
+            self.source = source
+            self.build = build
+        }
     }
 
     enum CodingKeys: String, CodingKey {

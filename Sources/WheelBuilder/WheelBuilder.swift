@@ -220,6 +220,11 @@ public final class WheelBuilder: @unchecked Sendable {
         let built = try prepareAndBuild(base: job.work, projectRoot: projectRoot, buildSystem: buildSystem, recipe: recipe,
                                         layers: layers, spec: spec, job: job, depth: 0)
         let builtName = (built as NSString).lastPathComponent
+        if case .local = source, let name = WheelFilename(builtName) {
+            // A source tree without PKG-INFO was named after its folder: the backend knows better.
+            job.record.project = IndexClient.normalise(name.distribution)
+            job.record.version = name.version
+        }
         job.record.buildRequirements = try Self.usedRequirements("\(job.work)/wheelhouse")
 
         // Audit and repair against the target's root.

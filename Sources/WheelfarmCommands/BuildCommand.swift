@@ -14,17 +14,21 @@ public struct BuildCommand: ParsableCommand {
         discussion: """
         SOURCE is a requirement (markupsafe==3.0.2, markupsafe, "markupsafe>=2,<3"), resolved on the package \
         index pip is configured with, or the path of a local sdist or source tree. The default target is \
-        cp311-bookworm-x86_64; its toolchain is built on first use.
+        cp311-bookworm-glibc2.17-<this machine's architecture>: CPython 3.11 compiled by zig for glibc 2.17, so the \
+        wheel installs on RHEL 8, Ubuntu 20.04 and newer; its toolchain is built on first use.
 
         Exit status: 0 every target built (or was skipped by its recipe), 1 a build or its test failed, \
         3 the audit or repair rejected a wheel, 4 nothing to build, 2 a configuration error.
         """)
 
     @Argument(help: "Requirements or local source paths.") var sources: [String]
-    @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-x86_64).") var targets: [String] = []
+    @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-glibc2.17-<machine>).") var targets: [String] = []
     @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
     @Flag(help: "Allow pre-releases.") var pre = false
     @Option(help: "The farm's home.") var home: String?
+
+    /// The manylinux2014 target for this machine's architecture.
+    static var defaultTarget: String { "cp311-bookworm-glibc2.17-\(ZigToolchain.hostMachine)" }
 
     public init() {}
 
@@ -63,7 +67,7 @@ public struct BuildCommand: ParsableCommand {
             FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
             return 2
         }
-        let targetList = targets.isEmpty ? ["cp311-bookworm-x86_64"] : targets
+        let targetList = targets.isEmpty ? [Self.defaultTarget] : targets
         var worst: Int32 = 0
         var built = 0
         for source in requested {

@@ -9,8 +9,10 @@ public struct ToolchainCommand: ParsableCommand {
         commandName: "toolchain",
         abstract: "Build, list, show and remove toolchain images (one root file system per target ABI).",
         discussion: """
-        Targets are named <python tag>-<Debian suite>-<architecture>, for example cp311-bookworm-x86_64 \
-        (CPython 3.11 on Debian 12, x86_64). aarch64 targets run under qemu-user emulation: building \
+        Targets are named <python tag>-<Debian suite>[-glibc<baseline>]-<architecture>, for example \
+        cp311-bookworm-x86_64 (CPython 3.11 on Debian 12 with its gcc, x86_64) or \
+        cp311-bookworm-glibc2.17-x86_64 (the same root, compiling with zig for glibc 2.17: manylinux2014 \
+        wheels that install on RHEL 8 and Ubuntu 20.04). aarch64 targets run under qemu-user emulation: building \
         their images and wheels is several times slower. The Debian mirror is the host's apt \
         configuration (mmdebstrap's default).
         """,
@@ -33,12 +35,14 @@ public struct ToolchainCommand: ParsableCommand {
             let store = try ToolchainCommand.store(home: home)
             let rows = try store.catalog.specs.keys.sorted().map { name -> [String] in
                 let spec = try store.catalog.spec(name)
-                guard let image = try store.image(named: name) else { return [name, "not built", "-", "-", "-", spec.description] }
+                let compiler = spec.usesZig ? "zig \(spec.compiler?.ziglang ?? "")" : "gcc"
+                let facts = [compiler, spec.baselineGlibc, spec.tagCeiling ?? "-"]
+                guard let image = try store.image(named: name) else { return [name] + facts + ["not built", "-", "-", "-"] }
                 let age = Date().timeIntervalSince(image.builtAt)
                 let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
-                return [name, "built", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText, spec.description]
+                return [name] + facts + ["built", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText]
             }
-            say(Table.render(header: ["TARGET", "STATE", "DIGEST", "SIZE", "AGE", "DESCRIPTION"], rows: rows))
+            say(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
         }
     }
 

@@ -9,7 +9,8 @@ final class ToolchainStoreTests: XCTestCase {
 
     func testTargetsCoverThreeReleasesOnTwoArchitectures() throws {
         let catalog = try catalog()
-        let expected = ["cp39-bullseye", "cp311-bookworm", "cp313-trixie"].flatMap { ["\($0)-x86_64", "\($0)-aarch64"] }
+        let releases = ["cp39-bullseye", "cp311-bookworm", "cp313-trixie"]
+        let expected = (releases + releases.map { "\($0)-glibc2.17" } + ["cp311-bookworm-glibc2.28"]).flatMap { ["\($0)-x86_64", "\($0)-aarch64"] }
         XCTAssertEqual(Set(catalog.specs.keys), Set(expected))
         let spec = try catalog.spec("cp311-bookworm-x86_64")
         XCTAssertEqual(spec.pythonTag, "cp311")
@@ -27,6 +28,34 @@ final class ToolchainStoreTests: XCTestCase {
         XCTAssertThrowsError(try catalog.spec("cp312-nope-x86_64")) { XCTAssertTrue("\($0)".contains("known targets")) }
     }
 
+    func testBaselineTargetsCompileWithZigUnderACeiling() throws {
+        let catalog = try catalog()
+        for spec in catalog.specs.values {
+            let name = spec.name
+            if let range = name.range(of: #"-glibc[0-9.]+-"#, options: .regularExpression) {
+                let baseline = String(name[range].dropFirst("-glibc".count).dropLast())
+                XCTAssertTrue(spec.usesZig, name)
+                XCTAssertEqual(spec.baselineGlibc, baseline, name)
+                XCTAssertEqual(spec.tagCeiling, "manylinux_" + baseline.replacingOccurrences(of: ".", with: "_"), name)
+                XCTAssertNotNil(spec.compiler?.ziglang, name)
+                XCTAssertEqual(ZigToolchain.target(spec), "\(spec.architecture)-linux-gnu.\(baseline)")
+                XCTAssertEqual(spec.compilerEnvironment["CC"], "/opt/wheelfarm/zig/bin/cc", name)
+                XCTAssertEqual(spec.compilerEnvironment["_PYTHON_SYSCONFIGDATA_NAME"], ZigToolchain.sysconfigModule, name)
+                XCTAssertTrue(spec.compilerEnvironment["PATH"]?.hasPrefix("/opt/wheelfarm/zig/bin:") == true, name)
+                // The same release as the gcc target of the same name.
+                let gccName = name.replacingOccurrences(of: String(name[range]), with: "-")
+                XCTAssertEqual(try catalog.spec(gccName).suite, spec.suite, name)
+            } else {
+                XCTAssertFalse(spec.usesZig, name)
+                XCTAssertEqual(spec.baselineGlibc, spec.glibc, name)
+                XCTAssertEqual(spec.compilerEnvironment, [:], name)
+            }
+        }
+        // The wrapper puts the root's headers and libraries after zig's libc.
+        let wrapper = ZigToolchain.wrapper(mode: "c++", spec: try catalog.spec("cp311-bookworm-glibc2.17-aarch64"))
+        XCTAssertTrue(wrapper.contains("zig c++ -target aarch64-linux-gnu.2.17 \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"), wrapper)
+    }
+
     func testDigestChangesWithAnyPackageVersion() throws {
         let spec = try catalog().spec("cp311-bookworm-x86_64")
         let packages = [InstalledPackage(name: "libxml2", version: "2.9.14+dfsg-1.3~deb12u1", architecture: "amd64")]
@@ -39,6 +68,16 @@ final class ToolchainStoreTests: XCTestCase {
         XCTAssertNotEqual(a, ToolchainStore.digest(spec: spec, packages: packages, frontendWheels: ["pip-24.3.1-py3-none-any.whl": "bb"]))
         XCTAssertNotEqual(DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev"]), DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev", "libxslt1-dev"]))
         XCTAssertEqual(DerivedRoots.key(baseDigest: a, packages: ["b", "a"]), DerivedRoots.key(baseDigest: a, packages: ["a", "b", "a"]))
+        // Source builds, their scripts and the compiler count in the derived root's key.
+        let libyaml = SourceBuild(source: "libyaml", script: "cmake ...")
+        let plain = DerivedRoots.key(baseDigest: a, packages: ["cmake"])
+        let withSource = DerivedRoots.key(baseDigest: a, packages: ["cmake"], sources: [libyaml])
+        XCTAssertNotEqual(plain, withSource)
+        XCTAssertNotEqual(withSource, DerivedRoots.key(baseDigest: a, packages: ["cmake"], sources: [SourceBuild(source: "libyaml", script: "make")]))
+        XCTAssertNotEqual(withSource, DerivedRoots.key(baseDigest: a, packages: ["cmake"], sources: [libyaml], useGcc: true))
+        // A zig target's digest differs from the gcc one's with the same packages.
+        let zig = try catalog().spec("cp311-bookworm-glibc2.17-x86_64")
+        XCTAssertNotEqual(ToolchainStore.digest(spec: zig, packages: packages, frontendWheels: [:]), ToolchainStore.digest(spec: spec, packages: packages, frontendWheels: [:]))
     }
 
     func testImagesAreSharedAndRemovedOnlyWhenUnused() throws {

@@ -17,16 +17,22 @@ final class BuildCorpusTests: XCTestCase {
     func builder() throws -> WheelBuilder { try Self.sharedBuilder() }
 
     static func sharedBuilder() throws -> WheelBuilder {
-        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
         if let shared = Self.shared { return shared }
+        let builder = try makeBuilder(recipes: "\(TestSupport.repositoryRoot)/recipes")
+        Self.shared = builder
+        return builder
+    }
+
+    /// A builder over the test farm home with the recipes of `recipes`.
+    static func makeBuilder(recipes: String) throws -> WheelBuilder {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
         let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
         let root = TestSupport.repositoryRoot
         if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
         let builder = WheelBuilder(home: home, store: ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
-                                   catalog: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: "\(root)/recipes"),
+                                   catalog: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes),
                                    index: try IndexConfiguration.resolve(), explicitIndex: false, patchelf: try Patchelf.locate(),
                                    builderVersion: "test") { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) }
-        Self.shared = builder
         return builder
     }
 

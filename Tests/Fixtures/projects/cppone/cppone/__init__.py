@@ -1,0 +1,1 @@
+from cppone._native import run

@@ -1,0 +1,1 @@
+from cpptwo._native import run

@@ -1,0 +1,5 @@
+# A C++ extension (strings, containers, exceptions, iostreams): with zig, libc++ is linked
+# statically, so it loads beside extensions that use the system's libstdc++.
+from setuptools import Extension, setup
+
+setup(packages=["cpptwo"], ext_modules=[Extension("cpptwo._native", ["native.cpp"], language="c++")])

@@ -1,0 +1,1 @@
+from newsymbols._native import probe
