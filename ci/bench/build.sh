@@ -48,7 +48,7 @@ for req in $projects; do
   read -r dt _ < <(measure bash -c "rm -rf '$work/b/sd2' && PIP_FIND_LINKS= /usr/bin/python3 -m pip download --quiet --no-deps --no-binary '$name' -d '$work/b/sd2' '$req'")
   read -r ct _ < <(measure bash -c "rm -rf '$work/b/raw' && PIP_FIND_LINKS= /usr/bin/python3 -m pip wheel --quiet --no-deps --no-cache-dir '$work'/b/sd/* -w '$work/b/raw'")
   read -r rt _ < <(measure bash -c "rm -rf '$work/b/fixed' && auditwheel repair -w '$work/b/fixed' '$work'/b/raw/*.whl")
-  read -r wt _ < <(measure "$wf" build "$req")
+  read -r wt _ < <(measure "$wf" build --target cp311-bookworm-x86_64 "$req")
   total="$(python3 -c "print(round($dt + $ct + $rt, 2))")"
   echo "| $req | ${total}s | ${ct}s | ${wt}s | $(python3 -c "print(f'{($wt - $ct) / $ct * 100:+.0f}%')") |"
 done
