@@ -24,9 +24,10 @@ let package = Package(
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "Signing", dependencies: ["CCrypto", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
-            "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "WheelfarmBasics",
+            "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
@@ -37,9 +38,10 @@ let package = Package(
         .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
         .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
         .testTarget(name: "PackageIndexTests", dependencies: ["PackageIndex", "PackagingModel", "WheelfarmBasics", "TestSupport"]),
-        .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

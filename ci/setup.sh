@@ -24,9 +24,9 @@ retry() {
 
 # Build and test: libarchive, libcrypto, gcc, Python headers, libyaml (the repair tests).
 # Toolchains and the sandbox: mmdebstrap, util-linux (unshare, setpriv), mount, iproute2;
-# qemu-user-static and binfmt-support for the aarch64 targets.
+# qemu-user-static and binfmt-support for the aarch64 targets; minisign checks signatures in tests.
 packages=(libarchive-dev libssl-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
-          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support)
+          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support minisign)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@ import BuildSandbox
 import Foundation
 import PackageIndex
 import PackagingModel
+import Signing
 import WheelArchive
 import WheelAudit
 import WheelfarmBasics
@@ -45,11 +46,15 @@ public final class WheelBuilder: @unchecked Sendable {
     let explicitIndex: Bool
     let patchelf: Patchelf
     let builderVersion: String
+    let signer: MinisignKey?
     let progress: @Sendable (String, String) -> Void
 
-    /// Creates a builder. `progress(target, line)` receives one line per step.
+    /// Creates a builder. `progress(target, line)` receives one line per step. With a `signer`,
+    /// every stored wheel gets a minisign signature (`.minisig`) and a signed in-toto provenance
+    /// statement (`.intoto.json`) beside it.
     public init(home: FarmHome, store: ToolchainStore, catalog: PolicyCatalog, recipes: RecipeBook, index: IndexConfiguration,
-                explicitIndex: Bool, patchelf: Patchelf, builderVersion: String, progress: @escaping @Sendable (String, String) -> Void) {
+                explicitIndex: Bool, patchelf: Patchelf, builderVersion: String, signer: MinisignKey? = nil,
+                progress: @escaping @Sendable (String, String) -> Void) {
         self.home = home
         self.store = store
         self.catalog = catalog
@@ -58,6 +63,7 @@ public final class WheelBuilder: @unchecked Sendable {
         self.explicitIndex = explicitIndex
         self.patchelf = patchelf
         self.builderVersion = builderVersion
+        self.signer = signer
         self.progress = progress
     }
 
@@ -280,6 +286,19 @@ public final class WheelBuilder: @unchecked Sendable {
         job.record.wheel = finalName
         job.record.wheelSha256 = Digest.hex(try Digest.sha256(fileAt: wheelPath))
         job.record.platformTag = WheelFilename(finalName)?.platformTags.joined(separator: ".")
+        if let signer {
+            // Signature and provenance are written before the record, which marks the build done.
+            let bytes = try Files.readBytes(wheelPath)
+            try Files.writeAtomically(Array(try signer.sign(bytes, fileName: finalName).utf8), to: wheelPath + ".minisig")
+            let facts = ProvenanceFacts(
+                wheelName: finalName, wheelSha256: job.record.wheelSha256 ?? "", sdistName: job.record.sdist["filename"] ?? "",
+                sdistSha256: job.record.sdist["sha256"] ?? "", sdistURL: job.record.sdist["url"] ?? "", target: target,
+                toolchainDigest: job.record.toolchainDigest, derivedRoot: job.record.derivedRoot, recipeDigest: job.record.recipeDigest,
+                buildRequirements: job.record.buildRequirements.map { ($0.file, $0.sha256) }, builderVersion: builderVersion,
+                startedAt: job.record.startedAt, finishedAt: Date())
+            try Files.writeAtomically(Array(try Provenance.envelope(statement: Provenance.statement(facts), key: signer).utf8), to: wheelPath + ".intoto.json")
+            job.note("signed with key \(signer.keyIDText): \(finalName).minisig, \(finalName).intoto.json")
+        }
         job.record.outcome = "succeeded"
         finish(job, .store)
         try Files.writeAtomically(job.log, to: "\(destination)/build.log")

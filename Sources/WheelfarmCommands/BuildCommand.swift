@@ -3,6 +3,7 @@ import BuildSandbox
 import Foundation
 import PackageIndex
 import PackagingModel
+import Signing
 import WheelAudit
 import WheelBuilder
 
@@ -58,9 +59,12 @@ public struct BuildCommand: ParsableCommand {
             let store = ToolchainStore(home: farmHome, catalog: try ToolchainCatalog.load(dataDirectory: data))
             for target in targets { _ = try store.catalog.spec(target) }
             let index = try IndexConfiguration.resolve(explicit: indexURL)
+            let keys = SigningKeyStore(home: farmHome.path)
+            let (signer, generated) = try keys.loadOrGenerate()
+            if generated { display.message("made the farm's signing key \(signer.keyIDText): \(keys.secretPath) (public key: \(keys.publicPath))") }
             builder = WheelBuilder(home: farmHome, store: store, catalog: try PolicyCatalog.load(dataDirectory: data),
                                    recipes: RecipeBook(directory: "\(data)/recipes"), index: index, explicitIndex: indexURL != nil,
-                                   patchelf: try Patchelf.locate(), builderVersion: wheelfarmVersion) { target, line in
+                                   patchelf: try Patchelf.locate(), builderVersion: wheelfarmVersion, signer: signer) { target, line in
                 display.step("[\(target)] \(line)")
             }
         } catch {
@@ -87,6 +91,7 @@ public struct BuildCommand: ParsableCommand {
                     built += 1
                     let grafted = result.record.grafted.map { $0["soname"] ?? "" }.joined(separator: ", ")
                     display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
+                    display.message("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
                     display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
                 }
             }

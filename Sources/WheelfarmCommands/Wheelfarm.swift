@@ -17,7 +17,7 @@ public struct Wheelfarm: ParsableCommand {
         2 unreadable or invalid input, 64 usage error.
         """,
         version: wheelfarmVersion,
-        subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, ToolchainCommand.self, SandboxCommand.self])
+        subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self, ToolchainCommand.self, SandboxCommand.self])
 
     public init() {}
 }

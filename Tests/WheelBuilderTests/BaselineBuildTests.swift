@@ -2,6 +2,7 @@ import BuildSandbox
 import Foundation
 import PackageIndex
 import PackagingModel
+import Signing
 import TestSupport
 import WheelAudit
 import WheelBuilder
@@ -42,6 +43,21 @@ final class BaselineBuildTests: XCTestCase {
         return String(text[range].split(separator: "\"")[1])
     }
 
+    /// minisign checks the wheel's signature with the farm's public key, and the provenance names
+    /// the wheel, its sdist and the target.
+    func assertSigned(_ wheel: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let minisign = try TestSupport.requireTool("minisign", hint: "apt-get install minisign (ci/setup.sh does)")
+        let home = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        let keys = SigningKeyStore(home: home)
+        let result = try ProcessRunner.run(minisign, ["-V", "-p", keys.publicPath, "-m", wheel])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr, file: file, line: line)
+        let envelope = try String(contentsOfFile: wheel + ".intoto.json", encoding: .utf8)
+        let statement = try Provenance.verify(envelope: envelope, key: keys.publicKey(), wheelName: (wheel as NSString).lastPathComponent,
+                                              sha256: Digest.hex(try Digest.sha256(fileAt: wheel)))
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: statement), as: UTF8.self)
+        XCTAssertTrue(text.contains(Self.target) && text.contains(".tar.gz"), text, file: file, line: line)
+    }
+
     func testCorpusIsManylinux2014AndAuditwheelAgrees() throws {
         let floor = try policy("manylinux_2_17_x86_64")
         var wheels: [String] = []
@@ -53,6 +69,7 @@ final class BaselineBuildTests: XCTestCase {
             XCTAssertTrue(report.isCompliant, "\(requirement): \(report.findings)")
             XCTAssertGreaterThanOrEqual(try policy(report.platformTag).priority, floor.priority, "\(requirement): \(report.platformTag)")
             XCTAssertEqual(try auditwheelTag(path), report.platformTag, requirement)
+            try assertSigned(path)
             if requirement.hasPrefix("pyyaml") {
                 // libyaml was built from its Debian source package with zig, not taken from the root.
                 XCTAssertEqual(result.record.grafted.compactMap { $0["soname"] }, ["libyaml.so"], "\(result.record.grafted)")

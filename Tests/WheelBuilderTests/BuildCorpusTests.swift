@@ -2,6 +2,7 @@ import BuildSandbox
 import Foundation
 import PackageIndex
 import PackagingModel
+import Signing
 import TestSupport
 import WheelArchive
 import WheelAudit
@@ -32,7 +33,7 @@ final class BuildCorpusTests: XCTestCase {
         let builder = WheelBuilder(home: home, store: ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
                                    catalog: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes),
                                    index: try IndexConfiguration.resolve(), explicitIndex: false, patchelf: try Patchelf.locate(),
-                                   builderVersion: "test") { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) }
+                                   builderVersion: "test", signer: try SigningKeyStore(home: home.path).loadOrGenerate().key) { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) }
         return builder
     }
 

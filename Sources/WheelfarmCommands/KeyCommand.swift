@@ -1,0 +1,127 @@
+import ArgumentParser
+import BuildSandbox
+import Foundation
+import Signing
+import WheelArchive
+import WheelfarmBasics
+
+/// `wheelfarm key`: the farm's signing key.
+public struct KeyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "key",
+        abstract: "Make or show the farm's signing key (Ed25519, minisign format).",
+        discussion: """
+        The secret key lives in <home>/keys/signing.key (mode 0600, not encrypted, since builds sign \
+        unattended; WHEELFARM_SIGNING_KEY names another file) and the public key beside it. \
+        'wheelfarm build' makes one on first use. Give the public key to whoever installs the wheels: \
+        'minisign -Vm WHEEL -p signing.pub' checks a wheel's signature, 'wheelfarm verify' checks \
+        the signature, the provenance and the RECORD.
+        """,
+        subcommands: [Generate.self, Show.self])
+
+    public init() {}
+
+    /// `wheelfarm key generate`.
+    public struct Generate: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Make a new signing key pair.")
+        @Flag(help: "Replace an existing key (signatures made with it then verify only with the old public key).") var force = false
+        @Option(help: "The farm's home.") var home: String?
+        public init() {}
+
+        public func run() throws {
+            let store = SigningKeyStore(home: FarmHome.resolve(home).path)
+            do {
+                let key = try store.generate(force: force)
+                say("made signing key \(key.keyIDText)")
+                say("  secret key: \(store.secretPath) (mode 0600)")
+                say("  public key: \(store.publicPath)")
+            } catch {
+                FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    /// `wheelfarm key show`.
+    public struct Show: ParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Print the public key (minisign format).")
+        @Option(help: "The farm's home.") var home: String?
+        public init() {}
+
+        public func run() throws {
+            do {
+                let key = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
+                FileHandle.standardOutput.write(Data(key.file.utf8))
+            } catch {
+                FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
+}
+
+/// `wheelfarm verify`: a wheel's signature, provenance and RECORD.
+public struct VerifyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check wheels: minisign signature, signed in-toto provenance, and RECORD hashes.",
+        discussion: """
+        Reads WHEEL.minisig and WHEEL.intoto.json beside each wheel. The public key is --key, else \
+        the farm's (<home>/keys/signing.pub). Exit status: 0 every wheel verified, 1 one did not, \
+        2 a key or file could not be read.
+        """)
+
+    @Argument(help: "Wheel files.") var wheels: [String]
+    @Option(help: "The public key file (minisign format).") var key: String?
+    @Option(help: "The farm's home.") var home: String?
+
+    public init() {}
+
+    public func run() throws {
+        let publicKey: MinisignPublicKey
+        do {
+            if let key {
+                guard let text = try? String(contentsOfFile: key, encoding: .utf8) else { throw SigningError.io(path: key, reason: "cannot read") }
+                publicKey = try MinisignPublicKey(text: text)
+            } else {
+                publicKey = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
+            }
+        } catch {
+            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var failed = false
+        for path in wheels {
+            do {
+                say("\(path): " + (try Self.verify(path, key: publicKey)))
+            } catch {
+                failed = true
+                say("\(path): FAILED: \(error)")
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Verifies one wheel; returns a one-line summary.
+    static func verify(_ path: String, key: MinisignPublicKey) throws -> String {
+        let name = (path as NSString).lastPathComponent
+        let bytes = try Files.readBytes(path)
+        guard let signature = try? String(contentsOfFile: path + ".minisig", encoding: .utf8) else {
+            throw SigningError.io(path: path + ".minisig", reason: "no signature beside the wheel")
+        }
+        let trusted = try key.verify(bytes, signatureFile: signature)
+        guard trusted.split(separator: "\t").contains(where: { $0 == "file:\(name)" }) else {
+            throw SigningError.badSignature("the signature was made for another file name (\(trusted))")
+        }
+        guard let envelope = try? String(contentsOfFile: path + ".intoto.json", encoding: .utf8) else {
+            throw SigningError.io(path: path + ".intoto.json", reason: "no provenance beside the wheel")
+        }
+        let statement = try Provenance.verify(envelope: envelope, key: key, wheelName: name, sha256: Digest.hex(Digest.sha256(bytes)))
+        _ = try Wheel(path: path, selection: .binariesAndMetadata)
+        func object(_ value: Any?, _ key: String) -> Any? { (value as? [String: Any])?[key] }
+        let definition = object(statement["predicate"], "buildDefinition")
+        let source = object(object(object(definition, "externalParameters"), "source"), "uri") as? String ?? "?"
+        let toolchain = object(object(object(definition, "internalParameters"), "toolchain"), "name") as? String ?? "?"
+        return "ok (signature by \(MinisignPublicKey.idText(key.keyID)); provenance: built from \(source) for \(toolchain); RECORD matches)"
+    }
+}
