@@ -2,8 +2,9 @@
 import PackageDescription
 
 // The dependency set is deliberate: CI builds from scratch on 2 cores, so
-// only swift-argument-parser comes from outside; archives and digests use
-// the system's libarchive and libcrypto through pkg-config.
+// only swift-argument-parser and Hummingbird (the repository's HTTP server,
+// with TLS) come from outside; archives, digests and Ed25519 use the
+// system's libarchive and libcrypto through pkg-config.
 let package = Package(
     name: "wheelfarm",
     platforms: [.macOS(.v14)],
@@ -12,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
@@ -25,9 +27,16 @@ let package = Package(
         .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "Signing", dependencies: ["CCrypto", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "Repository", dependencies: ["CSupport", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "RepositoryServer", dependencies: [
+            "Repository", "WheelfarmBasics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+        ], exclude: ["README.md"]),
         .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",
+            "Repository", "RepositoryServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
@@ -40,6 +49,7 @@ let package = Package(
         .testTarget(name: "PackageIndexTests", dependencies: ["PackageIndex", "PackagingModel", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "RepositoryServer", "Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],

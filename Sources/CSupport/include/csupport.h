@@ -10,4 +10,7 @@ int wf_pipe_cloexec(int fds[2]);
 /* posix_spawn_file_actions_addchdir_np (glibc 2.29). */
 int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/* memmem (a GNU extension the Glibc module does not expose): multipart boundaries. */
+const void *wf_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+
 #endif

@@ -1,0 +1,79 @@
+import Foundation
+import WheelfarmBasics
+
+/// One API token: only its sha256 is kept.
+public struct TokenEntry: Codable, Sendable, Equatable {
+    public var id: String
+    public var sha256: String
+    /// The project it may upload to; nil for every project.
+    public var project: String?
+    /// Whether it may also read when reads need a token.
+    public var created: Date
+    public var revoked: Bool
+    public var note: String?
+}
+
+/// What a token allows.
+public enum TokenScope: Sendable, Equatable {
+    case upload(project: String)
+    case read
+}
+
+/// Upload (and optionally read) tokens, in `tokens.json` of the repository, hashed. A token
+/// reads `wf_<id>_<secret>`; twine sends it as the password of user `__token__`.
+public struct TokenStore: Sendable {
+    /// The file.
+    public let path: String
+
+    /// The store of a repository folder.
+    public init(repositoryRoot: String) { path = "\(repositoryRoot)/tokens.json" }
+
+    /// Every token.
+    public func entries() -> [TokenEntry] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return (try? Repository.decoder.decode([TokenEntry].self, from: data)) ?? []
+    }
+
+    /// Makes a token, scoped to `project` when given; returns the secret (shown once) and its entry.
+    public func create(project: String?, note: String? = nil) throws -> (token: String, entry: TokenEntry) {
+        var random = [UInt8](repeating: 0, count: 24)
+        for i in random.indices { random[i] = UInt8.random(in: 0...255) }
+        let id = String(Digest.hex(Digest.sha256(random)).prefix(8))
+        let secret = Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let token = "wf_\(id)_\(secret)"
+        let entry = TokenEntry(id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(Repository.normalise),
+                               created: Date(), revoked: false, note: note)
+        try update { $0.append(entry) }
+        return (token, entry)
+    }
+
+    /// Revokes a token by id; false when there is none.
+    public func revoke(id: String) throws -> Bool {
+        var found = false
+        try update { entries in
+            for index in entries.indices where entries[index].id == id {
+                entries[index].revoked = true
+                found = true
+            }
+        }
+        return found
+    }
+
+    /// Whether `token` is valid for `scope`.
+    public func allows(_ token: String, _ scope: TokenScope) -> Bool {
+        let sha = Digest.hex(Digest.sha256(Array(token.utf8)))
+        guard let entry = entries().first(where: { $0.sha256 == sha }), !entry.revoked else { return false }
+        switch scope {
+        case .read: return true
+        case let .upload(project): return entry.project == nil || entry.project == Repository.normalise(project)
+        }
+    }
+
+    private func update(_ change: (inout [TokenEntry]) -> Void) throws {
+        let lock = try FileLock(path: path + ".lock")
+        defer { lock.unlock() }
+        var all = entries()
+        change(&all)
+        try Files.writeAtomically(Array(try Repository.encoder.encode(all)), to: path, mode: 0o600)
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Repository
+import WheelfarmBasics
+
+/// How `wheelfarm serve` listens.
+public struct ServerOptions: Sendable {
+    public var host: String
+    public var port: Int
+    /// PEM certificate chain and key: serve HTTPS.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// Whether reads need a token too.
+    public var readToken: Bool
+    /// The largest upload body accepted.
+    public var maxUploadBytes: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, tlsCertificate: String? = nil, tlsKey: String? = nil,
+                readToken: Bool = false, maxUploadBytes: Int = 512 << 20) {
+        self.host = host
+        self.port = port
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
+        self.readToken = readToken
+        self.maxUploadBytes = maxUploadBytes
+    }
+}
+
+/// A rendered page, kept until the manifest it came from changes on disk.
+struct CachedPage: Sendable {
+    var stamp: String
+    var body: ByteBuffer
+    var etag: String
+    var lastModified: String
+}
+
+/// Rendered pages by key, each checked against its file's change stamp on every request (one
+/// stat): a publish from another process shows at once, and a read never re-renders or re-hashes.
+final class PageCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pages: [String: CachedPage] = [:]
+
+    func page(key: String, stamp: String, render: () -> String?) -> CachedPage? {
+        lock.lock()
+        if let page = pages[key], page.stamp == stamp { lock.unlock(); return page }
+        lock.unlock()
+        guard let text = render() else { return nil }
+        let bytes = Array(text.utf8)
+        let page = CachedPage(stamp: stamp, body: ByteBuffer(bytes: bytes), etag: "\"\(Digest.hex(Digest.sha256(bytes)).prefix(32))\"",
+                              lastModified: HTTPDate.now())
+        lock.lock()
+        pages[key] = page
+        lock.unlock()
+        return page
+    }
+}
+
+/// RFC 9110 dates.
+enum HTTPDate {
+    static func string(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+
+    static func now() -> String { string(Date()) }
+}
+
+/// The change stamp of a file or folder: modification time (ns) and size; "" when missing.
+func stamp(_ path: String) -> String {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return "" }
+    return "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec).\(info.st_size).\(info.st_ino)"
+}
+
+/// The artifact repository's HTTP server: the simple index (HTML and JSON), files with their
+/// metadata, signatures and provenance, a page per project for people, and twine's upload API.
+public struct RepositoryServer: Sendable {
+    let repository: Repository
+    let tokens: TokenStore
+    let options: ServerOptions
+    let cache = PageCache()
+    let files = FileIO()
+
+    /// A server over `repository`.
+    public init(repository: Repository, options: ServerOptions) {
+        self.repository = repository
+        self.tokens = TokenStore(repositoryRoot: repository.root)
+        self.options = options
+    }
+
+    /// Runs until SIGINT/SIGTERM; `onRunning` gets the bound port.
+    public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let router = Router()
+        let server = self
+        router.get("/") { request, _ in try server.home(request) }
+        router.get("/simple") { request, _ in try server.root(request) }
+        router.get("/simple/") { request, _ in try server.root(request) }
+        router.get("/simple/:project") { request, context in try server.project(request, context.parameters.require("project")) }
+        router.get("/simple/:project/") { request, context in try server.project(request, context.parameters.require("project")) }
+        router.get("/project/:project/") { request, context in try server.humanPage(request, context.parameters.require("project")) }
+        router.get("/files/:project/:file") { request, context in
+            try await server.file(request, context: context, project: context.parameters.require("project"), name: context.parameters.require("file"))
+        }
+        router.head("/files/:project/:file") { request, context in
+            try await server.file(request, context: context, project: context.parameters.require("project"), name: context.parameters.require("file"))
+        }
+        router.post("/") { request, _ in try await server.upload(request) }
+        router.post("/legacy/") { request, _ in try await server.upload(request) }
+        router.post("/legacy") { request, _ in try await server.upload(request) }
+
+        let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "wheelfarm")
+        let port = options.port
+        if let cert = options.tlsCertificate, let key = options.tlsKey {
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+                                                               privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration,
+                                  onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) })
+            try await app.runService()
+        } else {
+            let app = Application(router: router, configuration: configuration, onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) })
+            try await app.runService()
+        }
+    }
+
+    // MARK: - Reads
+
+    func authorizeRead(_ request: Request) throws {
+        guard options.readToken else { return }
+        guard let token = UploadHandler.token(authorization: request.headers[.authorization]), tokens.allows(token, .read) else {
+            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Basic realm=\"wheelfarm\""], message: "this index needs a token")
+        }
+    }
+
+    func respond(_ request: Request, _ page: CachedPage, contentType: String) -> Response {
+        var headers: HTTPFields = [.eTag: page.etag, .lastModified: page.lastModified, .contentType: contentType, .vary: "Accept",
+                                   .cacheControl: "max-age=60, must-revalidate"]
+        if request.headers[.ifNoneMatch].map({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.contains(page.etag) }) == true {
+            headers[.contentType] = nil
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentLength] = String(page.body.readableBytes)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: page.body))
+    }
+
+    func format(_ request: Request) throws -> String {
+        if let query = request.uri.queryParameters["format"] { return String(query) == "json" ? IndexPages.jsonType : IndexPages.htmlType }
+        guard let type = IndexPages.negotiate(accept: request.headers[.accept]) else {
+            throw HTTPError(.notAcceptable, message: "the index serves \(IndexPages.jsonType), \(IndexPages.htmlType) and text/html")
+        }
+        return type
+    }
+
+    func home(_ request: Request) throws -> Response {
+        try authorizeRead(request)
+        let projects = repository.projects()
+        var html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wheelfarm</title></head><body><h1>wheelfarm</h1>"
+        html += "<p>Simple index: <a href=\"/simple/\">/simple/</a>. Projects:</p><ul>"
+        for project in projects { html += "<li><a href=\"/project/\(project)/\">\(project)</a></li>" }
+        html += "</ul></body></html>\n"
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func root(_ request: Request) throws -> Response {
+        try authorizeRead(request)
+        let type = try format(request)
+        let json = type == IndexPages.jsonType
+        let dir = "\(repository.root)/projects"
+        guard let page = cache.page(key: json ? "/json" : "/html", stamp: stamp(dir), render: {
+            json ? IndexPages.rootJSON(repository.projects()) : IndexPages.rootHTML(repository.projects())
+        }) else { throw HTTPError(.internalServerError) }
+        return respond(request, page, contentType: type == "text/html" ? "text/html; charset=utf-8" : type)
+    }
+
+    func project(_ request: Request, _ name: String) throws -> Response {
+        try authorizeRead(request)
+        let normalised = Repository.normalise(name)
+        guard normalised == name else {
+            return Response(status: .movedPermanently, headers: [.location: "/simple/\(normalised)/"])
+        }
+        if !request.uri.path.hasSuffix("/") { return Response(status: .movedPermanently, headers: [.location: "/simple/\(normalised)/"]) }
+        let type = try format(request)
+        let json = type == IndexPages.jsonType
+        let path = "\(repository.root)/projects/\(normalised).json"
+        guard let page = cache.page(key: "\(normalised)/\(json)", stamp: stamp(path), render: {
+            repository.manifest(normalised).map { json ? IndexPages.projectJSON($0) : IndexPages.projectHTML($0) }
+        }) else { throw HTTPError(.notFound, message: "no project \(normalised)") }
+        return respond(request, page, contentType: type == "text/html" ? "text/html; charset=utf-8" : type)
+    }
+
+    func humanPage(_ request: Request, _ name: String) throws -> Response {
+        try authorizeRead(request)
+        let normalised = Repository.normalise(name)
+        let path = "\(repository.root)/projects/\(normalised).json"
+        guard let page = cache.page(key: "\(normalised)/page", stamp: stamp(path), render: { repository.manifest(normalised).map(IndexPages.projectPage) }) else {
+            throw HTTPError(.notFound, message: "no project \(normalised)")
+        }
+        return respond(request, page, contentType: "text/html; charset=utf-8")
+    }
+
+    /// A listed file or one of its side files; never a file the manifest does not list.
+    func file(_ request: Request, context: some RequestContext, project: String, name: String) async throws -> Response {
+        try authorizeRead(request)
+        let normalised = Repository.normalise(project)
+        guard !name.contains("/"), !name.hasPrefix("."), let manifest = repository.manifest(normalised) else { throw HTTPError(.notFound) }
+        var base = name
+        var contentType = "application/octet-stream"
+        for (suffix, type) in [(".metadata", "text/plain; charset=utf-8"), (".minisig", "text/plain; charset=utf-8"), (".intoto.json", "application/json")] where name.hasSuffix(suffix) {
+            base = String(name.dropLast(suffix.count))
+            contentType = type
+        }
+        guard let entry = manifest.files.first(where: { $0.filename == base }) else { throw HTTPError(.notFound) }
+        let path = "\(repository.directory(of: normalised))/\(name)"
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw HTTPError(.notFound) }
+        let etag = base == name ? "\"\(entry.sha256)\"" : "\"\(stamp(path).hashValue)\""
+        let lastModified = HTTPDate.string(Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)))
+        var headers: HTTPFields = [.eTag: etag, .lastModified: lastModified, .contentType: contentType, .acceptRanges: "none",
+                                   .cacheControl: "max-age=31536000, immutable"]
+        if request.headers[.ifNoneMatch] == etag {
+            headers[.contentType] = nil
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentLength] = String(info.st_size)
+        if request.method == .head { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: try await files.loadFile(path: path, context: context))
+    }
+
+    // MARK: - Upload
+
+    func upload(_ request: Request) async throws -> Response {
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: options.maxUploadBytes + (1 << 20)) } catch {
+            return Response(status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "the upload is larger than \(options.maxUploadBytes) bytes\n")))
+        }
+        let bytes = Array(body.readableBytesView)
+        let handler = UploadHandler(repository: repository, tokens: tokens)
+        let result = handler.handle(body: bytes, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        if result.status == 401 { headers[.wwwAuthenticate] = "Basic realm=\"wheelfarm\"" }
+        return Response(status: HTTPResponse.Status(code: result.status), headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: result.message + "\n")))
+    }
+}
