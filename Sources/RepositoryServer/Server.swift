@@ -97,9 +97,8 @@ public struct RepositoryServer: Sendable {
         let router = Router()
         let server = self
         router.get("/") { request, _ in try server.home(request) }
-        router.get("/simple") { request, _ in try server.root(request) }
+        // Hummingbird matches paths with and without a trailing slash alike.
         router.get("/simple/") { request, _ in try server.root(request) }
-        router.get("/simple/:project") { request, context in try server.project(request, context.parameters.require("project")) }
         router.get("/simple/:project/") { request, context in try server.project(request, context.parameters.require("project")) }
         router.get("/project/:project/") { request, context in try server.humanPage(request, context.parameters.require("project")) }
         router.get("/files/:project/:file") { request, context in
@@ -110,7 +109,6 @@ public struct RepositoryServer: Sendable {
         }
         router.post("/") { request, _ in try await server.upload(request) }
         router.post("/legacy/") { request, _ in try await server.upload(request) }
-        router.post("/legacy") { request, _ in try await server.upload(request) }
 
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "wheelfarm")
         let port = options.port
