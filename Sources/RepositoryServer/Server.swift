@@ -230,6 +230,7 @@ public struct RepositoryServer: Sendable {
     // MARK: - Upload
 
     func upload(_ request: Request) async throws -> Response {
+        let started = ContinuousClock.now
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: options.maxUploadBytes + (1 << 20)) } catch {
@@ -240,6 +241,11 @@ public struct RepositoryServer: Sendable {
         let result = handler.handle(body: bytes, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if result.status == 401 { headers[.wwwAuthenticate] = "Basic realm=\"wheelfarm\"" }
+        // The server's own time for the upload (receiving the body, checks, storing, the index
+        // update), for clients and benchmarks to tell it from their own.
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        if let timing = HTTPFields.Element.Name("Server-Timing") { headers[timing] = String(format: "upload;dur=%.1f", milliseconds) }
         return Response(status: HTTPResponse.Status(code: result.status), headers: headers,
                         body: .init(byteBuffer: ByteBuffer(string: result.message + "\n")))
     }

@@ -26,6 +26,9 @@ public struct BuildCommand: ParsableCommand {
     @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-glibc2.17-<machine>).") var targets: [String] = []
     @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
     @Flag(help: "Allow pre-releases.") var pre = false
+    @Flag(help: "Publish each built wheel (with its signature and provenance) to the farm's repository.") var publish = false
+    @Option(help: "Also upload each built wheel to this remote repository (legacy upload API; password from WHEELFARM_REPOSITORY_PASSWORD).") var repositoryUrl: String?
+    @Option(help: "User name for --repository-url.") var username = "__token__"
     @Option(help: "The farm's home.") var home: String?
 
     /// The manylinux2014 target for this machine's architecture.
@@ -93,6 +96,14 @@ public struct BuildCommand: ParsableCommand {
                     display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
                     display.message("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
                     display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
+                    if publish || repositoryUrl != nil {
+                        var command = PublishCommand()
+                        command.wheels = [wheel]
+                        command.repositoryUrl = repositoryUrl
+                        command.username = username
+                        command.home = home
+                        do { try command.run() } catch { if worst == 0 { worst = 1 } }
+                    }
                 }
             }
         }

@@ -140,11 +140,15 @@ public struct PublishCommand: ParsableCommand {
         provenance. The password comes from WHEELFARM_REPOSITORY_PASSWORD. A file that exists with \
         other content is refused. Exit status: 0 all published, 1 one was refused.
         """)
-    @Argument(help: "Wheel files.") var wheels: [String]
+    @Argument(help: "Wheel files.") var wheels: [String] = []
     @Option(help: "Upload URL of a remote repository.") var repositoryUrl: String?
     @Option(help: "User name for the remote repository.") var username = "__token__"
     @Option(help: "The farm's home.") var home: String?
     public init() {}
+
+    public mutating func validate() throws {
+        if wheels.isEmpty { throw ValidationError("name the wheels to publish") }
+    }
 
     public func run() throws {
         let repository = try openRepository(home: home)
