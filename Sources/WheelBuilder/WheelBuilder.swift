@@ -68,7 +68,11 @@ public final class WheelBuilder: @unchecked Sendable {
     }
 
     /// Builds `source` for each target in turn. A pure wheel is built once, for the first target.
-    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false) -> [TargetBuild] {
+    /// `sdistHashes`, when not empty, are the sha256 digests the resolved sdist must have (a
+    /// requirements file's `--hash`).
+    /// With `reuse`, a build whose inputs are unchanged since it was stored is not done again
+    /// (see ``existingBuild(project:version:target:)``).
+    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false, sdistHashes: [String] = [], reuse: Bool = false) -> [TargetBuild] {
         var results: [TargetBuild] = []
         var pureDoneBy: String? = nil
         for target in targets {
@@ -81,7 +85,7 @@ public final class WheelBuilder: @unchecked Sendable {
                                            failure: nil, skipped: "pure wheel, already built for \(first)"))
                 continue
             }
-            let result = buildOne(source, target: target, prereleases: prereleases)
+            let result = buildOne(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse)
             if result.record.pure && result.failure == nil && result.skipped == nil { pureDoneBy = target }
             results.append(result)
         }
@@ -101,7 +105,7 @@ public final class WheelBuilder: @unchecked Sendable {
         func note(_ text: String) { log.append(contentsOf: Array((text + "\n").utf8)) }
     }
 
-    func buildOne(_ source: BuildSource, target: String, prereleases: Bool) -> TargetBuild {
+    func buildOne(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String] = [], reuse: Bool = false) -> TargetBuild {
         let started = Date()
         let workRoot = "\(home.path)/jobs"
         let work = "\(workRoot)/\(target)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -112,7 +116,7 @@ public final class WheelBuilder: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: work) }
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let outcome = try run(source, target: target, prereleases: prereleases, job: job)
+            let outcome = try run(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse, job: job)
             record = job.record
             return outcome
         } catch let failure as BuildFailure {
@@ -142,7 +146,7 @@ public final class WheelBuilder: @unchecked Sendable {
         job.record.timings[stage.rawValue, default: 0] += Date().timeIntervalSince(job.stageStart)
     }
 
-    func run(_ source: BuildSource, target: String, prereleases: Bool, job: Job) throws -> TargetBuild {
+    func run(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String] = [], reuse: Bool = false, job: Job) throws -> TargetBuild {
         // Toolchain (made on first use, saying so).
         guard let spec = store.catalog.specs[target] else {
             throw BuildFailure(stage: .configure, kind: .configuration, reason: "unknown target '\(target)'; known: \(store.catalog.specs.keys.sorted().joined(separator: ", "))", log: nil)
@@ -170,6 +174,13 @@ public final class WheelBuilder: @unchecked Sendable {
             finish(job, .resolve)
             job.record.project = resolved.project
             job.record.version = resolved.version.description
+            if !sdistHashes.isEmpty, !sdistHashes.contains((resolved.file.sha256 ?? "").lowercased()) {
+                throw BuildFailure(stage: .fetch, kind: .configuration,
+                                   reason: "\(resolved.file.filename) has sha256 \(resolved.file.sha256 ?? "unknown"), which none of the requirement's --hash values allows", log: nil)
+            }
+            if reuse, let existing = existingBuild(project: resolved.project, version: resolved.version.description, target: target) {
+                return existing
+            }
             stage(job, .fetch, "\(resolved.file.filename)")
             let fetched = try SourceStore(directory: "\(home.path)/sources").fetch(resolved.file, client: client)
             job.note(fetched.downloaded ? "downloaded \(resolved.file.url)" : "already in the source store: \(fetched.path)")
@@ -280,9 +291,19 @@ public final class WheelBuilder: @unchecked Sendable {
         stage(job, .store, (final as NSString).lastPathComponent)
         let destination = "\(home.path)/builds/\(job.record.project)/\(job.record.version)/\(target)"
         try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-        let finalName = (final as NSString).lastPathComponent
+        var finalName = (final as NSString).lastPathComponent
+        let bytes = try Files.readBytes(final)
+        // A rebuild of the same version with other inputs (toolchain, recipe, builder) that gives
+        // other bytes gets the next PEP 427 build number: the earlier file keeps its name, stays
+        // downloadable, and lock files with its hash still install.
+        if let previous = Self.previousRecord(in: destination), let name = WheelFilename(finalName),
+           let number = Self.nextBuildNumber(previous: previous, directory: destination, name: name, sha256: Digest.hex(Digest.sha256(bytes))) {
+            finalName = WheelFilename(distribution: name.distribution, version: name.version, build: String(number), pythonTags: name.pythonTags,
+                                      abiTags: name.abiTags, platformTags: name.platformTags).description
+            job.note("an earlier build of this version had other inputs and other bytes: this one is build number \(number)")
+        }
         let wheelPath = "\(destination)/\(finalName)"
-        try Files.writeAtomically(try Files.readBytes(final), to: wheelPath)
+        try Files.writeAtomically(bytes, to: wheelPath)
         job.record.wheel = finalName
         job.record.wheelSha256 = Digest.hex(try Digest.sha256(fileAt: wheelPath))
         job.record.platformTag = WheelFilename(finalName)?.platformTags.joined(separator: ".")
@@ -375,6 +396,50 @@ public final class WheelBuilder: @unchecked Sendable {
                                         layers: context.layers, spec: context.spec, job: job, depth: context.depth + 1)
         job.note("built build requirement \(source.project) \(source.version) from source: \((wheel as NSString).lastPathComponent)")
         return wheel
+    }
+
+    /// The build number a new wheel `name` with `sha256` needs beside the previous build's wheel:
+    /// nil when there is none to avoid (no earlier wheel of that name, or the same bytes).
+    static func nextBuildNumber(previous: BuildRecord, directory: String, name: WheelFilename, sha256: String) -> Int? {
+        guard previous.outcome == "succeeded", let previousWheel = previous.wheel, previous.wheelSha256 != sha256,
+              FileManager.default.fileExists(atPath: "\(directory)/\(previousWheel)"), var earlier = WheelFilename(previousWheel) else { return nil }
+        let previousNumber = earlier.build.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        earlier.build = nil
+        guard earlier == name else { return nil }
+        return previousNumber + 1
+    }
+
+    static func previousRecord(in directory: String) -> BuildRecord? {
+        guard let data = FileManager.default.contents(atPath: "\(directory)/record.json") else { return nil }
+        return try? decoder.decode(BuildRecord.self, from: data)
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    /// The stored build of `project` `version` for `target` when its inputs are still current:
+    /// it succeeded, its wheel is there, and the toolchain image, the recipe and the builder are
+    /// the ones a build would use now. A pure wheel built for another target counts. Nothing
+    /// is resolved or downloaded, so checking a whole requirements file is quick.
+    public func existingBuild(project: String, version: String, target: String) -> TargetBuild? {
+        let base = "\(home.path)/builds/\(IndexClient.normalise(project))/\(version)"
+        let recipeDigest = (try? recipes.recipe(for: IndexClient.normalise(project)).digest) ?? "none"
+        var candidates = [target]
+        candidates += ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0 != target }.sorted()
+        for candidate in candidates {
+            let directory = "\(base)/\(candidate)"
+            guard let record = Self.previousRecord(in: directory), record.outcome == "succeeded", let wheel = record.wheel,
+                  FileManager.default.fileExists(atPath: "\(directory)/\(wheel)") else { continue }
+            guard candidate == target || record.pure else { continue }
+            guard let image = try? store.image(named: candidate), image.digest == record.toolchainDigest,
+                  record.recipeDigest == recipeDigest, record.builderVersion == builderVersion else { continue }
+            return TargetBuild(target: target, record: record, wheelPath: "\(directory)/\(wheel)", logPath: "\(directory)/build.log", failure: nil,
+                               skipped: candidate == target ? "already built with the same inputs" : "pure wheel, already built for \(candidate)")
+        }
+        return nil
     }
 
     /// Fails the build when the audit's best reachable tag is less compatible than the target's

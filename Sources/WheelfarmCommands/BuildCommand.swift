@@ -6,6 +6,7 @@ import PackagingModel
 import Signing
 import WheelAudit
 import WheelBuilder
+import WheelfarmBasics
 
 /// `wheelfarm build`: from a requirement (or a local sdist or source tree) to a tested, repaired wheel per target.
 public struct BuildCommand: ParsableCommand {
@@ -18,11 +19,20 @@ public struct BuildCommand: ParsableCommand {
         cp311-bookworm-glibc2.17-<this machine's architecture>: CPython 3.11 compiled by zig for glibc 2.17, so the \
         wheel installs on RHEL 8, Ubuntu 20.04 and newer; its toolchain is built on first use.
 
+        With -r, every requirement of a pip requirements file (pins, --hash, markers evaluated per \
+        target, -c constraints, -r includes) is built for every target, what is already built with \
+        the same inputs (toolchain image, recipe, builder) is skipped without touching the network \
+        when pinned, and a summary table, --report-json and --report-junit tell the result.
+
         Exit status: 0 every target built (or was skipped by its recipe), 1 a build or its test failed, \
         3 the audit or repair rejected a wheel, 4 nothing to build, 2 a configuration error.
         """)
 
-    @Argument(help: "Requirements or local source paths.") var sources: [String]
+    @Argument(help: "Requirements or local source paths.") var sources: [String] = []
+    @Option(name: [.customShort("r"), .customLong("requirement")], help: "Build every requirement of this pip requirements file (may be repeated); already built ones are skipped.") var requirementFiles: [String] = []
+    @Flag(help: "With -r: also build the requirements' runtime dependencies, transitively.") var withDeps = false
+    @Option(help: "With -r: write a JSON report here.") var reportJson: String?
+    @Option(help: "With -r: write a JUnit XML report here.") var reportJunit: String?
     @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-glibc2.17-<machine>).") var targets: [String] = []
     @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
     @Flag(help: "Allow pre-releases.") var pre = false
@@ -35,6 +45,14 @@ public struct BuildCommand: ParsableCommand {
     static var defaultTarget: String { "cp311-bookworm-glibc2.17-\(ZigToolchain.hostMachine)" }
 
     public init() {}
+
+    public mutating func validate() throws {
+        if sources.isEmpty && requirementFiles.isEmpty { throw ValidationError("name what to build: requirements, source paths, or -r requirements.txt") }
+        if !requirementFiles.isEmpty && !sources.isEmpty { throw ValidationError("give either -r files or requirements on the command line, not both") }
+        if requirementFiles.isEmpty && (withDeps || reportJson != nil || reportJunit != nil) {
+            throw ValidationError("--with-deps, --report-json and --report-junit go with -r")
+        }
+    }
 
     public func run() throws {
         let status = execute()
@@ -52,14 +70,27 @@ public struct BuildCommand: ParsableCommand {
         let farmHome = FarmHome.resolve(home)
         let display = ProgressDisplay()
         let builder: WheelBuilder
+        let store: ToolchainStore
         var requested: [BuildSource] = []
+        var requirementsFile: RequirementsFile? = nil
         do {
+            for path in requirementFiles {
+                let loaded = try RequirementsFile.load(path: path)
+                if var merged = requirementsFile {
+                    merged.requirements += loaded.requirements
+                    merged.constraints += loaded.constraints
+                    merged.prereleases = merged.prereleases || loaded.prereleases
+                    requirementsFile = merged
+                } else {
+                    requirementsFile = loaded
+                }
+            }
             for text in sources {
                 guard let source = parse(text) else { throw ValidationError("'\(text)' is neither a requirement nor an existing path") }
                 requested.append(source)
             }
             let data = try DataDirectory.locate()
-            let store = ToolchainStore(home: farmHome, catalog: try ToolchainCatalog.load(dataDirectory: data))
+            store = ToolchainStore(home: farmHome, catalog: try ToolchainCatalog.load(dataDirectory: data))
             for target in targets { _ = try store.catalog.spec(target) }
             let index = try IndexConfiguration.resolve(explicit: indexURL)
             let keys = SigningKeyStore(home: farmHome.path)
@@ -75,6 +106,9 @@ public struct BuildCommand: ParsableCommand {
             return 2
         }
         let targetList = targets.isEmpty ? [Self.defaultTarget] : targets
+        if let requirementsFile {
+            return runRequirements(requirementsFile, builder: builder, store: store, targets: targetList, display: display)
+        }
         var worst: Int32 = 0
         var built = 0
         for source in requested {
@@ -109,5 +143,28 @@ public struct BuildCommand: ParsableCommand {
         }
         if worst == 0 && built == 0 { return 4 }
         return worst
+    }
+
+    /// `-r`: every requirement for every target, a summary table and the reports; 0 only when
+    /// each has a wheel for each target (a pure wheel counts once).
+    func runRequirements(_ file: RequirementsFile, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
+        let started = Date()
+        let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases, display: display)
+        let results = run.run()
+        let finished = Date()
+        let rows = results.map { [$0.requirement, $0.target, $0.status + ($0.stage.map { " (\($0))" } ?? ""), $0.wheel ?? ($0.failure ?? "-"), String(format: "%.1f s", $0.seconds)] }
+        display.message(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))
+        let counts = Dictionary(grouping: results, by: \.status).mapValues(\.count)
+        display.message(["built", "already built", "skipped", "failed"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ")
+                        + String(format: " in %.1f s", finished.timeIntervalSince(started)))
+        do {
+            if let path = reportJson { try Files.writeAtomically(try RequirementsRun.json(results, started: started, finished: finished, targets: targets), to: path) }
+            if let path = reportJunit { try Files.writeAtomically(Array(RequirementsRun.junit(results, seconds: finished.timeIntervalSince(started)).utf8), to: path) }
+        } catch {
+            FileHandle.standardError.write(Data("wheelfarm: cannot write the report: \(error)\n".utf8))
+            return 2
+        }
+        if results.isEmpty { return 4 }
+        return results.contains { $0.status == "failed" } ? 1 : 0
     }
 }

@@ -1,0 +1,35 @@
+import Foundation
+import PackagingModel
+@testable import WheelBuilder
+import WheelfarmBasics
+import XCTest
+
+/// Rebuilds of one version with other inputs get the next PEP 427 build number.
+final class BuildNumberTests: XCTestCase {
+    func record(wheel: String, sha256: String) -> BuildRecord {
+        BuildRecord(project: "demo", version: "1.0", target: "t", toolchainDigest: "d", derivedRoot: nil, recipeDigest: "none", sdist: [:],
+                    buildRequirements: [], wheel: wheel, wheelSha256: sha256, platformTag: nil, pure: false, grafted: [], timings: [:],
+                    outcome: "succeeded", failure: nil, startedAt: Date(), builderVersion: "test")
+    }
+
+    func testNextBuildNumber() throws {
+        let dir = try TemporaryDirectory(prefix: "wf-buildnumber")
+        let plain = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+        let name = try XCTUnwrap(WheelFilename(plain))
+        try Files.writeAtomically([1], to: "\(dir.path)/\(plain)")
+        // Same bytes: no number. Other bytes: 1. After a numbered build: the next one.
+        XCTAssertNil(WheelBuilder.nextBuildNumber(previous: record(wheel: plain, sha256: "aa"), directory: dir.path, name: name, sha256: "aa"))
+        XCTAssertEqual(WheelBuilder.nextBuildNumber(previous: record(wheel: plain, sha256: "aa"), directory: dir.path, name: name, sha256: "bb"), 1)
+        let numbered = "demo-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl"
+        try Files.writeAtomically([2], to: "\(dir.path)/\(numbered)")
+        XCTAssertEqual(WheelBuilder.nextBuildNumber(previous: record(wheel: numbered, sha256: "bb"), directory: dir.path, name: name, sha256: "cc"), 2)
+        // Another tag (a new auditor verdict): a new name already, no number needed.
+        let other = try XCTUnwrap(WheelFilename("demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"))
+        XCTAssertNil(WheelBuilder.nextBuildNumber(previous: record(wheel: plain, sha256: "aa"), directory: dir.path, name: other, sha256: "bb"))
+        // The earlier wheel is gone: nothing to keep apart from.
+        XCTAssertNil(WheelBuilder.nextBuildNumber(previous: record(wheel: "demo-1.0-py3-none-any.whl", sha256: "aa"), directory: dir.path,
+                                                  name: try XCTUnwrap(WheelFilename("demo-1.0-py3-none-any.whl")), sha256: "bb"))
+        // pip orders the numbered file above the plain one.
+        XCTAssertEqual(WheelFilename(numbered)?.build, "1")
+    }
+}
