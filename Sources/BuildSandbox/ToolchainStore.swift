@@ -24,9 +24,12 @@ public struct ToolchainImage: Codable, Sendable {
     public var sizeBytes: Int64
     /// How long the build took.
     public var buildSeconds: Double
+    /// The digest of what defined the image (the target file, and for zig the wrappers and the
+    /// scripts run in it): when the definition changes, the image is out of date.
+    public var definition: String?
 
     enum CodingKeys: String, CodingKey {
-        case spec, digest, packages
+        case spec, digest, packages, definition
         case frontendWheels = "frontend_wheels"
         case builtAt = "built_at"
         case sizeBytes = "size_bytes"
@@ -179,7 +182,8 @@ public struct ToolchainStore: Sendable {
         let digest = Self.digest(spec: spec, packages: packages, frontendWheels: frontendWheels)
         let size = Self.diskUsage(rootfs)
         let image = ToolchainImage(spec: spec, digest: digest, packages: packages, frontendWheels: frontendWheels,
-                                   builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started))
+                                   builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started),
+                                   definition: Self.definitionDigest(spec))
         try? FileManager.default.removeItem(atPath: wheels)
         let final = "\(home.images)/\(digest)"
         if FileManager.default.fileExists(atPath: "\(final)/manifest.json") {
@@ -226,14 +230,30 @@ public struct ToolchainStore: Sendable {
         }.sorted { ($0.name, $0.architecture) < ($1.name, $1.architecture) }
     }
 
-    /// The digest of what an image holds: a changed package version or frontend pin is a new image.
+    /// The digest of a target's definition: its file's content and the programs that make its
+    /// image (zig's wrappers, sysconfig rewrite and warm-up).
+    public static func definitionDigest(_ spec: ToolchainSpec) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var bytes = Array((try? encoder.encode(spec)) ?? Data())
+        if spec.usesZig {
+            bytes += Array((ZigToolchain.wrapper(mode: "cc", spec: spec) + ZigToolchain.wrapper(mode: "c++", spec: spec)
+                + ZigToolchain.sysconfigProgram + ZigToolchain.warmUpScript(spec)).utf8)
+        }
+        return Digest.hex(Digest.sha256(bytes))
+    }
+
+    /// Whether a built image still matches its target's definition.
+    public func isCurrent(_ image: ToolchainImage) -> Bool {
+        guard let spec = catalog.specs[image.spec.name] else { return false }
+        return image.definition == Self.definitionDigest(spec)
+    }
+
+    /// The digest of what an image holds: a changed package version, frontend pin or definition is a new image.
     static func digest(spec: ToolchainSpec, packages: [InstalledPackage], frontendWheels: [String: String]) -> String {
         var text = "wheelfarm-image-v1\n"
+        text += "definition \(definitionDigest(spec))\n"
         text += "target \(spec.name) \(spec.distribution) \(spec.suite) \(spec.debianArchitecture) python \(spec.python)\n"
-        if spec.usesZig {
-            // The wrappers, the sysconfig rewrite and the target triple are part of what builds see.
-            text += "zig \(ZigToolchain.target(spec)) \(Digest.hex(Digest.sha256(Array((ZigToolchain.wrapper(mode: "cc", spec: spec) + ZigToolchain.sysconfigProgram).utf8))))\n"
-        }
         for package in packages { text += "package \(package.name) \(package.version) \(package.architecture)\n" }
         for (file, sha) in frontendWheels.sorted(by: { $0.key < $1.key }) { text += "frontend \(file) \(sha)\n" }
         return Digest.hex(Digest.sha256(Array(text.utf8)))

@@ -101,7 +101,8 @@ public enum ZigToolchain {
     static let sysconfigProgram = """
     import importlib, os, pprint, sys, sysconfig
     bindir, module = sys.argv[1], sys.argv[2]
-    original = importlib.import_module(sysconfig._get_sysconfigdata_name()).build_time_vars
+    data = importlib.import_module(sysconfig._get_sysconfigdata_name())
+    original = data.build_time_vars
     dropped = {'-Wl,-Bsymbolic-functions', '-Wl,-O1', '-ffat-lto-objects', '-fuse-linker-plugin'}
     def drop(token):
         return token in dropped or token.startswith('-flto') or token.startswith('-specs=')
@@ -116,7 +117,8 @@ public enum ZigToolchain {
         if isinstance(value, str) and any(compiler(t) or drop(t) for t in value.split()):
             value = ' '.join(compiler(t) or t for t in value.split() if not drop(t))
         patched[key] = value
-    path = os.path.join(os.path.dirname(sysconfig.__file__), module + '.py')
+    # Beside the interpreter's own module: on sys.path (sysconfig is a package from 3.13 on).
+    path = os.path.join(os.path.dirname(data.__file__), module + '.py')
     with open(path, 'w') as f:
         f.write('# Written by wheelfarm: this interpreter\\'s build variables for zig (gcc-only flags dropped).\\n')
         f.write('build_time_vars = ' + pprint.pformat(patched) + '\\n')

@@ -152,10 +152,11 @@ public final class WheelBuilder: @unchecked Sendable {
             throw BuildFailure(stage: .configure, kind: .configuration, reason: "unknown target '\(target)'; known: \(store.catalog.specs.keys.sorted().joined(separator: ", "))", log: nil)
         }
         var image: ToolchainImage
-        if let built = try store.image(named: target) {
+        if let built = try store.image(named: target), store.isCurrent(built) {
             image = built
         } else {
-            stage(job, .configure, "toolchain \(target) is not built yet: building it now (once; about a minute for native targets)")
+            let why = try store.image(named: target) == nil ? "is not built yet" : "is out of date (its definition changed)"
+            stage(job, .configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)")
             image = try store.build(target) { [progress] line in progress(target, "  \(line)") }
             finish(job, .configure)
         }

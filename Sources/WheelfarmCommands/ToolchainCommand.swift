@@ -40,7 +40,7 @@ public struct ToolchainCommand: ParsableCommand {
                 guard let image = try store.image(named: name) else { return [name] + facts + ["not built", "-", "-", "-"] }
                 let age = Date().timeIntervalSince(image.builtAt)
                 let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
-                return [name] + facts + ["built", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText]
+                return [name] + facts + [store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText]
             }
             say(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
         }

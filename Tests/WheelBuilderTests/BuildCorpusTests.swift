@@ -139,6 +139,16 @@ final class LongCorpusTests: XCTestCase {
         XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
     }
 
+    /// The other glibc 2.17 baselines: Debian 13 (CPython 3.13's sysconfig is a package) and aarch64
+    /// (the host's zig cross-compiles natively inside the emulated root; PyYAML builds libyaml there).
+    func testOtherBaselineTargets() throws {
+        let builder = try BuildCorpusTests.sharedBuilder()
+        let trixie = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp313-trixie-glibc2.17-x86_64"]).first)
+        XCTAssertEqual(trixie.record.wheel, "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "\(String(describing: trixie.failure))")
+        let arm = builder.build(.index(try XCTUnwrap(Requirement("pyyaml==6.0.2"))), targets: ["cp311-bookworm-glibc2.17-aarch64"])
+        XCTAssertEqual(arm.first?.record.wheel, "pyyaml-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "\(String(describing: arm.first?.failure))")
+    }
+
     func testOtherTargets() throws {
         let builder = try BuildCorpusTests.sharedBuilder()
         let results = builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp39-bullseye-x86_64", "cp313-trixie-x86_64"])
