@@ -27,20 +27,7 @@ public final class IndexClient: @unchecked Sendable {
     }
 
     /// The PEP 503 normalised project name.
-    public static func normalise(_ name: String) -> String {
-        var out = ""
-        var lastWasSeparator = false
-        for c in name.lowercased() {
-            if c == "-" || c == "_" || c == "." {
-                if !lastWasSeparator { out.append("-") }
-                lastWasSeparator = true
-            } else {
-                out.append(c)
-                lastWasSeparator = false
-            }
-        }
-        return out
-    }
+    public static func normalise(_ name: String) -> String { ProjectName.normalise(name) }
 
     /// The files of a project, from its PEP 691 JSON page.
     public func files(of project: String) throws -> [IndexFile] {

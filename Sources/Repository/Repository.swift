@@ -101,20 +101,7 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// PEP 503 normalisation.
-    public static func normalise(_ name: String) -> String {
-        var out = ""
-        var lastWasSeparator = false
-        for character in name.lowercased() {
-            if character == "-" || character == "_" || character == "." {
-                if !lastWasSeparator { out.append("-") }
-                lastWasSeparator = true
-            } else {
-                out.append(character)
-                lastWasSeparator = false
-            }
-        }
-        return out
-    }
+    public static func normalise(_ name: String) -> String { ProjectName.normalise(name) }
 
     /// The folder of a project's files.
     public func directory(of project: String) -> String { "\(root)/files/\(Self.normalise(project))" }

@@ -16,24 +16,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 duration="${DURATION:-10}"
 
-# Wheels: `bench` with 401 versions and 99 projects with one each (500 files), valid RECORDs.
-make_wheels() {  # make_wheels DIR COUNT_PROJECTS VERSIONS_OF_FIRST SIZE_BYTES
-  "$tools/bin/python" - "$@" <<'PY'
-import base64, hashlib, os, sys, zipfile
-out, projects, first_versions, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-os.makedirs(out, exist_ok=True)
-def wheel(name, version):
-    files = {f"{name}/__init__.py": os.urandom(size // 2).hex().encode()[:size] if size else b"x = 1\n",
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n".encode(),
-             f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(c).digest()).rstrip(b'=').decode()},{len(c)}\n" for p, c in files.items())
-    files[f"{name}-{version}.dist-info/RECORD"] = (record + f"{name}-{version}.dist-info/RECORD,,\n").encode()
-    with zipfile.ZipFile(f"{out}/{name}-{version}-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as z:
-        for p, c in files.items(): z.writestr(p, c)
-for v in range(first_versions): wheel("bench", f"1.{v}")
-for p in range(1, projects): wheel(f"proj{p:05d}", "1.0")
-PY
-}
+make_wheels() { "$tools/bin/python" "$here/make-wheels.py" "$@"; }  # OUT PREFIX PROJECTS VERSIONS SIZE
 
 wrk_rps() {  # wrk_rps URL [ACCEPT]
   local accept="${2:-text/html}"
@@ -42,7 +25,9 @@ wrk_rps() {  # wrk_rps URL [ACCEPT]
 
 wait_for() { for _ in $(seq 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.25; done; echo "no answer from $1" >&2; exit 1; }
 
-make_wheels "$work/wheels" 100 401 0
+# 500 files: `bench` with 401 versions and 99 projects with one each.
+make_wheels "$work/wheels" bench 1 401 0
+make_wheels "$work/wheels" proj 99 1 0
 mkdir -p "$work/pypi" && cp "$work"/wheels/*.whl "$work/pypi/"
 "$wf" publish --home "$work/home" "$work"/wheels/*.whl >/dev/null
 "$wf" serve --home "$work/home" --port 18801 >/dev/null 2>&1 & pids+=($!)
@@ -66,33 +51,21 @@ echo
 echo "## uploads: 100 wheels of 1 MB from 4 concurrent clients, while wrk loads /simple/upl/"
 echo
 token="$("$wf" token create --home "$work/home" 2>/dev/null)"
-"$tools/bin/python" - "$work/upl" <<'PY'
-import base64, hashlib, os, sys, zipfile
-out = sys.argv[1]; os.makedirs(out, exist_ok=True)
-for v in range(100):
-    name, version = "upl", f"2.{v}"
-    files = {f"{name}/data.bin": os.urandom(1 << 20),
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-             f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(c).digest()).rstrip(b'=').decode()},{len(c)}\n" for p, c in files.items())
-    files[f"{name}-{version}.dist-info/RECORD"] = (record + f"{name}-{version}.dist-info/RECORD,,\n").encode()
-    with zipfile.ZipFile(f"{out}/{name}-{version}-py3-none-any.whl", "w", zipfile.ZIP_STORED) as z:
-        for p, c in files.items(): z.writestr(p, c)
-PY
-"$wf" publish --home "$work/home" "$work/upl/upl-2.0-py3-none-any.whl" >/dev/null  # the page exists before wrk starts
+make_wheels "$work/upl" upl 1 101 $((1 << 20))
+"$wf" publish --home "$work/home" "$work/upl/upl-1.0-py3-none-any.whl" >/dev/null  # the page exists before wrk starts
 wrk -t1 -c10 -d8s http://127.0.0.1:18801/simple/upl/ > "$work/wrk-during.txt" 2>&1 & wrkpid=$!
 upload() {  # upload FILE -> prints curl's total seconds and the server's own time (Server-Timing); flags it if not listed right after
   local f="$1" name sha total server
   name="$(basename "$f")"; sha="$(sha256sum "$f" | cut -d' ' -f1)"
   total="$(curl -s -o /dev/null -D "$f.headers" -w '%{time_total}' -H 'Expect:' -u "__token__:$token" -F ":action=file_upload" -F "name=upl" \
-    -F "version=${name#upl-}" -F "sha256_digest=$sha" -F "content=@$f" http://127.0.0.1:18801/legacy/)"
+    -F "version=$(echo "$name" | cut -d- -f2)" -F "sha256_digest=$sha" -F "content=@$f" http://127.0.0.1:18801/legacy/)"
   server="$(tr -d '\r' < "$f.headers" | awk -F'dur=' 'tolower($0) ~ /^server-timing:/ {print $2}')"
   echo "$total ${server:-0}"
   curl -s http://127.0.0.1:18801/simple/upl/ | grep -q "$name" || echo "NOT-LISTED $name"
 }
 export -f upload; export token
 start="$(date +%s.%N)"
-ls "$work"/upl/*.whl | grep -v 'upl-2.0-' | xargs -P 4 -I{} bash -c 'upload {}' > "$work/uploads.txt"
+ls "$work"/upl/*.whl | grep -v 'upl-1.0-' | xargs -P 4 -I{} bash -c 'upload {}' > "$work/uploads.txt"
 end="$(date +%s.%N)"
 wait "$wrkpid" 2>/dev/null || true
 listed_misses="$(grep -c NOT-LISTED "$work/uploads.txt" || true)"
@@ -112,25 +85,12 @@ echo "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk-during.txt") req/s 
 
 echo
 echo "## memory with 10k files (1000 projects x 10 versions)"
-"$tools/bin/python" - "$work/many" <<'PY'
-import base64, hashlib, os, sys, zipfile
-out = sys.argv[1]; os.makedirs(out, exist_ok=True)
-for p in range(1000):
-    for v in range(10):
-        name, version = f"m{p:04d}", f"1.{v}"
-        files = {f"{name}/__init__.py": b"x = 1\n",
-                 f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-                 f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-        record = "".join(f"{q},sha256={base64.urlsafe_b64encode(hashlib.sha256(c).digest()).rstrip(b'=').decode()},{len(c)}\n" for q, c in files.items())
-        files[f"{name}-{version}.dist-info/RECORD"] = (record + f"{name}-{version}.dist-info/RECORD,,\n").encode()
-        with zipfile.ZipFile(f"{out}/{name}-{version}-py3-none-any.whl", "w") as z:
-            for q, c in files.items(): z.writestr(q, c)
-PY
+make_wheels "$work/many" m 1000 10 0
 find "$work/many" -name '*.whl' -print0 | xargs -0 -n 2000 "$wf" publish --home "$work/many-home" >/dev/null
 "$wf" serve --home "$work/many-home" --port 18803 >/dev/null 2>&1 & spid=$!; pids+=($spid)
 wait_for http://127.0.0.1:18803/simple/
 wrk -t2 -c20 -d5s http://127.0.0.1:18803/simple/ >/dev/null 2>&1 || true
-for p in $(seq 0 999); do printf 'http://127.0.0.1:18803/simple/m%04d/\n' "$p"; done | xargs -P 4 -n 1 curl -s -o /dev/null
+for p in $(seq 0 999); do printf 'http://127.0.0.1:18803/simple/m%05d/\n' "$p"; done | xargs -P 4 -n 1 curl -s -o /dev/null
 rss="$(awk '/VmHWM/ {print $2}' /proc/$spid/status)"
 echo
 echo "| files | projects | peak resident memory of wheelfarm serve (after /simple/ and every project page) |"
