@@ -435,7 +435,7 @@ public final class WheelBuilder: @unchecked Sendable {
             guard let record = Self.previousRecord(in: directory), record.outcome == "succeeded", let wheel = record.wheel,
                   FileManager.default.fileExists(atPath: "\(directory)/\(wheel)") else { continue }
             guard candidate == target || record.pure else { continue }
-            guard let image = try? store.image(named: candidate), image.digest == record.toolchainDigest,
+            guard let image = try? store.image(named: candidate), store.isCurrent(image), image.digest == record.toolchainDigest,
                   record.recipeDigest == recipeDigest, record.builderVersion == builderVersion else { continue }
             return TargetBuild(target: target, record: record, wheelPath: "\(directory)/\(wheel)", logPath: "\(directory)/build.log", failure: nil,
                                skipped: candidate == target ? "already built with the same inputs" : "pure wheel, already built for \(candidate)")

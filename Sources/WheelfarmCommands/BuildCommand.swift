@@ -164,7 +164,19 @@ public struct BuildCommand: ParsableCommand {
             FileHandle.standardError.write(Data("wheelfarm: cannot write the report: \(error)\n".utf8))
             return 2
         }
+        var publishFailed = false
+        if publish || repositoryUrl != nil {
+            var seen = Set<String>()
+            for path in results.compactMap(\.path) where seen.insert(path).inserted {
+                var command = PublishCommand()
+                command.wheels = [path]
+                command.repositoryUrl = repositoryUrl
+                command.username = username
+                command.home = home
+                do { try command.run() } catch { publishFailed = true }
+            }
+        }
         if results.isEmpty { return 4 }
-        return results.contains { $0.status == "failed" } ? 1 : 0
+        return results.contains { $0.status == "failed" } || publishFailed ? 1 : 0
     }
 }

@@ -16,6 +16,8 @@ struct RequirementResult: Codable, Sendable {
     var project: String
     var version: String
     var wheel: String?
+    /// Where the wheel is stored.
+    var path: String?
     var sha256: String?
     var seconds: Double
     var stage: String?
@@ -117,6 +119,7 @@ struct RequirementsRun {
         let wheel = build.wheelPath.map { ($0 as NSString).lastPathComponent } ?? build.record.wheel
         return RequirementResult(requirement: requirement, origin: origin, target: build.target, status: status, project: build.record.project,
                                  version: build.record.version, wheel: build.failure == nil ? wheel : nil,
+                                 path: build.failure == nil ? build.wheelPath : nil,
                                  sha256: build.failure == nil ? build.record.wheelSha256 : nil, seconds: seconds,
                                  stage: build.failure?.stage.rawValue, failure: build.failure?.reason ?? (status == "skipped" ? build.skipped : nil),
                                  log: build.failure == nil ? nil : build.logPath)
