@@ -31,6 +31,7 @@ public struct BuildCommand: ParsableCommand {
     @Argument(help: "Requirements or local source paths.") var sources: [String] = []
     @Option(name: [.customShort("r"), .customLong("requirement")], help: "Build every requirement of this pip requirements file (may be repeated); already built ones are skipped.") var requirementFiles: [String] = []
     @Flag(help: "With -r: also build the requirements' runtime dependencies, transitively.") var withDeps = false
+    @Option(help: "With -r: how many targets build at once (default: from cores and memory).") var jobs: Int?
     @Option(help: "With -r: write a JSON report here.") var reportJson: String?
     @Option(help: "With -r: write a JUnit XML report here.") var reportJunit: String?
     @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-glibc2.17-<machine>).") var targets: [String] = []
@@ -49,9 +50,10 @@ public struct BuildCommand: ParsableCommand {
     public mutating func validate() throws {
         if sources.isEmpty && requirementFiles.isEmpty { throw ValidationError("name what to build: requirements, source paths, or -r requirements.txt") }
         if !requirementFiles.isEmpty && !sources.isEmpty { throw ValidationError("give either -r files or requirements on the command line, not both") }
-        if requirementFiles.isEmpty && (withDeps || reportJson != nil || reportJunit != nil) {
-            throw ValidationError("--with-deps, --report-json and --report-junit go with -r")
+        if requirementFiles.isEmpty && (withDeps || reportJson != nil || reportJunit != nil || jobs != nil) {
+            throw ValidationError("--with-deps, --jobs, --report-json and --report-junit go with -r")
         }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     public func run() throws {
@@ -150,7 +152,7 @@ public struct BuildCommand: ParsableCommand {
     func runRequirements(_ file: RequirementsFile, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
         let started = Date()
         let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases, display: display)
-        let results = run.run()
+        let results = run.run(jobs: jobs ?? RequirementsRun.defaultJobs)
         let finished = Date()
         let rows = results.map { [$0.requirement, $0.target, $0.status + ($0.stage.map { " (\($0))" } ?? ""), $0.wheel ?? ($0.failure ?? "-"), String(format: "%.1f s", $0.seconds)] }
         display.message(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))

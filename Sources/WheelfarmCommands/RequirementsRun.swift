@@ -63,10 +63,23 @@ struct RequirementsRun {
         return String(pin.description.drop { "=".contains($0) })
     }
 
-    func run() -> [RequirementResult] {
+    /// Builds every target, `jobs` targets at once (each target's requirements in turn, so a
+    /// target's toolchain and derived roots are made once); results in target order.
+    func run(jobs: Int = 1) -> [RequirementResult] {
+        let slots = LockedSlots<[RequirementResult]>(count: targets.count)
+        let gate = DispatchSemaphore(value: max(1, jobs))
+        DispatchQueue.concurrentPerform(iterations: targets.count) { index in
+            gate.wait()
+            defer { gate.signal() }
+            slots.set(index, run(target: targets[index]))
+        }
+        return (0..<targets.count).flatMap { slots.get($0) ?? [] }
+    }
+
+    func run(target: String) -> [RequirementResult] {
         var results: [RequirementResult] = []
-        for target in targets {
-            guard let spec = store.catalog.specs[target] else { continue }
+        do {
+            guard let spec = store.catalog.specs[target] else { return [] }
             let environment = environment(spec)
             var queue: [(entry: RequirementsFile.Entry, origin: String)] = file.requirements.filter { $0.applies(to: environment) }.map { ($0, $0.origin) }
             var seen = Set(queue.map { IndexClient.normalise($0.entry.requirement.name) })
@@ -105,6 +118,14 @@ struct RequirementsRun {
             }
         }
         return results
+    }
+
+    /// The default number of targets built at once: one per two cores and 4 GiB of memory
+    /// (a build's sandbox may use 4 GiB), at least one.
+    static var defaultJobs: Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let memory = Int(ProcessInfo.processInfo.physicalMemory >> 32)
+        return max(1, min(max(1, cores / 2) + (cores > 1 ? 1 : 0), memory))
     }
 
     static func row(_ build: TargetBuild, requirement: String, origin: String, seconds: Double) -> RequirementResult {
