@@ -98,6 +98,17 @@ public final class Repository: @unchecked Sendable {
         for dir in ["files", "projects", "incoming"] {
             try FileManager.default.createDirectory(atPath: "\(root)/\(dir)", withIntermediateDirectories: true)
         }
+        sweepIncoming()
+    }
+
+    /// Removes what uploads and checks of dead processes left in `incoming/` (they were never listed).
+    func sweepIncoming() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/incoming")) ?? [] {
+            let fields = name.split(separator: "-")
+            guard let pidText = name.hasPrefix("check-") ? fields.dropFirst().first : fields.first, let pid = pid_t(pidText),
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: "\(root)/incoming/\(name)")
+        }
     }
 
     /// PEP 503 normalisation.

@@ -66,6 +66,20 @@ final class RepositoryTests: XCTestCase {
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(repository.root)/files")) ?? [], [])
     }
 
+    func testLeftoversOfDeadProcessesAreSwept() throws {
+        // A process killed mid-upload leaves its part file; a live one's stays.
+        let dead = "\(repository.root)/incoming/999999-1.part"
+        let live = "\(repository.root)/incoming/\(getpid())-2.part"
+        let check = "\(repository.root)/incoming/check-999999-3"
+        try Files.writeAtomically([1], to: dead)
+        try Files.writeAtomically([1], to: live)
+        try FileManager.default.createDirectory(atPath: check, withIntermediateDirectories: true)
+        _ = try Repository(root: repository.root)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: check))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live))
+    }
+
     func testPagesFollowThePEPs() throws {
         try repository.publish(try wheel(metadata: ["demo-1.0.dist-info/METADATA": Array("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.8\n".utf8)]),
                                filename: "demo-1.0-py3-none-any.whl")
