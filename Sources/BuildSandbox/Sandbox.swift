@@ -243,7 +243,9 @@ public struct Sandbox: Sendable {
         }, onOutput: { chunk, isError in
             // util-linux's unshare complains when its child was killed by a signal; that is our doing.
             if isError && chunk.starts(with: Array("unshare: sigprocmask".utf8)) { return }
-            if isError && setupError.count < 4096 && chunk.starts(with: Array(Self.setupMarker.utf8)) { setupError.append(contentsOf: chunk) }
+            // The marker line may arrive in one chunk with a tool's own message before it (mount's,
+            // say): keep the start of standard error and look for the marker's line at the end.
+            if isError && setupError.count < 16384 { setupError.append(contentsOf: chunk.prefix(16384 - setupError.count)) }
             output(chunk, isError)
         })
         let seconds = Date().timeIntervalSince(started)
@@ -252,9 +254,9 @@ public struct Sandbox: Sendable {
             outcome = .timedOut(seconds: config.limits.wallSeconds)
         } else if cgroup.hitMemoryLimit && status != 0 {
             outcome = .memoryExceeded(bytes: config.limits.memoryBytes)
-        } else if status == Self.setupFailureStatus && !setupError.isEmpty {
-            let text = String(decoding: setupError, as: UTF8.self).replacingOccurrences(of: Self.setupMarker, with: "")
-            outcome = .setupFailed(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } else if status == Self.setupFailureStatus,
+                  let line = String(decoding: setupError, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix(Self.setupMarker) }) {
+            outcome = .setupFailed(String(line.dropFirst(Self.setupMarker.count)).trimmingCharacters(in: .whitespacesAndNewlines))
         } else if status > 128 {
             outcome = .signaled(status - 128)
         } else {
