@@ -64,6 +64,14 @@ upload() {  # upload FILE -> prints curl's total seconds and the server's own ti
   curl -s http://127.0.0.1:18801/simple/upl/ | grep -q "$name" || echo "NOT-LISTED $name"
 }
 export -f upload; export token
+# First, 20 uploads one after another on an idle server: the server's own cost alone.
+ls "$work"/upl/*.whl | grep -v 'upl-1.0-' | head -20 | while read -r f; do upload "$f"; done > "$work/quiet.txt"
+python3 - "$work/quiet.txt" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip() and not l.startswith("NOT")]
+print(f"one client, idle server: the server's own time per 1 MB upload, median {statistics.median(float(r[1]) for r in rows):.1f} ms over {len(rows)} uploads")
+print()
+PY
 start="$(date +%s.%N)"
 ls "$work"/upl/*.whl | grep -v 'upl-1.0-' | xargs -P 4 -I{} bash -c 'upload {}' > "$work/uploads.txt"
 end="$(date +%s.%N)"
