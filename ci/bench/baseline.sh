@@ -8,11 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 . "$here/lib.sh"
-tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
-export PATH="$tools/bin:$PATH" WHEELFARM_PATCHELF="$tools/bin/patchelf"
-export WHEELFARM_HOME="${WHEELFARM_HOME:-$repo/.build-fixtures/home}"
-(cd "$repo" && swift build -c release >/dev/null)
-wf="$repo/.build/release/wheelfarm"
+bench_setup
 projects="${PROJECTS:-markupsafe==3.0.2 msgpack==1.1.0 psutil==6.1.0 pyyaml==6.0.2}"
 gcc_target="cp311-bookworm-x86_64"
 zig_target="cp311-bookworm-glibc2.17-x86_64"

