@@ -150,7 +150,7 @@ final class InteropTests: XCTestCase {
         // devpi-server with a user index.
         let devpiPort = freePort()
         let serverDir = "\(work.path)/devpi"
-        let initialised = try ProcessRunner.run(devpiInit, ["--serverdir", serverDir, "--root-passwd", "rootpw", "--no-root-pypi"])
+        let initialised = try ProcessRunner.run(devpiInit, ["--serverdir", serverDir, "--root-passwd", "adminpw", "--no-root-pypi"])
         XCTAssertEqual(initialised.status, 0, initialised.stdout + initialised.stderr)
         let devpi = Process()
         devpi.executableURL = URL(fileURLWithPath: devpiServer)
@@ -160,20 +160,26 @@ final class InteropTests: XCTestCase {
         try devpi.run()
         defer { devpi.terminate(); devpi.waitUntilExit() }
         try waitFor("http://127.0.0.1:\(devpiPort)/+api")
-        // The index is made through devpi's JSON API (what devpi-client does): log in, then PUT.
-        let login = try ProcessRunner.run("curl", ["-s", "-X", "POST", "-H", "Content-Type: application/json", "-H", "Accept: application/json",
-                                                   "-d", #"{"user": "root", "password": "rootpw"}"#, "http://127.0.0.1:\(devpiPort)/+login"])
-        let result = (try? JSONSerialization.jsonObject(with: Data(login.stdout.utf8)) as? [String: Any])?["result"] as? [String: Any]
+        // A user and its index are made through devpi's JSON API (what devpi-client does).
+        let devpiURL = "http://127.0.0.1:\(devpiPort)"
+        func devpiRequest(_ method: String, _ path: String, _ body: String, auth: String? = nil) throws -> ProcessOutput {
+            var arguments = ["-s", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: application/json", "-H", "Accept: application/json", "-d", body]
+            if let auth { arguments += ["-H", "X-Devpi-Auth: \(auth)"] }
+            return try ProcessRunner.run("curl", arguments + [devpiURL + path])
+        }
+        let user = try devpiRequest("PUT", "/farm", #"{"password": "farmpw"}"#)
+        XCTAssertTrue(user.stdout.hasSuffix("\n201"), "creating the devpi user: \(user.stdout)")
+        let login = try devpiRequest("POST", "/+login", #"{"user": "farm", "password": "farmpw"}"#)
+        let loginBody = login.stdout.split(separator: "\n").dropLast().joined(separator: "\n")
+        let result = (try? JSONSerialization.jsonObject(with: Data(loginBody.utf8)) as? [String: Any])?["result"] as? [String: Any]
         let password = try XCTUnwrap(result?["password"] as? String, login.stdout)
-        let auth = Data("root:\(password)".utf8).base64EncodedString()
-        let created = try ProcessRunner.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H", "Content-Type: application/json",
-                                                     "-H", "X-Devpi-Auth: \(auth)", "-d", #"{"type": "stage", "bases": [], "volatile": false}"#,
-                                                     "http://127.0.0.1:\(devpiPort)/root/farm"])
-        XCTAssertTrue(created.stdout.hasPrefix("2"), "creating the devpi index: HTTP \(created.stdout)")
-        let toDevpi = try publish("http://127.0.0.1:\(devpiPort)/root/farm/", user: "root", password: "rootpw")
+        let created = try devpiRequest("PUT", "/farm/wheels", #"{"type": "stage", "bases": [], "volatile": false}"#,
+                                       auth: Data("farm:\(password)".utf8).base64EncodedString())
+        XCTAssertTrue(created.stdout.hasSuffix("\n200") || created.stdout.hasSuffix("\n201"), "creating the devpi index: \(created.stdout)")
+        let toDevpi = try publish("\(devpiURL)/farm/wheels/", user: "farm", password: "farmpw")
         XCTAssertEqual(toDevpi.status, 0, toDevpi.stdout + toDevpi.stderr)
         let fromDevpi = try ProcessRunner.run(pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl2", "--index-url",
-                                                    "http://127.0.0.1:\(devpiPort)/root/farm/+simple/", "wfremote"],
+                                                    "\(devpiURL)/farm/wheels/+simple/", "wfremote"],
                                               environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(fromDevpi.status, 0, fromDevpi.stdout + fromDevpi.stderr)
         // The farm keeps the file too (and would keep its signature and provenance).
