@@ -132,19 +132,21 @@ public struct BuildCommand: ParsableCommand {
                     display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
                     display.message("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
                     display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
-                    if publish || repositoryUrl != nil {
-                        var command = PublishCommand()
-                        command.wheels = [wheel]
-                        command.repositoryUrl = repositoryUrl
-                        command.username = username
-                        command.home = home
-                        do { try command.run() } catch { if worst == 0 { worst = 1 } }
-                    }
+                    if (publish || repositoryUrl != nil) && !publishWheels([wheel]), worst == 0 { worst = 1 }
                 }
             }
         }
         if worst == 0 && built == 0 { return 4 }
         return worst
+    }
+
+    /// Publishes built wheels as `--publish`/`--repository-url` ask; false when one was refused
+    /// or the configuration is wrong (said on standard error).
+    func publishWheels(_ wheels: [String]) -> Bool {
+        do { return try PublishCommand.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username) } catch {
+            FileHandle.standardError.write(Data("wheelfarm: cannot publish: \(error)\n".utf8))
+            return false
+        }
     }
 
     /// `-r`: every requirement for every target, a summary table and the reports; 0 only when
@@ -169,14 +171,7 @@ public struct BuildCommand: ParsableCommand {
         var publishFailed = false
         if publish || repositoryUrl != nil {
             var seen = Set<String>()
-            for path in results.compactMap(\.path) where seen.insert(path).inserted {
-                var command = PublishCommand()
-                command.wheels = [path]
-                command.repositoryUrl = repositoryUrl
-                command.username = username
-                command.home = home
-                do { try command.run() } catch { publishFailed = true }
-            }
+            publishFailed = !publishWheels(results.compactMap(\.path).filter { seen.insert($0).inserted })
         }
         if results.isEmpty { return 4 }
         return results.contains { $0.status == "failed" } || publishFailed ? 1 : 0

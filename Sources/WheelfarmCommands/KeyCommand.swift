@@ -36,8 +36,7 @@ public struct KeyCommand: ParsableCommand {
                 say("  secret key: \(store.secretPath) (mode 0600)")
                 say("  public key: \(store.publicPath)")
             } catch {
-                FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-                throw ExitCode(2)
+                throw inputFailure(error)
             }
         }
     }
@@ -53,8 +52,7 @@ public struct KeyCommand: ParsableCommand {
                 let key = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
                 FileHandle.standardOutput.write(Data(key.file.utf8))
             } catch {
-                FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-                throw ExitCode(2)
+                throw inputFailure(error)
             }
         }
     }
@@ -87,8 +85,7 @@ public struct VerifyCommand: ParsableCommand {
                 publicKey = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
             }
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw inputFailure(error)
         }
         var failed = false
         for path in wheels {

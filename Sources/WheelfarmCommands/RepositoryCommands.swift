@@ -120,8 +120,7 @@ public struct YankCommand: ParsableCommand {
             let files = try openRepository(home: home).yank(project: project, version: version, reason: reason, undo: undo)
             for file in files { say("\(undo ? "unyanked" : "yanked") \(file)") }
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw inputFailure(error)
         }
     }
 }
@@ -151,6 +150,13 @@ public struct PublishCommand: ParsableCommand {
     }
 
     public func run() throws {
+        if !(try Self.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username)) { throw ExitCode(1) }
+    }
+
+    /// Publishes wheels into the farm's repository and, with `repositoryUrl`, to a remote one,
+    /// saying what happened to each; false when one was refused. Throws for a configuration
+    /// error (no password for the remote repository, an unusable home).
+    static func publish(_ wheels: [String], home: String?, repositoryUrl: String?, username: String) throws -> Bool {
         let repository = try openRepository(home: home)
         let remote = try repositoryUrl.map { url -> RemotePublisher in
             guard let password = ProcessInfo.processInfo.environment["WHEELFARM_REPOSITORY_PASSWORD"], !password.isEmpty else {
@@ -184,6 +190,6 @@ public struct PublishCommand: ParsableCommand {
                 say("\(name): FAILED: \(error)")
             }
         }
-        if failed { throw ExitCode(1) }
+        return !failed
     }
 }

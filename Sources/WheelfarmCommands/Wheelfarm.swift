@@ -73,3 +73,10 @@ public enum ExitStatus {
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// Reports an error of unreadable or invalid input on standard error and gives the exit code
+/// (2) to throw: `throw inputFailure(error)`.
+func inputFailure(_ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+    return ExitCode(ExitStatus.invalidInput)
+}
