@@ -2,8 +2,9 @@
 import PackageDescription
 
 // The dependency set is deliberate: CI builds from scratch on 2 cores, so
-// only swift-argument-parser and Hummingbird (the repository's HTTP server,
-// with TLS) come from outside; archives, digests and Ed25519 use the
+// only swift-argument-parser, Hummingbird (the repository's HTTP server,
+// with TLS), GRDB (the farm's SQLite state) and TOMLKit (its configuration
+// file) come from outside; archives, digests and Ed25519 use the
 // system's libarchive and libcrypto through pkg-config.
 let package = Package(
     name: "wheelfarm",
@@ -14,6 +15,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
@@ -34,8 +37,11 @@ let package = Package(
             .product(name: "HummingbirdTLS", package: "hummingbird"),
         ], exclude: ["README.md"]),
         .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "FarmStore", dependencies: ["WheelfarmBasics", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["README.md"]),
+        .target(name: "FarmCore", dependencies: ["FarmStore", "WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "Repository", "WheelfarmBasics",
+                                                 .product(name: "TOMLKit", package: "TOMLKit")], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
-            "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",
+            "FarmCore", "FarmStore", "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",
             "Repository", "RepositoryServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
@@ -50,6 +56,7 @@ let package = Package(
         .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "RepositoryServer", "Signing", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(name: "FarmTests", dependencies: ["FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
     ],

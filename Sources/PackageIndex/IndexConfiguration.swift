@@ -80,6 +80,8 @@ public enum IndexError: Error, CustomStringConvertible {
     case transport(url: String, reason: String)
     case malformed(url: String, reason: String)
     case notFound(project: String, detail: String)
+    /// The project exists but the pinned release has no sdist (yet).
+    case notYetPublished(project: String, detail: String)
     case hashMismatch(file: String, expected: String, actual: String)
 
     public var description: String {
@@ -88,7 +90,7 @@ public enum IndexError: Error, CustomStringConvertible {
         case let .http(url, status): return "\(url): HTTP \(status)"
         case let .transport(url, reason): return "\(url): \(reason)"
         case let .malformed(url, reason): return "\(url): unexpected answer: \(reason)"
-        case let .notFound(project, detail): return "\(project): \(detail)"
+        case let .notFound(project, detail), let .notYetPublished(project, detail): return "\(project): \(detail)"
         case let .hashMismatch(file, expected, actual): return "\(file): sha256 \(actual) does not match the index's \(expected); not used"
         }
     }
@@ -96,7 +98,7 @@ public enum IndexError: Error, CustomStringConvertible {
     /// Whether retrying may help (network trouble, server errors, rate limits).
     public var isTransient: Bool {
         switch self {
-        case .transport: return true
+        case .transport, .notYetPublished: return true
         case let .http(_, status): return status >= 500 || status == 429 || status == 408
         default: return false
         }

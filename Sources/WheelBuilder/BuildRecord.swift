@@ -17,6 +17,12 @@ public struct BuildFailure: Error, CustomStringConvertible, Sendable {
         case nothing
         /// Bad configuration or input (requirement, target, recipe, index).
         case configuration
+        /// Trouble that may pass: the network, the index, an sdist not published yet.
+        case transient
+        /// Another build of the same inputs is running: wait for it instead.
+        case deferred
+        /// Someone asked the build to stop.
+        case cancelled
     }
 
     public var stage: BuildStage

@@ -27,6 +27,8 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Libraries built from their Debian source package with the target's compiler into
     /// `/opt/wheelfarm/prefix` (cached with the derived root), for the build to link and the repair to graft.
     public var sourceLibraries: [SourceLibrary]?
+    /// What one build needs from the farm's scheduler (default: 2 GiB, 1 core).
+    public var resources: Resources?
     /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
     public var overrides: [Override]?
 
@@ -68,6 +70,24 @@ public struct Recipe: Codable, Sendable, Equatable {
         }
     }
 
+    /// A build's declared needs: the scheduler starts it only when they fit beside the running builds.
+    public struct Resources: Codable, Sendable, Equatable {
+        /// Peak memory in GiB.
+        public var memoryGb: Double?
+        /// Cores it keeps busy.
+        public var cores: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case memoryGb = "memory_gb"
+            case cores
+        }
+
+        public init(memoryGb: Double? = nil, cores: Int? = nil) {
+            self.memoryGb = memoryGb
+            self.cores = cores
+        }
+    }
+
     /// A library built from its Debian source package: fetched with `apt-get source` in the
     /// networked preparation step, then built by `build` (a shell script run in the unpacked
     /// source with CC, CXX and PREFIX set) into `/opt/wheelfarm/prefix`.
@@ -93,6 +113,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case allowPure = "allow_pure"
         case compiler
         case sourceLibraries = "source_libraries"
+        case resources
     }
 
     /// The empty recipe: the defaults.
@@ -117,6 +138,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.bundleLibraries { result.bundleLibraries = v }
             if let v = change.compiler { result.compiler = v }
             if let v = change.sourceLibraries { result.sourceLibraries = v }
+            if let v = change.resources { result.resources = v }
         }
         return result
     }

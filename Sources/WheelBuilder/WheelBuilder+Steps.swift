@@ -208,7 +208,7 @@ extension WheelBuilder {
     /// imports every extension module with LD_BIND_NOW=1, checks that grafted libraries load
     /// from the wheel's .libs folder, and runs the recipe's test command.
     func testInstall(_ wheelPath: String, image: ToolchainImage, spec: ToolchainSpec, recipe: Recipe, grafted: [Graft], job: Job) throws {
-        stage(job, .test, "install and import in a clean \(spec.name) root")
+        try stage(job, .test, "install and import in a clean \(spec.name) root")
         let runtime = "\(job.work)/runtime"
         try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
         // The wheel's runtime dependencies, as wheels for the target (pip reads them from the wheel).

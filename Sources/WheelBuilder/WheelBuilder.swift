@@ -34,6 +34,36 @@ public struct TargetBuild: Sendable {
     public var skipped: String?
 }
 
+/// What identifies a build once its source is resolved: two builds with the same key make the same wheel.
+public struct BuildIdentity: Sendable, Equatable {
+    public var project: String
+    public var version: String
+    public var target: String
+    public var sdistSha256: String
+    public var toolchainDigest: String
+    public var recipeDigest: String
+    public var builderVersion: String
+
+    /// The key: a digest over everything above.
+    public var key: String {
+        Digest.hex(Digest.sha256(Array([project, version, target, sdistSha256, toolchainDigest, recipeDigest, builderVersion].joined(separator: "\n").utf8)))
+    }
+}
+
+/// Ways for a scheduler to take part in one build.
+public struct BuildHooks: Sendable {
+    /// Called once the source is resolved, before anything is fetched or built: nil lets the
+    /// build go on; a message makes it stop as `deferred` (the same build is running elsewhere).
+    public var gate: (@Sendable (BuildIdentity) -> String?)?
+    /// Asked at each stage: true stops the build as `cancelled`.
+    public var shouldStop: (@Sendable () -> Bool)?
+
+    public init(gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil) {
+        self.gate = gate
+        self.shouldStop = shouldStop
+    }
+}
+
 /// Builds wheels from sources: resolve, fetch, extract, prepare build requirements, build in an
 /// offline sandbox, audit and repair against the target's root, test-install without the build's
 /// libraries, and keep the wheel, its log and its record in the farm's home.
@@ -72,7 +102,8 @@ public final class WheelBuilder: @unchecked Sendable {
     /// requirements file's `--hash`).
     /// With `reuse`, a build whose inputs are unchanged since it was stored is not done again
     /// (see ``existingBuild(project:version:target:)``).
-    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false, sdistHashes: [String] = [], reuse: Bool = false) -> [TargetBuild] {
+    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false, sdistHashes: [String] = [], reuse: Bool = false,
+                      hooks: BuildHooks = BuildHooks()) -> [TargetBuild] {
         var results: [TargetBuild] = []
         var pureDoneBy: String? = nil
         for target in targets {
@@ -85,11 +116,20 @@ public final class WheelBuilder: @unchecked Sendable {
                                            failure: nil, skipped: "pure wheel, already built for \(first)"))
                 continue
             }
-            let result = buildOne(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse)
+            let result = buildOne(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse, hooks: hooks)
             if result.record.pure && result.failure == nil && result.skipped == nil { pureDoneBy = target }
             results.append(result)
         }
         return results
+    }
+
+    /// The recipes this builder uses.
+    public var recipeBook: RecipeBook { recipes }
+
+    /// The declared needs of a build of `project` on `target` (2 GiB and 1 core without a recipe).
+    public func resources(project: String, target: String) -> (memoryGb: Double, cores: Int) {
+        let recipe = (try? recipes.recipe(for: IndexClient.normalise(project)).0)?.resolved(for: nil, target: target)
+        return (recipe?.resources?.memoryGb ?? 2, recipe?.resources?.cores ?? 1)
     }
 
     // MARK: - One target
@@ -101,24 +141,28 @@ public final class WheelBuilder: @unchecked Sendable {
         let work: String
         var stageStart = Date()
         var compilerPinnedToGcc = false
-        init(record: BuildRecord, logPath: String, work: String) { self.record = record; self.logPath = logPath; self.work = work }
+        let hooks: BuildHooks
+        init(record: BuildRecord, logPath: String, work: String, hooks: BuildHooks) { self.record = record; self.logPath = logPath; self.work = work; self.hooks = hooks }
         func note(_ text: String) { log.append(contentsOf: Array((text + "\n").utf8)) }
     }
 
-    func buildOne(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String] = [], reuse: Bool = false) -> TargetBuild {
+    func buildOne(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String] = [], reuse: Bool = false, hooks: BuildHooks = BuildHooks()) -> TargetBuild {
         let started = Date()
         let workRoot = "\(home.path)/jobs"
         let work = "\(workRoot)/\(target)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var record = BuildRecord(project: "", version: "", target: target, toolchainDigest: "", derivedRoot: nil, recipeDigest: "none", sdist: [:],
                                  buildRequirements: [], wheel: nil, wheelSha256: nil, platformTag: nil, pure: false, grafted: [], timings: [:],
                                  outcome: "running", failure: nil, startedAt: started, builderVersion: builderVersion)
-        let job = Job(record: record, logPath: "\(work)/build.log", work: work)
+        let job = Job(record: record, logPath: "\(work)/build.log", work: work, hooks: hooks)
         defer { try? FileManager.default.removeItem(atPath: work) }
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             let outcome = try run(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse, job: job)
             record = job.record
             return outcome
+        } catch let failure as BuildFailure where failure.kind == .deferred || failure.kind == .cancelled {
+            // Nothing was built: nothing to keep.
+            return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: job.logPath, failure: failure, skipped: nil)
         } catch let failure as BuildFailure {
             record = job.record
             record.outcome = "failed"
@@ -135,7 +179,10 @@ public final class WheelBuilder: @unchecked Sendable {
         }
     }
 
-    func stage(_ job: Job, _ stage: BuildStage, _ line: String) {
+    func stage(_ job: Job, _ stage: BuildStage, _ line: String) throws {
+        if job.hooks.shouldStop?() == true {
+            throw BuildFailure(stage: stage, kind: .cancelled, reason: "cancelled before \(stage.rawValue)", log: nil)
+        }
         let now = Date()
         job.stageStart = now
         job.note("== \(stage.rawValue): \(line)")
@@ -156,7 +203,7 @@ public final class WheelBuilder: @unchecked Sendable {
             image = built
         } else {
             let why = try store.image(named: target) == nil ? "is not built yet" : "is out of date (its definition changed)"
-            stage(job, .configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)")
+            try stage(job, .configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)")
             image = try store.build(target) { [progress] line in progress(target, "  \(line)") }
             finish(job, .configure)
         }
@@ -166,11 +213,11 @@ public final class WheelBuilder: @unchecked Sendable {
         let sdistPath: String
         switch source {
         case let .index(requirement):
-            stage(job, .resolve, "\(requirement) for Python \(spec.python) on \(index.indexURL)")
+            try stage(job, .resolve, "\(requirement) for Python \(spec.python) on \(index.indexURL)")
             let client = IndexClient(configuration: index)
             let resolved: ResolvedSource
             do { resolved = try SourceResolver(client: client).resolve(requirement, pythonVersion: spec.python, prereleases: prereleases) } catch {
-                throw BuildFailure(stage: .resolve, kind: .configuration, reason: "\(error)", log: nil)
+                throw BuildFailure(stage: .resolve, kind: (error as? IndexError)?.isTransient == true ? .transient : .configuration, reason: "\(error)", log: nil)
             }
             finish(job, .resolve)
             job.record.project = resolved.project
@@ -182,21 +229,30 @@ public final class WheelBuilder: @unchecked Sendable {
             if reuse, let existing = existingBuild(project: resolved.project, version: resolved.version.description, target: target) {
                 return existing
             }
-            stage(job, .fetch, "\(resolved.file.filename)")
-            let fetched = try SourceStore(directory: "\(home.path)/sources").fetch(resolved.file, client: client)
+            if let gate = job.hooks.gate {
+                let identity = BuildIdentity(project: resolved.project, version: resolved.version.description, target: target,
+                                             sdistSha256: resolved.file.sha256 ?? resolved.file.url, toolchainDigest: image.digest,
+                                             recipeDigest: (try? recipes.recipe(for: resolved.project).digest) ?? "none", builderVersion: builderVersion)
+                if let message = gate(identity) { throw BuildFailure(stage: .resolve, kind: .deferred, reason: message, log: nil) }
+            }
+            try stage(job, .fetch, "\(resolved.file.filename)")
+            let fetched: (path: String, downloaded: Bool)
+            do { fetched = try SourceStore(directory: "\(home.path)/sources").fetch(resolved.file, client: client) } catch let error as IndexError {
+                throw BuildFailure(stage: .fetch, kind: error.isTransient ? .transient : .configuration, reason: "\(error)", log: nil)
+            }
             job.note(fetched.downloaded ? "downloaded \(resolved.file.url)" : "already in the source store: \(fetched.path)")
             sdistPath = fetched.path
             job.record.sdist = ["filename": resolved.file.filename, "sha256": resolved.file.sha256 ?? "", "url": resolved.file.url]
             finish(job, .fetch)
         case let .local(path):
-            stage(job, .fetch, "local source \(path)")
+            try stage(job, .fetch, "local source \(path)")
             sdistPath = try localSdist(path, job: job)
             job.record.sdist = ["filename": (sdistPath as NSString).lastPathComponent, "sha256": Digest.hex(try Digest.sha256(fileAt: sdistPath)), "url": "file://" + path]
             finish(job, .fetch)
         }
 
         // Extract safely, and find the project's root.
-        stage(job, .extract, (sdistPath as NSString).lastPathComponent)
+        try stage(job, .extract, (sdistPath as NSString).lastPathComponent)
         let tree = "\(job.work)/src"
         do { try SourceArchive.extract(sdistPath, into: tree) } catch {
             throw BuildFailure(stage: .extract, kind: .build, reason: "\(error)", log: nil)
@@ -227,7 +283,7 @@ public final class WheelBuilder: @unchecked Sendable {
         let packages = recipe.packages ?? []
         let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, script: $0.build) }
         if !packages.isEmpty || !sources.isEmpty {
-            stage(job, .prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))")
+            try stage(job, .prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))")
             let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages, sources: sources,
                                                                          useGcc: recipe.compiler == "gcc") { [progress] line in progress(target, "  \(line)") }
             job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
@@ -246,7 +302,7 @@ public final class WheelBuilder: @unchecked Sendable {
         job.record.buildRequirements = try Self.usedRequirements("\(job.work)/wheelhouse")
 
         // Audit and repair against the target's root.
-        stage(job, .audit, builtName)
+        try stage(job, .audit, builtName)
         let wheel = try Wheel(path: built, selection: .everything)
         let analysis = try WheelAnalyzer(catalog: catalog, layers: layers).analyze(wheel: wheel)
         for finding in analysis.findings { job.note("finding: \(finding)") }
@@ -261,7 +317,7 @@ public final class WheelBuilder: @unchecked Sendable {
         finish(job, .audit)
         var final = built
         if !job.record.pure {
-            stage(job, .repair, "to \(analysis.repairPolicy.name)")
+            try stage(job, .repair, "to \(analysis.repairPolicy.name)")
             let system = SystemLibraries(layers: layers, libc: analysis.libc, architecture: analysis.architecture)
             let plan: RepairPlan
             do { plan = try RepairPlanner.plan(analysis, requested: nil, system: system, bundle: recipe.bundleLibraries ?? []) } catch {
@@ -289,7 +345,7 @@ public final class WheelBuilder: @unchecked Sendable {
         }
 
         // Keep the wheel, the log and the record.
-        stage(job, .store, (final as NSString).lastPathComponent)
+        try stage(job, .store, (final as NSString).lastPathComponent)
         let destination = "\(home.path)/builds/\(job.record.project)/\(job.record.version)/\(target)"
         try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
         var finalName = (final as NSString).lastPathComponent
@@ -334,7 +390,7 @@ public final class WheelBuilder: @unchecked Sendable {
     func prepareAndBuild(base: String, projectRoot: String, buildSystem: BuildSystem, recipe: Recipe, layers: [String],
                          spec: ToolchainSpec, job: Job, depth: Int) throws -> String {
         // Build requirements: static ones, then what the backend asks for, all as wheels.
-        stage(job, .prepare, "build requirements\(depth > 0 ? " (of a build requirement)" : ""): \(buildSystem.requires.joined(separator: ", "))")
+        try stage(job, .prepare, "build requirements\(depth > 0 ? " (of a build requirement)" : ""): \(buildSystem.requires.joined(separator: ", "))")
         let wheelhouse = "\(base)/wheelhouse"
         try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
         let constraints = "\(base)/constraints.txt"
@@ -345,7 +401,7 @@ public final class WheelBuilder: @unchecked Sendable {
         finish(job, .prepare)
 
         // The backend's hook runs offline; when it asks for nothing new, the same sandbox builds.
-        stage(job, .build, "get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(spec.name)")
+        try stage(job, .build, "get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(spec.name)")
         let out = "\(base)/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         chmod(out, 0o777)
@@ -471,9 +527,13 @@ public final class WheelBuilder: @unchecked Sendable {
         let version = record.version.isEmpty ? "unknown" : record.version
         let destination = "\(home.path)/builds/\(project)/\(version)/\(record.target)"
         try? FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-        try? Files.writeAtomically(job.log, to: "\(destination)/build.log")
-        if let data = try? Self.encoder.encode(record) { try? Files.writeAtomically(Array(data), to: "\(destination)/record.json") }
-        return "\(destination)/build.log"
+        // A failed rebuild never replaces the record of a stored wheel: that record is what
+        // skips unchanged builds and gives the next build number.
+        let kept = Self.previousRecord(in: destination).map { $0.outcome == "succeeded" } ?? false
+        let log = kept ? "failed-build.log" : "build.log"
+        try? Files.writeAtomically(job.log, to: "\(destination)/\(log)")
+        if let data = try? Self.encoder.encode(record) { try? Files.writeAtomically(Array(data), to: "\(destination)/\(kept ? "failed-record.json" : "record.json")") }
+        return "\(destination)/\(log)"
     }
 
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

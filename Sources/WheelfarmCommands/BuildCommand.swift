@@ -1,5 +1,7 @@
 import ArgumentParser
 import BuildSandbox
+import FarmCore
+import FarmStore
 import Foundation
 import PackageIndex
 import PackagingModel
@@ -31,7 +33,7 @@ public struct BuildCommand: ParsableCommand {
     @Argument(help: "Requirements or local source paths.") var sources: [String] = []
     @Option(name: [.customShort("r"), .customLong("requirement")], help: "Build every requirement of this pip requirements file (may be repeated); already built ones are skipped.") var requirementFiles: [String] = []
     @Flag(help: "With -r: also build the requirements' runtime dependencies, transitively.") var withDeps = false
-    @Option(help: "With -r: how many targets build at once (default: from cores and memory).") var jobs: Int?
+    @Option(help: "With -r: how many builds run at once (default: the configuration's jobs, else from cores and memory).") var jobs: Int?
     @Option(help: "With -r: write a JSON report here.") var reportJson: String?
     @Option(help: "With -r: write a JUnit XML report here.") var reportJunit: String?
     @Option(name: .customLong("target"), help: "Target to build for; may be repeated (default: cp311-bookworm-glibc2.17-<machine>).") var targets: [String] = []
@@ -39,8 +41,10 @@ public struct BuildCommand: ParsableCommand {
     @Flag(help: "Allow pre-releases.") var pre = false
     @Flag(help: "Publish each built wheel (with its signature and provenance) to the farm's repository.") var publish = false
     @Option(help: "Also upload each built wheel to this remote repository (legacy upload API; password from WHEELFARM_REPOSITORY_PASSWORD).") var repositoryUrl: String?
-    @Option(help: "User name for --repository-url.") var username = "__token__"
-    @Option(help: "The farm's home.") var home: String?
+    @Option(help: "User name for --repository-url (default: the configuration's repository.username, else __token__).") var username: String?
+    @Flag(help: "With -r: do not publish even when the configuration says repository.publish = true.") var noPublish = false
+    @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
+    @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
 
     /// The manylinux2014 target for this machine's architecture.
     static var defaultTarget: String { "cp311-bookworm-glibc2.17-\(ZigToolchain.hostMachine)" }
@@ -143,7 +147,7 @@ public struct BuildCommand: ParsableCommand {
     /// Publishes built wheels as `--publish`/`--repository-url` ask; false when one was refused
     /// or the configuration is wrong (said on standard error).
     func publishWheels(_ wheels: [String]) -> Bool {
-        do { return try PublishCommand.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username) } catch {
+        do { return try PublishCommand.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username ?? "__token__") } catch {
             FileHandle.standardError.write(Data("wheelfarm: cannot publish: \(error)\n".utf8))
             return false
         }
@@ -153,8 +157,19 @@ public struct BuildCommand: ParsableCommand {
     /// each has a wheel for each target (a pure wheel counts once).
     func runRequirements(_ file: RequirementsFile, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
         let started = Date()
-        let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases, display: display)
-        let results = run.run(jobs: jobs ?? RequirementsRun.defaultJobs)
+        let results: [RequirementResult]
+        do {
+            let context = try FarmContext.open(config: config, home: home, flags: jobs.map { ["jobs": String($0)] } ?? [:])
+            let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases,
+                                      display: display, description: "build -r " + requirementFiles.joined(separator: " "))
+            let publishing = publish || repositoryUrl != nil || (context.configuration.publish && !noPublish)
+            results = try run.run(context: context, limits: context.configuration.limits, publish: publishing,
+                                  repositoryURL: repositoryUrl ?? context.configuration.repositoryURL,
+                                  username: username ?? context.configuration.repositoryUsername).map(RequirementsRun.row)
+        } catch {
+            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
+            return 2
+        }
         let finished = Date()
         let rows = results.map { [$0.requirement, $0.target, $0.status + ($0.stage.map { " (\($0))" } ?? ""), $0.wheel ?? ($0.failure ?? "-"), String(format: "%.1f s", $0.seconds)] }
         display.message(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))
@@ -168,12 +183,7 @@ public struct BuildCommand: ParsableCommand {
             FileHandle.standardError.write(Data("wheelfarm: cannot write the report: \(error)\n".utf8))
             return 2
         }
-        var publishFailed = false
-        if publish || repositoryUrl != nil {
-            var seen = Set<String>()
-            publishFailed = !publishWheels(results.compactMap(\.path).filter { seen.insert($0).inserted })
-        }
         if results.isEmpty { return 4 }
-        return results.contains { $0.status == "failed" } || publishFailed ? 1 : 0
+        return results.contains { $0.status == "failed" || $0.status == "cancelled" } ? 1 : 0
     }
 }

@@ -1,4 +1,6 @@
 import BuildSandbox
+import FarmCore
+import FarmStore
 import Foundation
 import PackageIndex
 import PackagingModel
@@ -23,13 +25,16 @@ struct RequirementResult: Codable, Sendable {
     var stage: String?
     var failure: String?
     var log: String?
+    /// The farm's job (for `wheelfarm logs`, `retry`).
+    var job: Int64?
 
     var hasWheel: Bool { wheel != nil && status != "failed" }
 }
 
 /// `wheelfarm build -r`: every requirement of the files for every target (its transitive
-/// runtime dependencies too with `--with-deps`), skipping what is built with the same inputs.
-struct RequirementsRun {
+/// runtime dependencies too with `--with-deps`) becomes a job of one request in the farm's
+/// store; the farm's workers run them, and what is built with the same inputs is skipped.
+struct RequirementsRun: Sendable {
     let builder: WheelBuilder
     let store: ToolchainStore
     let file: RequirementsFile
@@ -37,6 +42,8 @@ struct RequirementsRun {
     let withDeps: Bool
     let prereleases: Bool
     let display: ProgressDisplay
+    /// What the request is called in `wheelfarm jobs` (the command line).
+    let description: String
 
     /// The interpreter's full version in a target's image (for markers), else its major.minor.0.
     func environment(_ spec: ToolchainSpec) -> Marker.Environment {
@@ -63,61 +70,99 @@ struct RequirementsRun {
         return String(pin.description.drop { "=".contains($0) })
     }
 
-    /// Builds every target, `jobs` targets at once (each target's requirements in turn, so a
-    /// target's toolchain and derived roots are made once); results in target order.
-    func run(jobs: Int = 1) -> [RequirementResult] {
-        let slots = LockedSlots<[RequirementResult]>(count: targets.count)
-        let gate = DispatchSemaphore(value: max(1, jobs))
-        DispatchQueue.concurrentPerform(iterations: targets.count) { index in
-            gate.wait()
-            defer { gate.signal() }
-            slots.set(index, run(target: targets[index]))
+    /// A job for `requirement` on `target`; a pinned one whose build is current is recorded as
+    /// skipped at once, without touching the network.
+    func job(_ requirement: Requirement, hashes: [String], origin: String, target: String, request: Int64, publish: Bool, maxAttempts: Int) -> JobRecord {
+        var plain = requirement
+        plain.marker = nil
+        let needs = builder.resources(project: requirement.name, target: target)
+        let version = Self.pinnedVersion(requirement)
+        var job = JobRecord(requestId: request, requirement: plain.description, origin: origin, project: IndexClient.normalise(requirement.name),
+                            version: version, target: target, maxAttempts: maxAttempts, memoryGb: needs.memoryGb, cores: needs.cores,
+                            hashes: hashes, prereleases: prereleases, publish: publish)
+        if let version, let existing = builder.existingBuild(project: requirement.name, version: version, target: target),
+           hashes.isEmpty || hashes.contains(existing.record.sdist["sha256"] ?? "") {
+            job.state = .skipped
+            job.reason = existing.skipped
+            job.wheel = existing.wheelPath.map { ($0 as NSString).lastPathComponent }
+            job.wheelPath = existing.wheelPath
+            job.wheelSha256 = existing.record.wheelSha256
         }
-        return (0..<targets.count).flatMap { slots.get($0) ?? [] }
+        return job
     }
 
-    func run(target: String) -> [RequirementResult] {
-        var results: [RequirementResult] = []
-        do {
-            guard let spec = store.catalog.specs[target] else { return [] }
+    /// Submits one request with every requirement for every target and runs it to the end;
+    /// returns its jobs in submission order.
+    func run(context: FarmContext, limits: FarmLimits, publish: Bool, repositoryURL: String?, username: String) throws -> [JobRecord] {
+        let request = try context.jobs.createRequest(RequestRecord(kind: "requirements", description: description, withDeps: withDeps))
+        let requestID = request.id ?? 0
+        var environments: [String: Marker.Environment] = [:]
+        var planned: [JobRecord] = []
+        for target in targets {
+            guard let spec = store.catalog.specs[target] else { continue }
             let environment = environment(spec)
-            var queue: [(entry: RequirementsFile.Entry, origin: String)] = file.requirements.filter { $0.applies(to: environment) }.map { ($0, $0.origin) }
-            var seen = Set(queue.map { IndexClient.normalise($0.entry.requirement.name) })
-            var index = 0
-            while index < queue.count {
-                let (entry, origin) = queue[index]
-                index += 1
+            environments[target] = environment
+            var seen = Set<String>()
+            for entry in file.requirements where entry.applies(to: environment) {
+                guard seen.insert(IndexClient.normalise(entry.requirement.name)).inserted else { continue }
                 let requirement = constrained(entry.requirement, environment: environment)
-                let started = Date()
-                var result: TargetBuild
-                if let version = Self.pinnedVersion(requirement), let existing = builder.existingBuild(project: requirement.name, version: version, target: target),
-                   entry.hashes.isEmpty || entry.hashes.contains(existing.record.sdist["sha256"] ?? "") {
-                    result = existing
-                } else {
-                    guard let first = builder.build(.index(requirement), targets: [target], prereleases: prereleases, sdistHashes: entry.hashes, reuse: true).first else { continue }
-                    result = first
-                }
-                let row = Self.row(result, requirement: entry.requirement.description, origin: origin, seconds: Date().timeIntervalSince(started))
-                results.append(row)
-                display.message("[\(target)] \(row.status) \(row.project) \(row.version)" + (row.failure.map { ": \($0)" } ?? "") + (row.wheel.map { " (\($0))" } ?? ""))
-                // Runtime dependencies from the wheel's METADATA, for this target's environment.
-                guard withDeps, let wheelPath = result.wheelPath, result.failure == nil,
-                      let wheel = try? Wheel(path: wheelPath, selection: .binariesAndMetadata),
-                      let metadata = wheel.content(of: "\(wheel.distInfo)/METADATA") else { continue }
-                for text in MetadataFile(parsing: String(decoding: metadata, as: UTF8.self)).values("Requires-Dist") {
-                    guard let dependency = Requirement(text) else { continue }
-                    if let markerText = dependency.marker {
-                        guard let marker = try? Marker(parsing: markerText), marker.evaluate(environment) else { continue }
-                    }
-                    var plain = dependency
-                    plain.marker = nil
-                    plain.extras = []
-                    guard seen.insert(IndexClient.normalise(plain.name)).inserted else { continue }
-                    queue.append((RequirementsFile.Entry(requirement: plain, hashes: [], marker: nil, origin: "dependency of \(row.project)"), "dependency of \(row.project)"))
+                planned.append(job(requirement, hashes: entry.hashes, origin: entry.origin, target: target, request: requestID, publish: publish,
+                                   maxAttempts: limits.retry.maxAttempts))
+            }
+        }
+        _ = try context.jobs.submit(planned)
+        let known = LockedSet(planned.map { "\($0.project)@\($0.target)" })
+        var followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil
+        if withDeps {
+            let planner = self
+            let known = LockedSet(planned.map { "\($0.project)@\($0.target)" })
+            let targetEnvironments = environments
+            followUps = { landed in
+                guard let path = landed.wheelPath, let environment = targetEnvironments[landed.target] else { return [] }
+                return Self.dependencies(of: path, environment: environment).compactMap { dependency -> JobRecord? in
+                    guard known.insert("\(IndexClient.normalise(dependency.name))@\(landed.target)") else { return nil }
+                    return planner.job(dependency, hashes: [], origin: "dependency of \(landed.project)", target: landed.target, request: requestID,
+                                       publish: publish, maxAttempts: limits.retry.maxAttempts)
                 }
             }
         }
-        return results
+        let farm = context.makeFarm(builder: builder, display: display, limits: limits, repositoryURL: repositoryURL, username: username, followUps: followUps)
+        try farm.run(requests: [requestID])
+        return try context.jobs.jobs(request: requestID).sorted { $0.number < $1.number }
+    }
+
+    /// The runtime dependencies a wheel's METADATA declares for `environment`, without markers and extras.
+    static func dependencies(of wheelPath: String, environment: Marker.Environment) -> [Requirement] {
+        guard let wheel = try? Wheel(path: wheelPath, selection: .binariesAndMetadata),
+              let metadata = wheel.content(of: "\(wheel.distInfo)/METADATA") else { return [] }
+        return MetadataFile(parsing: String(decoding: metadata, as: UTF8.self)).values("Requires-Dist").compactMap { text in
+            guard let dependency = Requirement(text) else { return nil }
+            if let markerText = dependency.marker {
+                guard let marker = try? Marker(parsing: markerText), marker.evaluate(environment) else { return nil }
+            }
+            var plain = dependency
+            plain.marker = nil
+            plain.extras = []
+            return plain
+        }
+    }
+
+    /// A report row for a job.
+    static func row(_ job: JobRecord) -> RequirementResult {
+        let status: String
+        switch job.state {
+        case .succeeded: status = "built"
+        case .skipped: status = (job.reason ?? "").hasPrefix("already built") || (job.reason ?? "").hasPrefix("pure wheel") ? "already built" : "skipped"
+        case .cancelled: status = "cancelled"
+        default: status = "failed"
+        }
+        let failed = status == "failed" || status == "cancelled"
+        let seconds = job.startedAt.map { (job.finishedAt ?? $0) - $0 } ?? 0
+        return RequirementResult(requirement: job.requirement, origin: job.origin, target: job.target, status: status, project: job.project,
+                                 version: job.version ?? "", wheel: failed ? nil : job.wheel, path: failed ? nil : job.wheelPath,
+                                 sha256: failed ? nil : job.wheelSha256, seconds: seconds, stage: failed ? job.stage : nil,
+                                 failure: failed || status == "skipped" ? (job.reason ?? job.state.rawValue) : nil,
+                                 log: failed ? job.logPath : nil, job: job.number)
     }
 
     /// The default number of targets built at once: one per two cores and 4 GiB of memory
@@ -126,24 +171,6 @@ struct RequirementsRun {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let memory = Int(ProcessInfo.processInfo.physicalMemory >> 32)
         return max(1, min(max(1, cores / 2) + (cores > 1 ? 1 : 0), memory))
-    }
-
-    static func row(_ build: TargetBuild, requirement: String, origin: String, seconds: Double) -> RequirementResult {
-        let status: String
-        if build.failure != nil {
-            status = "failed"
-        } else if let skipped = build.skipped {
-            status = skipped.hasPrefix("already built") ? "already built" : "skipped"
-        } else {
-            status = "built"
-        }
-        let wheel = build.wheelPath.map { ($0 as NSString).lastPathComponent } ?? build.record.wheel
-        return RequirementResult(requirement: requirement, origin: origin, target: build.target, status: status, project: build.record.project,
-                                 version: build.record.version, wheel: build.failure == nil ? wheel : nil,
-                                 path: build.failure == nil ? build.wheelPath : nil,
-                                 sha256: build.failure == nil ? build.record.wheelSha256 : nil, seconds: seconds,
-                                 stage: build.failure?.stage.rawValue, failure: build.failure?.reason ?? (status == "skipped" ? build.skipped : nil),
-                                 log: build.failure == nil ? nil : build.logPath)
     }
 
     /// The JSON report.
@@ -189,4 +216,15 @@ struct RequirementsRun {
         }
         return xml + "</testsuites>\n"
     }
+}
+
+/// A set many threads insert into.
+final class LockedSet: @unchecked Sendable {
+    private var items: Set<String>
+    private let lock = NSLock()
+
+    init(_ items: [String]) { self.items = Set(items) }
+
+    /// Inserts `item`; false when it was there.
+    func insert(_ item: String) -> Bool { lock.withLock { items.insert(item).inserted } }
 }

@@ -1,0 +1,203 @@
+import FarmStore
+import Foundation
+import WheelBuilder
+import WheelfarmBasics
+
+/// What running one job gave.
+public enum ExecutionResult: Sendable, Equatable {
+    /// The job ran to an outcome (its project and version as resolved, when known).
+    case finished(JobOutcome, version: String?)
+    /// The same build was running elsewhere: the store already made the job wait for it.
+    case deferred(String)
+}
+
+/// Runs one job: the real one builds with ``WheelBuilder``; unit tests use fakes.
+public protocol JobExecutor: Sendable {
+    /// Runs `job`, calling `hooks` as the build goes.
+    func execute(_ job: JobRecord, hooks: BuildHooks) -> ExecutionResult
+}
+
+/// How much the farm runs at once, and how it retries.
+public struct FarmLimits: Sendable, Equatable {
+    /// Builds at once.
+    public var jobs: Int
+    /// Memory the builds may share, in GiB.
+    public var memoryGb: Double
+    /// Cores the builds may share.
+    public var cores: Int
+    public var retry: RetryPolicy
+
+    public init(jobs: Int, memoryGb: Double, cores: Int, retry: RetryPolicy) {
+        self.jobs = jobs
+        self.memoryGb = memoryGb
+        self.cores = cores
+        self.retry = retry
+    }
+
+    /// The machine's: one build per two cores plus one, bounded by memory at 4 GiB a build.
+    public static var machine: FarmLimits {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let memory = Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30)
+        let jobs = max(1, min(max(1, cores / 2) + (cores > 1 ? 1 : 0), Int(memory / 4)))
+        return FarmLimits(jobs: jobs, memoryGb: memory * 0.8, cores: cores, retry: RetryPolicy())
+    }
+}
+
+/// The farm: takes jobs from the store and runs them on a pool of workers, records every
+/// outcome, retries transient failures after their backoff, publishes what landed, and
+/// resumes what a killed process left behind.
+public final class Farm: Sendable {
+    public let store: SQLiteJobStore
+    let executor: any JobExecutor
+    let limits: FarmLimits
+    let say: @Sendable (String) -> Void
+    /// Publishes a landed job's wheel; false when it was refused (the job stays unpublished and is tried again next run).
+    let publisher: (@Sendable (JobRecord) -> Bool)?
+    /// New jobs a landed job brings (its runtime dependencies, with `--with-deps`).
+    let followUps: (@Sendable (JobRecord) -> [JobRecord])?
+
+    public init(store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
+                publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil) {
+        self.store = store
+        self.executor = executor
+        self.limits = limits
+        self.say = say
+        self.publisher = publisher
+        self.followUps = followUps
+    }
+
+    /// Runs the jobs of `requests` (every queued job when nil) until none is queued, running or
+    /// waiting on something that can still land. Jobs a killed process left running are re-queued
+    /// first, and landed jobs not yet published are published.
+    public func run(requests: [Int64]?) throws {
+        let owner = ProcessIdentity.current
+        for job in try store.recover() {
+            say("job \(job.number) (\(job.requirement) for \(job.target)) was interrupted: \(job.state == .cancelled ? "cancelled" : "queued again")")
+        }
+        Self.sweepWorkDirectories(home: (store.path as NSString).deletingLastPathComponent)
+        publishPending(requests: requests)
+
+        let finished = LockedQueue<Int64>()
+        let wake = DispatchSemaphore(value: 0)
+        var running: [Int64: JobRecord] = [:]
+        while true {
+            // Start what fits.
+            var adopted: [Int64] = []
+            if let requests { adopted = try store.awaitedOutside(requests: requests).filter { $0.state == .queued }.map(\.number) }
+            while running.count < limits.jobs {
+                let usedMemory = running.values.reduce(0) { $0 + $1.memoryGb }
+                let usedCores = running.values.reduce(0) { $0 + $1.cores }
+                // A build that needs more than the whole farm still runs, alone.
+                let memory = running.isEmpty ? Double.greatestFiniteMagnitude : limits.memoryGb - usedMemory
+                let cores = running.isEmpty ? Int.max : limits.cores - usedCores
+                guard let job = try store.claimNext(requests: requests, adopted: adopted, owner: owner, memoryGb: memory, cores: cores) else { break }
+                running[job.number] = job
+                say("[\(job.target)] job \(job.number): \(job.requirement)" + (job.attempts > 1 ? " (attempt \(job.attempts) of \(job.maxAttempts))" : ""))
+                DispatchQueue.global().async { [self] in
+                    execute(job)
+                    finished.append(job.number)
+                    wake.signal()
+                }
+            }
+            if running.isEmpty {
+                let pending = try store.pending(requests: requests)
+                let outside = try requests.map { try store.awaitedOutside(requests: $0) } ?? []
+                if pending.queued == 0 && pending.running == 0 && (pending.waiting == 0 || (requests != nil && outside.isEmpty)) { break }
+                // Retries not due yet, or jobs of another process this run waits for.
+                let now = Date().timeIntervalSince1970
+                let pause = min(1.0, max(0.05, (pending.nextRetry ?? now + 1) - now))
+                Thread.sleep(forTimeInterval: pause)
+                continue
+            }
+            _ = wake.wait(timeout: .now() + 1)
+            for id in finished.drain() { running[id] = nil }
+        }
+    }
+
+    /// Runs one claimed job to its outcome and records it.
+    func execute(_ job: JobRecord) {
+        let id = job.number
+        let hooks = BuildHooks(gate: { [store] identity in
+            do {
+                if let holder = try store.claimKey(id, key: identity.key, version: identity.version) {
+                    return "job \(holder) is building \(identity.project) \(identity.version) for \(identity.target) with the same inputs"
+                }
+            } catch {
+                return "cannot record the build key: \(error)"
+            }
+            return nil
+        }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false })
+        let result = executor.execute(job, hooks: hooks)
+        do {
+            switch result {
+            case let .deferred(message):
+                say("[\(job.target)] job \(id) waits: \(message)")
+            case let .finished(outcome, version):
+                let completion = try store.complete(id, outcome: outcome, version: version, retry: limits.retry)
+                report(completion.job)
+                for dependent in completion.failedDependents { say("job \(dependent) failed with job \(id), which it waited for") }
+                if completion.job.state == .succeeded || completion.job.state == .skipped {
+                    if completion.job.publish { publish(completion.job) }
+                    if let followUps {
+                        let new = followUps(completion.job)
+                        if !new.isEmpty {
+                            for added in try store.submit(new) { say("[\(added.target)] job \(added.number): \(added.requirement) (\(added.origin))") }
+                        }
+                    }
+                }
+            }
+        } catch {
+            say("[\(job.target)] job \(id): cannot record its outcome: \(error)")
+        }
+    }
+
+    func report(_ job: JobRecord) {
+        let name = "\(job.project) \(job.version ?? "")".trimmingCharacters(in: .whitespaces)
+        switch job.state {
+        case .succeeded: say("[\(job.target)] job \(job.number): built \(name): \(job.wheel ?? "")")
+        case .skipped: say("[\(job.target)] job \(job.number): skipped \(name): \(job.reason ?? "")")
+        case .queued: say("[\(job.target)] job \(job.number): \(job.reason ?? "queued again")")
+        case .cancelled: say("[\(job.target)] job \(job.number): cancelled")
+        default: say("[\(job.target)] job \(job.number): FAILED \(name) at \(job.stage ?? "?"): \(job.reason ?? "")")
+        }
+    }
+
+    func publish(_ job: JobRecord) {
+        guard let publisher, job.publishedAt == nil, job.wheelPath != nil else { return }
+        if publisher(job) {
+            do { try store.markPublished(job.number) } catch { say("job \(job.number): published, but cannot record it: \(error)") }
+        }
+    }
+
+    /// Publishes landed jobs that asked for it and are not published yet (a run killed between
+    /// storing and publishing). Publishing the same bytes twice is a no-op for the repository.
+    func publishPending(requests: [Int64]?) {
+        guard publisher != nil, let pending = try? store.unpublished(requests: requests) else { return }
+        for job in pending { publish(job) }
+    }
+
+    /// Removes build work folders (`<home>/jobs/<target>-<pid>-<n>`) of processes that are gone.
+    static func sweepWorkDirectories(home: String) {
+        let root = "\(home)/jobs"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: "\(root)/\(name)")
+        }
+    }
+}
+
+/// A queue many threads append to and one drains.
+final class LockedQueue<Element: Sendable>: @unchecked Sendable {
+    private var items: [Element] = []
+    private let lock = NSLock()
+
+    func append(_ item: Element) { lock.withLock { items.append(item) } }
+
+    func drain() -> [Element] {
+        lock.withLock {
+            defer { items.removeAll() }
+            return items
+        }
+    }
+}
