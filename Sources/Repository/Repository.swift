@@ -244,21 +244,3 @@ public final class Repository: @unchecked Sendable {
         try Files.writeAtomically(Array(try Self.encoder.encode(manifest)), to: "\(root)/projects/\(manifest.name).json")
     }
 }
-
-/// An exclusive advisory lock on a file (flock), held until `unlock`.
-final class FileLock {
-    private let fd: Int32
-
-    init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RepositoryError.io("cannot open the lock \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { close(fd); throw RepositoryError.io("cannot lock \(path): \(String(cString: strerror(errno)))") }
-        }
-    }
-
-    func unlock() {
-        flock(fd, LOCK_UN)
-        close(fd)
-    }
-}

@@ -19,7 +19,9 @@ public struct Wheelfarm: AsyncParsableCommand {
         """,
         version: wheelfarmVersion,
         subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
-                      PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self])
+                      PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
+                      StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
+                      TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self])
 
     public init() {}
 }
