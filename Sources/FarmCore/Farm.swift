@@ -93,11 +93,15 @@ public final class Farm: Sendable {
                 guard let job = try store.claimNext(requests: requests, adopted: adopted, owner: owner, memoryGb: memory, cores: cores) else { break }
                 running[job.number] = job
                 say("[\(job.target)] job \(job.number): \(job.requirement)" + (job.attempts > 1 ? " (attempt \(job.attempts) of \(job.maxAttempts))" : ""))
-                DispatchQueue.global().async { [self] in
+                // A thread per build: builds block on their processes for minutes, and
+                // Dispatch's pool on Linux runs no more blocking items than there are cores.
+                let worker = Thread { [self] in
                     execute(job)
                     finished.append(job.number)
                     wake.signal()
                 }
+                worker.name = "wheelfarm job \(job.number)"
+                worker.start()
             }
             if running.isEmpty {
                 let pending = try store.pending(requests: requests)

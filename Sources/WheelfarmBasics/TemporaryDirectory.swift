@@ -41,7 +41,9 @@ public enum Files {
     /// Writes bytes to a sibling temporary file and renames it into place, so
     /// that readers never see a half-written file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
-        let tmp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // A hidden name beside the target: a process killed mid-write leaves no visible partial file.
+        let directory = (path as NSString).deletingLastPathComponent
+        let tmp = (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
             throw BasicsError.io(path: path, reason: "cannot write")
         }
