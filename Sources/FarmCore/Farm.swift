@@ -55,9 +55,13 @@ public final class Farm: Sendable {
     let publisher: (@Sendable (JobRecord) -> Bool)?
     /// New jobs a landed job brings (its runtime dependencies, with `--with-deps`).
     let followUps: (@Sendable (JobRecord) -> [JobRecord])?
+    /// Where builds keep their work folders (`<home>/jobs`): those of dead processes are removed.
+    let workDirectory: String?
 
     public init(store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
-                publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil) {
+                publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil,
+                workDirectory: String? = nil) {
+        self.workDirectory = workDirectory
         self.store = store
         self.executor = executor
         self.limits = limits
@@ -74,7 +78,7 @@ public final class Farm: Sendable {
         for job in try store.recover() {
             say("job \(job.number) (\(job.requirement) for \(job.target)) was interrupted: \(job.state == .cancelled ? "cancelled" : "queued again")")
         }
-        Self.sweepWorkDirectories(home: (store.path as NSString).deletingLastPathComponent)
+        if let workDirectory { Self.sweepWorkDirectories(workDirectory) }
         publishPending(requests: requests)
 
         let finished = LockedQueue<Int64>()
@@ -180,9 +184,8 @@ public final class Farm: Sendable {
         for job in pending { publish(job) }
     }
 
-    /// Removes build work folders (`<home>/jobs/<target>-<pid>-<n>`) of processes that are gone.
-    static func sweepWorkDirectories(home: String) {
-        let root = "\(home)/jobs"
+    /// Removes build work folders (`<root>/<target>-<pid>-<n>`) of processes that are gone.
+    static func sweepWorkDirectories(_ root: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
             let parts = name.split(separator: "-")
             guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }

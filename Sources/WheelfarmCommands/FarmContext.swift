@@ -64,6 +64,6 @@ struct FarmContext {
                             display.message("wheelfarm: cannot publish \(job.wheel ?? path): \(error)")
                             return false
                         }
-                    }, followUps: followUps)
+                    }, followUps: followUps, workDirectory: "\(homePath)/jobs")
     }
 }

