@@ -65,6 +65,9 @@ public struct SandboxConfiguration: Sendable {
     public var gid: Int
     /// Resource limits.
     public var limits: SandboxLimits
+    /// Asked about once a second while the command runs: true kills everything in the sandbox
+    /// (the run ends as killed by SIGKILL). A scheduler cancels a running build with it.
+    public var stop: (@Sendable () -> Bool)?
 
     /// Creates a configuration with a minimal default environment.
     public init(layers: [String], command: [String], environment: [String: String] = SandboxConfiguration.defaultEnvironment,
@@ -234,11 +237,21 @@ public struct Sandbox: Sendable {
         var timedOut = false
         var setupError: [UInt8] = []
         let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+        var stopped = false
+        var nextStopCheck = started
         let status = try ProcessRunner.stream(plan.argv[0], Array(plan.argv.dropFirst()), environment: environment, tick: { pid in
             if !timedOut && Date() >= deadline {
                 timedOut = true
                 cgroup.killAll()
                 kill(pid, SIGKILL)
+            }
+            if !stopped, let stop = config.stop, Date() >= nextStopCheck {
+                nextStopCheck = Date().addingTimeInterval(1)
+                if stop() {
+                    stopped = true
+                    cgroup.killAll()
+                    kill(pid, SIGKILL)
+                }
             }
         }, onOutput: { chunk, isError in
             // util-linux's unshare complains when its child was killed by a signal; that is our doing.

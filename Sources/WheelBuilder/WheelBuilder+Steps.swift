@@ -126,7 +126,11 @@ extension WheelBuilder {
             if attempt >= 3 { break }
             sleep(UInt32(2 * attempt * attempt))
         }
-        throw BuildFailure(stage: .prepare, kind: .build,
+        // pip's messages for network and index trouble: worth another attempt later.
+        let networkSigns = ["Could not fetch URL", "NewConnectionError", "Temporary failure in name resolution", "Read timed out",
+                            "ConnectionError", "ProxyError", "Max retries exceeded", "HTTP error 5", "503 Service", "502 Bad Gateway"]
+        let transient = networkSigns.contains { lastError.contains($0) }
+        throw BuildFailure(stage: .prepare, kind: transient ? .transient : .build,
                            reason: "cannot get build requirements \(requirements.joined(separator: ", ")) as wheels for \(spec.name): \(lastError.split(separator: "\n").suffix(3).joined(separator: " "))", log: job.logPath)
     }
 
@@ -194,8 +198,11 @@ extension WheelBuilder {
     /// Runs a command in a sandbox of `layers`, appending its output to the job's log.
     func sandbox(layers: [String], command: [String], environment: [String: String], mounts: [BindMount], job: Job, wall: Double,
                  also: ((ArraySlice<UInt8>) -> Void)? = nil) throws -> SandboxOutcome {
-        let config = SandboxConfiguration(layers: layers, command: command, environment: environment, mounts: mounts,
-                                          limits: SandboxLimits(wallSeconds: wall, memoryBytes: 4 << 30, maxProcesses: 2048, diskBytes: 8 << 30))
+        // A recipe declaring more memory than the usual 4 GiB gets it (the scheduler reserved it).
+        let memory = max(Int64(4) << 30, Int64((job.memoryGb ?? 0) * Double(1 << 30)))
+        var config = SandboxConfiguration(layers: layers, command: command, environment: environment, mounts: mounts,
+                                          limits: SandboxLimits(wallSeconds: wall, memoryBytes: memory, maxProcesses: 2048, diskBytes: 8 << 30))
+        config.stop = job.hooks.shouldStop
         let result = try Sandbox(home: home).run(config) { chunk, _ in
             job.log.append(contentsOf: chunk)
             also?(chunk)

@@ -141,6 +141,8 @@ public final class WheelBuilder: @unchecked Sendable {
         let work: String
         var stageStart = Date()
         var compilerPinnedToGcc = false
+        /// The memory the recipe declares, once the recipe is known.
+        var memoryGb: Double?
         let hooks: BuildHooks
         init(record: BuildRecord, logPath: String, work: String, hooks: BuildHooks) { self.record = record; self.logPath = logPath; self.work = work; self.hooks = hooks }
         func note(_ text: String) { log.append(contentsOf: Array((text + "\n").utf8)) }
@@ -272,6 +274,7 @@ public final class WheelBuilder: @unchecked Sendable {
         let recipe = baseRecipe.resolved(for: PackageVersion(job.record.version), target: target)
         job.record.recipeDigest = recipeDigest
         job.compilerPinnedToGcc = recipe.compiler == "gcc"
+        job.memoryGb = recipe.resources?.memoryGb
         if let compiler = recipe.compiler, compiler != "gcc" && compiler != "zig" {
             throw BuildFailure(stage: .configure, kind: .configuration, reason: "the recipe's compiler must be \"gcc\" or \"zig\", not \"\(compiler)\"", log: nil)
         }

@@ -42,6 +42,7 @@ public struct BuildCommand: ParsableCommand {
     @Flag(help: "Publish each built wheel (with its signature and provenance) to the farm's repository.") var publish = false
     @Option(help: "Also upload each built wheel to this remote repository (legacy upload API; password from WHEELFARM_REPOSITORY_PASSWORD).") var repositoryUrl: String?
     @Option(help: "User name for --repository-url (default: the configuration's repository.username, else __token__).") var username: String?
+    @Option(help: "With -r: the jobs' priority; higher runs first when requests share the farm (the nightly uses -10).") var priority = 0
     @Flag(help: "With -r: do not publish even when the configuration says repository.publish = true.") var noPublish = false
     @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
     @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
@@ -73,8 +74,8 @@ public struct BuildCommand: ParsableCommand {
     }
 
     func execute() -> Int32 {
-        let farmHome = FarmHome.resolve(home)
         let display = ProgressDisplay()
+        let context: FarmContext
         let builder: WheelBuilder
         let store: ToolchainStore
         var requested: [BuildSource] = []
@@ -95,25 +96,16 @@ public struct BuildCommand: ParsableCommand {
                 guard let source = parse(text) else { throw ValidationError("'\(text)' is neither a requirement nor an existing path") }
                 requested.append(source)
             }
-            let data = try DataDirectory.locate()
-            store = ToolchainStore(home: farmHome, catalog: try ToolchainCatalog.load(dataDirectory: data))
+            context = try FarmContext.open(config: config, home: home, flags: jobs.map { ["jobs": String($0)] } ?? [:])
+            (builder, store) = try context.makeBuilder(indexURL: indexURL, display: display)
             for target in targets { _ = try store.catalog.spec(target) }
-            let index = try IndexConfiguration.resolve(explicit: indexURL)
-            let keys = SigningKeyStore(home: farmHome.path)
-            let (signer, generated) = try keys.loadOrGenerate()
-            if generated { display.message("made the farm's signing key \(signer.keyIDText): \(keys.secretPath) (public key: \(keys.publicPath))") }
-            builder = WheelBuilder(home: farmHome, store: store, catalog: try PolicyCatalog.load(dataDirectory: data),
-                                   recipes: RecipeBook(directory: "\(data)/recipes"), index: index, explicitIndex: indexURL != nil,
-                                   patchelf: try Patchelf.locate(), builderVersion: wheelfarmVersion, signer: signer) { target, line in
-                display.step("[\(target)] \(line)")
-            }
         } catch {
             FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
             return 2
         }
-        let targetList = targets.isEmpty ? [Self.defaultTarget] : targets
+        let targetList = context.targets(targets)
         if let requirementsFile {
-            return runRequirements(requirementsFile, builder: builder, store: store, targets: targetList, display: display)
+            return runRequirements(requirementsFile, context: context, builder: builder, store: store, targets: targetList, display: display)
         }
         var worst: Int32 = 0
         var built = 0
@@ -136,7 +128,7 @@ public struct BuildCommand: ParsableCommand {
                     display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
                     display.message("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
                     display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
-                    if (publish || repositoryUrl != nil) && !publishWheels([wheel]), worst == 0 { worst = 1 }
+                    if (publish || repositoryUrl != nil) && !publishWheels([wheel], context: context), worst == 0 { worst = 1 }
                 }
             }
         }
@@ -146,8 +138,11 @@ public struct BuildCommand: ParsableCommand {
 
     /// Publishes built wheels as `--publish`/`--repository-url` ask; false when one was refused
     /// or the configuration is wrong (said on standard error).
-    func publishWheels(_ wheels: [String]) -> Bool {
-        do { return try PublishCommand.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username ?? "__token__") } catch {
+    func publishWheels(_ wheels: [String], context: FarmContext) -> Bool {
+        do {
+            return try PublishCommand.publish(wheels, home: context.home.path, repositoryUrl: repositoryUrl ?? context.configuration.repositoryURL,
+                                              username: username ?? context.configuration.repositoryUsername)
+        } catch {
             FileHandle.standardError.write(Data("wheelfarm: cannot publish: \(error)\n".utf8))
             return false
         }
@@ -155,15 +150,14 @@ public struct BuildCommand: ParsableCommand {
 
     /// `-r`: every requirement for every target, a summary table and the reports; 0 only when
     /// each has a wheel for each target (a pure wheel counts once).
-    func runRequirements(_ file: RequirementsFile, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
+    func runRequirements(_ file: RequirementsFile, context: FarmContext, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
         let started = Date()
         let results: [RequirementResult]
         do {
-            let context = try FarmContext.open(config: config, home: home, flags: jobs.map { ["jobs": String($0)] } ?? [:])
             let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases,
                                       display: display, description: "build -r " + requirementFiles.joined(separator: " "))
             let publishing = publish || repositoryUrl != nil || (context.configuration.publish && !noPublish)
-            results = try run.run(context: context, limits: context.configuration.limits, publish: publishing,
+            results = try run.run(context: context, limits: context.configuration.limits, priority: priority, publish: publishing,
                                   repositoryURL: repositoryUrl ?? context.configuration.repositoryURL,
                                   username: username ?? context.configuration.repositoryUsername).map(RequirementsRun.row)
         } catch {

@@ -81,6 +81,7 @@ public struct NightlyCommand: ParsableCommand {
     @Flag(help: "Do not rebuild the toolchain images (use the current ones).") var noRefresh = false
     @Flag(help: "Publish what lands, whatever the configuration says.") var publish = false
     @Option(help: "Also write the JSON report here.") var reportJson: String?
+    @Option(help: "The jobs' priority: below a CI run's (0) by default, so CI requests sharing the farm go first.") var priority = -10
 
     public init() {}
 
@@ -144,7 +145,7 @@ public struct NightlyCommand: ParsableCommand {
         for landed in try context.jobs.landedBuilds() where targetList.contains(landed.target) {
             guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
             let job = planner.job(requirement, hashes: [], origin: "landed build (job \(landed.number))", target: landed.target, request: requestID,
-                                  publish: publishing, maxAttempts: limits.retry.maxAttempts)
+                                  publish: publishing, maxAttempts: limits.retry.maxAttempts, priority: priority)
             if seen.insert(job.identity).inserted { planned.append(job) }
         }
         var followed = try context.jobs.trackedProjects().map(\.name)
@@ -155,7 +156,7 @@ public struct NightlyCommand: ParsableCommand {
             guard let requirement = Requirement(name) else { continue }
             for target in targetList {
                 let job = planner.job(requirement, hashes: [], origin: "followed project", target: target, request: requestID,
-                                      publish: publishing, maxAttempts: limits.retry.maxAttempts)
+                                      publish: publishing, maxAttempts: limits.retry.maxAttempts, priority: priority)
                 if seen.insert(job.identity).inserted { planned.append(job) }
             }
         }

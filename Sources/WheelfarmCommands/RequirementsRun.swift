@@ -72,13 +72,14 @@ struct RequirementsRun: Sendable {
 
     /// A job for `requirement` on `target`; a pinned one whose build is current is recorded as
     /// skipped at once, without touching the network.
-    func job(_ requirement: Requirement, hashes: [String], origin: String, target: String, request: Int64, publish: Bool, maxAttempts: Int) -> JobRecord {
+    func job(_ requirement: Requirement, hashes: [String], origin: String, target: String, request: Int64, publish: Bool, maxAttempts: Int,
+             priority: Int = 0) -> JobRecord {
         var plain = requirement
         plain.marker = nil
         let needs = builder.resources(project: requirement.name, target: target)
         let version = Self.pinnedVersion(requirement)
         var job = JobRecord(requestId: request, requirement: plain.description, origin: origin, project: IndexClient.normalise(requirement.name),
-                            version: version, target: target, maxAttempts: maxAttempts, memoryGb: needs.memoryGb, cores: needs.cores,
+                            version: version, target: target, priority: priority, maxAttempts: maxAttempts, memoryGb: needs.memoryGb, cores: needs.cores,
                             hashes: hashes, prereleases: prereleases, publish: publish)
         if let version, let existing = builder.existingBuild(project: requirement.name, version: version, target: target),
            hashes.isEmpty || hashes.contains(existing.record.sdist["sha256"] ?? "") {
@@ -93,7 +94,7 @@ struct RequirementsRun: Sendable {
 
     /// Submits one request with every requirement for every target and runs it to the end;
     /// returns its jobs in submission order.
-    func run(context: FarmContext, limits: FarmLimits, publish: Bool, repositoryURL: String?, username: String) throws -> [JobRecord] {
+    func run(context: FarmContext, limits: FarmLimits, priority: Int = 0, publish: Bool, repositoryURL: String?, username: String) throws -> [JobRecord] {
         let request = try context.jobs.createRequest(RequestRecord(kind: "requirements", description: description, withDeps: withDeps))
         let requestID = request.id ?? 0
         var environments: [String: Marker.Environment] = [:]
@@ -107,7 +108,7 @@ struct RequirementsRun: Sendable {
                 guard seen.insert(IndexClient.normalise(entry.requirement.name)).inserted else { continue }
                 let requirement = constrained(entry.requirement, environment: environment)
                 planned.append(job(requirement, hashes: entry.hashes, origin: entry.origin, target: target, request: requestID, publish: publish,
-                                   maxAttempts: limits.retry.maxAttempts))
+                                   maxAttempts: limits.retry.maxAttempts, priority: priority))
             }
         }
         _ = try context.jobs.submit(planned)
@@ -122,7 +123,7 @@ struct RequirementsRun: Sendable {
                 return Self.dependencies(of: path, environment: environment).compactMap { dependency -> JobRecord? in
                     guard known.insert("\(IndexClient.normalise(dependency.name))@\(landed.target)") else { return nil }
                     return planner.job(dependency, hashes: [], origin: "dependency of \(landed.project)", target: landed.target, request: requestID,
-                                       publish: publish, maxAttempts: limits.retry.maxAttempts)
+                                       publish: publish, maxAttempts: limits.retry.maxAttempts, priority: priority)
                 }
             }
         }

@@ -21,7 +21,7 @@ public struct Wheelfarm: AsyncParsableCommand {
         subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
                       PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
                       StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
-                      TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self])
+                      TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self])
 
     public init() {}
 }

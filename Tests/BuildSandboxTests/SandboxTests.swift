@@ -162,6 +162,19 @@ final class SandboxTests: XCTestCase {
         try assertNothingLeaked()
     }
 
+    func testStopRequestKillsEverything() throws {
+        // What a scheduler does to cancel a running build: the run asks, and is told to stop.
+        var config = SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", "sleep 1004 & sleep 1005"],
+                                          limits: SandboxLimits(wallSeconds: 600, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
+        let asked = LockedCounter()
+        config.stop = { asked.increment() >= 2 }
+        let result = try Sandbox(home: store.home).run(config) { _, _ in }
+        XCTAssertEqual(result.outcome, .signaled(9))
+        XCTAssertGreaterThanOrEqual(asked.value, 2)
+        try assertNoProcess(matching: "sleep 100")
+        try assertNothingLeaked()
+    }
+
     func testDaemonsDoNotSurvive() throws {
         let (outcome, output) = try run(["sh", "-c", "setsid sh -c 'sleep 1003' >/dev/null 2>&1 < /dev/null & echo started"])
         XCTAssertEqual(outcome, .exited(0), output)
@@ -260,4 +273,13 @@ final class DerivedRootTests: XCTestCase {
         // The base image is untouched.
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(store.rootfs(digest: image.digest))/usr/include/yaml.h"))
     }
+}
+
+/// A counter many threads may bump.
+final class LockedCounter: @unchecked Sendable {
+    private var count = 0
+    private let lock = NSLock()
+    /// Adds one; returns the new count.
+    func increment() -> Int { lock.withLock { count += 1; return count } }
+    var value: Int { lock.withLock { count } }
 }

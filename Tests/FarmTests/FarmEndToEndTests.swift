@@ -153,6 +153,38 @@ final class FarmEndToEndTests: XCTestCase {
     }
 }
 
+extension FarmEndToEndTests {
+    func test3UnreachableIndexIsRetriedWithBackoffThenGivenUp() throws {
+        let (home, binary, work) = try farm()
+        try "wheelfarm-retry-probe==1.0\n".write(toFile: "\(work)/probe.txt", atomically: true, encoding: .utf8)
+        // Nothing listens on port 9 of this machine: every request is refused, a transient failure.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["build", "-r", "\(work)/probe.txt", "--target", Self.target, "--home", home, "--index-url", "http://127.0.0.1:9/simple",
+                             "--report-json", "\(work)/probe.json"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["WHEELFARM_RETRY_MAX_ATTEMPTS"] = "3"
+        environment["WHEELFARM_RETRY_BASE_SECONDS"] = "0.2"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1)
+        let rows = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/probe.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        let row = try XCTUnwrap(rows.first)
+        XCTAssertEqual(row["status"] as? String, "failed")
+        XCTAssertTrue((row["failure"] as? String)?.contains("gave up after 3 attempts") == true, "\(row)")
+        let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
+        let job = try XCTUnwrap(store.job(try XCTUnwrap(row["job"] as? Int64 ?? (row["job"] as? Int).map(Int64.init))))
+        XCTAssertEqual(job.failureKind, .transient)
+        let events = try store.events(job.number)
+        XCTAssertEqual(events.filter { $0.toState == .running }.count, 3, "\(events.map(\.toState))")
+        XCTAssertEqual(events.filter { $0.toState == .queued && $0.fromState == .running }.count, 2, "two retries, each after a backoff")
+        XCTAssertTrue(events.contains { $0.message?.contains("retrying in") == true })
+    }
+}
+
 /// A small seeded generator, so that a failing crash test can be told apart by its seed.
 struct SplitMix: RandomNumberGenerator {
     var state: UInt64
