@@ -1,5 +1,6 @@
 import FarmStore
 import Foundation
+import PackagingModel
 import WheelBuilder
 import WheelfarmBasics
 
@@ -134,7 +135,10 @@ public final class Farm: Sendable {
                 return "cannot record the build key: \(error)"
             }
             return nil
-        }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false })
+        }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false },
+        buildDependency: { [store] text, target in
+            Self.dependencyAnswer(store: store, job: job, requirement: text, target: target)
+        })
         let result = executor.execute(job, hooks: hooks)
         do {
             switch result {
@@ -156,6 +160,29 @@ public final class Farm: Sendable {
             }
         } catch {
             say("[\(job.target)] job \(id): cannot record its outcome: \(error)")
+        }
+    }
+
+    /// A build requirement of `job` with no wheel for its target: the farm's own wheel of it,
+    /// else a job that builds it first (in the same request, a little more urgent) while `job` waits.
+    public static func dependencyAnswer(store: SQLiteJobStore, job: JobRecord, requirement text: String, target: String) -> DependencyAnswer {
+        guard let requirement = Requirement(text) else { return .buildHere }
+        let project = ProjectName.normalise(requirement.name)
+        do {
+            if let landed = try store.landedWheel(project: project, target: target, accepts: { version in
+                PackageVersion(version).map { requirement.specifier.contains($0, prereleases: true) } ?? false
+            }), let path = landed.wheelPath {
+                return .wheel(path)
+            }
+            var plain = requirement
+            plain.marker = nil
+            let dependency = JobRecord(requestId: job.requestId, requirement: plain.description, origin: "build requirement of \(job.project)",
+                                       project: project, version: nil, target: target, priority: job.priority + 1, maxAttempts: job.maxAttempts,
+                                       memoryGb: job.memoryGb, cores: job.cores, prereleases: job.prereleases, publish: job.publish)
+            guard let holder = try store.waitForDependency(job.number, dependency: dependency) else { return .buildHere }
+            return .wait("waits for job \(holder), which builds its build requirement \(text)")
+        } catch {
+            return .buildHere
         }
     }
 

@@ -125,6 +125,26 @@ public final class SQLiteJobStore: Sendable {
             );
             """)
         }
+        migrator.registerMigration("2-state-counts") { db in
+            // `wheelfarm status` counts jobs by state: kept by triggers, so that the count is a
+            // read of a few rows however many jobs the store holds; recent jobs of a state come
+            // from an index in id order.
+            try db.execute(sql: """
+            CREATE TABLE job_state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+            INSERT INTO job_state_counts (state, n) SELECT state, count(*) FROM jobs GROUP BY state;
+            CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+                INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+            END;
+            CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state BEGIN
+                UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+                INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+            END;
+            CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+                UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+            END;
+            CREATE INDEX jobs_by_state_id ON jobs(state, id);
+            """)
+        }
         return migrator
     }
 
@@ -264,6 +284,57 @@ public final class SQLiteJobStore: Sendable {
             }
             try db.execute(sql: "UPDATE jobs SET build_key = ?, version = coalesce(?, version), updated_at = ? WHERE id = ?", arguments: [key, version, now, id])
             return nil
+        }
+    }
+
+    /// The newest landed wheel of `project` for `target` (or a pure one) whose version `accepts`, when its file is there.
+    public func landedWheel(project: String, target: String, accepts: (String) -> Bool) throws -> JobRecord? {
+        let candidates = try pool.read { db in
+            try JobRecord.fetchAll(db, sql: """
+                SELECT * FROM jobs WHERE project = ? AND state IN ('succeeded', 'skipped') AND wheel_path IS NOT NULL AND version IS NOT NULL
+                AND (target = ? OR wheel LIKE '%-none-any.whl') ORDER BY id DESC LIMIT 50
+                """, arguments: [project, target])
+        }
+        return candidates.first { job in
+            guard let version = job.version, let path = job.wheelPath else { return false }
+            return accepts(version) && FileManager.default.fileExists(atPath: path)
+        }
+    }
+
+    /// Makes running job `id` wait for a job building `dependency` (a queued, waiting or running
+    /// one of the same project and target, else `dependency` itself, submitted now); returns the
+    /// job waited for. Nil when that would wait in a circle or the dependency already failed
+    /// (the build then makes it itself).
+    public func waitForDependency(_ id: Int64, dependency: JobRecord, now: Double = Date().timeIntervalSince1970) throws -> Int64? {
+        try pool.write { db in
+            var holder = try Int64.fetchOne(db, sql: """
+                SELECT id FROM jobs WHERE project = ? AND target = ? AND state IN ('queued', 'waiting', 'running') AND id != ? ORDER BY id LIMIT 1
+                """, arguments: [dependency.project, dependency.target, id])
+            if holder == nil {
+                if let state = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE identity = ? ORDER BY id DESC LIMIT 1", arguments: [dependency.identity]),
+                   state == JobState.failed.rawValue || state == JobState.cancelled.rawValue {
+                    return nil
+                }
+                var job = dependency
+                job.createdAt = now
+                job.updatedAt = now
+                job.state = .queued
+                try job.insert(db)
+                try JobEvent(jobId: job.number, at: now, fromState: nil, toState: .queued, stage: nil, message: "submitted: \(job.origin)").insert(db)
+                holder = job.id
+            }
+            guard let holder else { return nil }
+            let circular = try Bool.fetchOne(db, sql: """
+                WITH RECURSIVE awaited(id) AS (
+                    SELECT depends_on FROM job_dependencies WHERE job_id = ?
+                    UNION SELECT d.depends_on FROM job_dependencies d JOIN awaited a ON d.job_id = a.id)
+                SELECT EXISTS (SELECT 1 FROM awaited WHERE id = ?)
+                """, arguments: [holder, id]) ?? false
+            if circular { return nil }
+            try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [id, holder])
+            _ = try Self.transition(db, id, to: .waiting, stage: "prepare", reason: "waits for job \(holder), which builds its build requirement \(dependency.requirement)",
+                                    kind: nil, now: now) { _ in }
+            return holder
         }
     }
 
@@ -468,7 +539,7 @@ public final class SQLiteJobStore: Sendable {
     public func counts() throws -> [JobState: Int] {
         try pool.read { db in
             var result: [JobState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+            for row in try Row.fetchAll(db, sql: "SELECT state, n FROM job_state_counts WHERE n > 0") {
                 if let state = JobState(rawValue: row["state"]) { result[state] = row["n"] }
             }
             return result

@@ -117,7 +117,21 @@ extension WheelBuilder {
                 guard let range = line.range(of: "No matching distribution found for ") else { return nil }
                 return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
             }).first {
-                // No wheel for the target: build it from source (twice nested at most), then try again.
+                // No wheel for the target: a scheduler may have one (or build one first) ...
+                if context.depth == 0, let ask = job.hooks.buildDependency, !builtFromSource.contains(missing) {
+                    switch ask(missing, spec.name) {
+                    case let .wheel(path):
+                        builtFromSource.insert(missing)
+                        try Files.writeAtomically(try Files.readBytes(path), to: "\(context.wheelhouse)/\((path as NSString).lastPathComponent)")
+                        job.note("build requirement \(missing): the farm's wheel \((path as NSString).lastPathComponent)")
+                        continue
+                    case let .wait(message):
+                        throw BuildFailure(stage: .prepare, kind: .deferred, reason: message, log: nil)
+                    case .buildHere:
+                        break
+                    }
+                }
+                // ... else build it from source here (twice nested at most), then try again.
                 guard context.depth < 2, builtFromSource.insert(missing).inserted else { break }
                 let wheel = try buildRequirementFromSource(missing, context: context, job: job)
                 try Files.writeAtomically(try Files.readBytes(wheel), to: "\(context.wheelhouse)/\((wheel as NSString).lastPathComponent)")

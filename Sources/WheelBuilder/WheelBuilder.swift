@@ -55,13 +55,29 @@ public struct BuildHooks: Sendable {
     /// Called once the source is resolved, before anything is fetched or built: nil lets the
     /// build go on; a message makes it stop as `deferred` (the same build is running elsewhere).
     public var gate: (@Sendable (BuildIdentity) -> String?)?
-    /// Asked at each stage: true stops the build as `cancelled`.
+    /// Asked at each stage and while sandboxed commands run: true stops the build as `cancelled`.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Asked about a build requirement that has no wheel for the target (its requirement
+    /// text, the target): the scheduler's wheel of it, a wait while it builds one, or nil to
+    /// build it inside this build.
+    public var buildDependency: (@Sendable (String, String) -> DependencyAnswer)?
 
-    public init(gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil) {
+    public init(gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil,
+                buildDependency: (@Sendable (String, String) -> DependencyAnswer)? = nil) {
         self.gate = gate
         self.shouldStop = shouldStop
+        self.buildDependency = buildDependency
     }
+}
+
+/// What a scheduler says about a build requirement without a wheel for the target.
+public enum DependencyAnswer: Sendable, Equatable {
+    /// Use this wheel (the scheduler built it).
+    case wheel(String)
+    /// Stop now as `deferred`: the scheduler builds it first and runs this build again.
+    case wait(String)
+    /// Build it inside this build.
+    case buildHere
 }
 
 /// Builds wheels from sources: resolve, fetch, extract, prepare build requirements, build in an
@@ -121,6 +137,12 @@ public final class WheelBuilder: @unchecked Sendable {
             results.append(result)
         }
         return results
+    }
+
+    /// The lock that serialises making a target's image and derived roots, across threads and processes.
+    public func targetLock(_ target: String) throws -> FileLock {
+        try FileManager.default.createDirectory(atPath: "\(home.path)/locks", withIntermediateDirectories: true)
+        return try FileLock(path: "\(home.path)/locks/\(target).lock")
     }
 
     /// The recipes this builder uses.
@@ -204,10 +226,18 @@ public final class WheelBuilder: @unchecked Sendable {
         if let built = try store.image(named: target), store.isCurrent(built) {
             image = built
         } else {
-            let why = try store.image(named: target) == nil ? "is not built yet" : "is out of date (its definition changed)"
-            try stage(job, .configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)")
-            image = try store.build(target) { [progress] line in progress(target, "  \(line)") }
-            finish(job, .configure)
+            // Builds of one target running at once (the farm's workers, other processes) make
+            // its image once: the first takes the lock and builds, the others find it made.
+            let lock = try targetLock(target)
+            defer { lock.unlock() }
+            if let built = try store.image(named: target), store.isCurrent(built) {
+                image = built
+            } else {
+                let why = try store.image(named: target) == nil ? "is not built yet" : "is out of date (its definition changed)"
+                try stage(job, .configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)")
+                image = try store.build(target) { [progress] line in progress(target, "  \(line)") }
+                finish(job, .configure)
+            }
         }
         job.record.toolchainDigest = image.digest
 
@@ -287,6 +317,8 @@ public final class WheelBuilder: @unchecked Sendable {
         let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, script: $0.build) }
         if !packages.isEmpty || !sources.isEmpty {
             try stage(job, .prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))")
+            let lock = try targetLock(target)
+            defer { lock.unlock() }
             let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages, sources: sources,
                                                                          useGcc: recipe.compiler == "gcc") { [progress] line in progress(target, "  \(line)") }
             job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")

@@ -120,6 +120,9 @@ public struct NightlyCommand: ParsableCommand {
             for target in targetList {
                 let before = (try? store.image(named: target))?.digest
                 do {
+                    // Not while a build of this target is making its image or roots.
+                    let lock = try builder.targetLock(target)
+                    defer { lock.unlock() }
                     let image = try store.build(target) { line in display.step("[\(target)] \(line)") }
                     if before == image.digest {
                         display.message("[\(target)] toolchain unchanged (\(image.digest.prefix(12)))")

@@ -108,6 +108,21 @@ final class BuildCorpusTests: XCTestCase {
         XCTAssertEqual(result.record.wheel, "needsdocopt-1.0-py3-none-any.whl")
     }
 
+    func testSchedulerIsAskedForABuildRequirementWithoutAWheel() throws {
+        // Under the farm, the build asks first: told to wait, it stops as deferred, having built nothing.
+        let builder = try builder()
+        let asked = AskedRequirements()
+        let hooks = BuildHooks(buildDependency: { requirement, target in
+            asked.add("\(requirement) for \(target)")
+            return .wait("the farm builds \(requirement) first")
+        })
+        let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/needsdocopt"), targets: [Self.target], hooks: hooks).first)
+        XCTAssertEqual(result.failure?.kind, .deferred, "\(String(describing: result.failure))")
+        XCTAssertEqual(result.failure?.stage, .prepare)
+        XCTAssertTrue(asked.all.contains { $0.hasPrefix("docopt") && $0.hasSuffix("for \(Self.target)") }, "\(asked.all)")
+        XCTAssertNil(result.wheelPath)
+    }
+
     func testCompileErrorIsAFailedBuildWithItsLog() throws {
         let builder = try builder()
         let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/brokenext"), targets: [Self.target]).first)
@@ -155,4 +170,12 @@ final class LongCorpusTests: XCTestCase {
         XCTAssertEqual(results.compactMap(\.record.wheel), ["markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
                                                             "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"])
     }
+}
+
+/// Requirements a hook was asked about, from any thread.
+final class AskedRequirements: @unchecked Sendable {
+    private var items: [String] = []
+    private let lock = NSLock()
+    func add(_ item: String) { lock.withLock { items.append(item) } }
+    var all: [String] { lock.withLock { items } }
 }
