@@ -22,10 +22,10 @@ retry() {
   return 1
 }
 
-# Build and test: libarchive, libcrypto, gcc, Python headers, libyaml (the repair tests).
+# Build and test: libarchive, libcrypto, SQLite (the farm's state, through GRDB), gcc, Python headers, libyaml (the repair tests).
 # Toolchains and the sandbox: mmdebstrap, util-linux (unshare, setpriv), mount, iproute2;
 # qemu-user-static and binfmt-support for the aarch64 targets; minisign checks signatures in tests.
-packages=(libarchive-dev libssl-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
+packages=(libarchive-dev libssl-dev libsqlite3-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
           libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support minisign wrk openssl)
 missing=()
 for p in "${packages[@]}"; do

@@ -8,9 +8,18 @@ struct FarmOptions: ParsableArguments {
     @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
     @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
 
+    /// The farm's context; a configuration or store that cannot be opened is an input error (exit 2).
     func open(flags: [String: String] = [:]) throws -> FarmContext {
-        try FarmContext.open(config: config, home: home, flags: flags)
+        do { return try FarmContext.open(config: config, home: home, flags: flags) } catch { throw inputFailure(error) }
     }
+}
+
+/// Pretty, sorted JSON with snake_case keys, as the farm's commands print it.
+func farmJSON<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
 /// Formats a time as the user reads it: the age for recent times.
@@ -38,18 +47,13 @@ public struct StatusCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         let counts = try context.jobs.counts()
         let running = try context.jobs.jobs(states: [.running], limit: 50)
         let failed = try context.jobs.jobs(states: [.failed], limit: failures)
         if json {
             struct Status: Encodable { var counts: [String: Int]; var running: [JobRecord]; var recentFailures: [JobRecord] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            let status = Status(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed)
-            say(String(decoding: try encoder.encode(status), as: UTF8.self))
+            say(try farmJSON(Status(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed)))
             return
         }
         let order: [JobState] = [.queued, .waiting, .running, .succeeded, .skipped, .failed, .cancelled]
@@ -95,16 +99,12 @@ public struct JobsCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         var states: [JobState]? = state.flatMap(JobState.init(rawValue:)).map { [$0] }
         if failed { states = [.failed] }
         let jobs = try context.jobs.jobs(request: request, states: states, limit: limit)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            say(String(decoding: try encoder.encode(jobs), as: UTF8.self))
+            say(try farmJSON(jobs))
             return
         }
         if jobs.isEmpty { say("no jobs"); return }
@@ -132,8 +132,7 @@ public struct LogsCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         guard let record = try context.jobs.job(job) else { throw inputFailure(FarmStoreError.noSuchJob(job)) }
         let formatter = ISO8601DateFormatter()
         say("job \(record.number): \(record.requirement) for \(record.target), \(record.state.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
@@ -166,8 +165,7 @@ public struct RetryCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         var requests: [Int64] = []
         for id in jobs {
             do {
@@ -198,8 +196,7 @@ public struct CancelCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         for id in jobs {
             do {
                 let job = try context.jobs.cancel(id)
@@ -223,8 +220,7 @@ public struct WorkCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open(flags: jobs.map { ["jobs": String($0)] } ?? [:]) } catch { throw inputFailure(error) }
+        let context = try farm.open(flags: jobs.map { ["jobs": String($0)] } ?? [:])
         try Self.drain(context: context, requests: nil)
         let counts = try context.jobs.counts()
         say("queue empty: \(counts[.succeeded] ?? 0) succeeded, \(counts[.skipped] ?? 0) skipped, \(counts[.failed] ?? 0) failed in all")

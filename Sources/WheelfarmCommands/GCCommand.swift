@@ -30,8 +30,7 @@ public struct GCCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let context: FarmContext
-        do { context = try farm.open() } catch { throw inputFailure(error) }
+        let context = try farm.open()
         let running = try context.jobs.jobs(states: [.running]).filter { $0.owner.map(ProcessIdentity.isAlive) ?? false }
         if !running.isEmpty && !force {
             FileHandle.standardError.write(Data("wheelfarm: \(running.count) job(s) are running (\(running.map { String($0.number) }.joined(separator: ", "))); run gc when they end, or --force\n".utf8))

@@ -21,10 +21,9 @@ public struct TrackCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context: FarmContext
+        let context = try farm.open()
         var given = names
         do {
-            context = try farm.open()
             if let file { given += try Self.names(inFile: file) }
             for name in given where Requirement(name).map({ !$0.specifier.specifiers.isEmpty || $0.marker != nil }) ?? true {
                 throw ValidationError("'\(name)' is not a project name")
@@ -91,8 +90,7 @@ public struct NightlyCommand: ParsableCommand {
     }
 
     func execute() throws -> Int32 {
-        let context: FarmContext
-        do { context = try farm.open(flags: jobs.map { ["jobs": String($0)] } ?? [:]) } catch { throw inputFailure(error) }
+        let context = try farm.open(flags: jobs.map { ["jobs": String($0)] } ?? [:])
         let lockPath = "\(context.home.path)/state/nightly.lock"
         var lock = try FileLock.attempt(path: lockPath)
         if lock == nil {

@@ -185,6 +185,58 @@ extension FarmEndToEndTests {
     }
 }
 
+/// `wheelfarm gc` on a farm home laid out as wheelfarm lays it out.
+final class GarbageCollectionTests: XCTestCase {
+    func testRemovesWhatNothingNeedsAndKeepsWhatRecordsName() throws {
+        var binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wheelfarm").path
+        if !FileManager.default.isExecutableFile(atPath: binary) { binary = "\(TestSupport.repositoryRoot)/.build/debug/wheelfarm" }
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary), "the wheelfarm binary is not built")
+        let work = try TemporaryDirectory(prefix: "wf-gc")
+        let home = "\(work.path)/home"
+        let fm = FileManager.default
+        func write(_ path: String, _ text: String = "x", daysOld: Double = 0) throws {
+            try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            if daysOld > 0 { try fm.setAttributes([.modificationDate: Date().addingTimeInterval(-daysOld * 86400)], ofItemAtPath: path) }
+        }
+        let kept = String(repeating: "a", count: 64), old = String(repeating: "b", count: 64)
+        try write("\(home)/toolchains/t.json", "{\"digest\": \"\(kept)\"}")
+        try write("\(home)/images/\(kept)/manifest.json")
+        try write("\(home)/images/\(old)/rootfs/usr/lib/big", String(repeating: "z", count: 4096))
+        try write("\(home)/derived/d1/manifest.json", "{\"base_digest\": \"\(old)\"}")
+        try write("\(home)/derived/d2/manifest.json", "{\"base_digest\": \"\(kept)\"}")
+        let folder = "\(home)/builds/p/1.0/t"
+        try write("\(folder)/record.json", "{\"outcome\": \"succeeded\", \"wheel\": \"p-1.0-1-py3-none-any.whl\", \"sdist\": {\"sha256\": \"s1\"}}")
+        try write("\(folder)/p-1.0-1-py3-none-any.whl")
+        try write("\(folder)/p-1.0-py3-none-any.whl")
+        try write("\(folder)/p-1.0-py3-none-any.whl.minisig")
+        try write("\(folder)/build.log")
+        try write("\(folder)/failed-build.log", daysOld: 40)
+        try write("\(home)/builds/q/2.0/t/record.json", "{\"outcome\": \"failed\"}", daysOld: 40)
+        try fm.setAttributes([.modificationDate: Date().addingTimeInterval(-40 * 86400)], ofItemAtPath: "\(home)/builds/q/2.0/t")
+        try write("\(home)/sources/s1/p-1.0.tar.gz", daysOld: 90)
+        try write("\(home)/sources/s2/gone-1.0.tar.gz")
+        try fm.setAttributes([.modificationDate: Date().addingTimeInterval(-90 * 86400)], ofItemAtPath: "\(home)/sources/s2")
+        try write("\(home)/sources/s3/fresh-1.0.tar.gz")
+        try write("\(home)/jobs/t-999999-1/src/setup.py")
+
+        let dry = try ProcessRunner.run(binary, ["gc", "--home", home, "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stdout.contains("would remove \(home)/images/\(old)"), dry.stdout)
+        XCTAssertTrue(fm.fileExists(atPath: "\(home)/images/\(old)"), "a dry run removes nothing")
+
+        let run = try ProcessRunner.run(binary, ["gc", "--home", home])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let gone = ["images/\(old)", "derived/d1", "builds/p/1.0/t/p-1.0-py3-none-any.whl", "builds/p/1.0/t/p-1.0-py3-none-any.whl.minisig",
+                    "builds/p/1.0/t/failed-build.log", "builds/q/2.0/t", "sources/s2", "jobs/t-999999-1"]
+        let stay = ["images/\(kept)", "derived/d2", "builds/p/1.0/t/record.json", "builds/p/1.0/t/p-1.0-1-py3-none-any.whl", "builds/p/1.0/t/build.log",
+                    "sources/s1/p-1.0.tar.gz", "sources/s3/fresh-1.0.tar.gz"]
+        for path in gone { XCTAssertFalse(fm.fileExists(atPath: "\(home)/\(path)"), "\(path) should be gone\n\(run.stdout)") }
+        for path in stay { XCTAssertTrue(fm.fileExists(atPath: "\(home)/\(path)"), "\(path) should stay\n\(run.stdout)") }
+        XCTAssertEqual(try ProcessRunner.run(binary, ["gc", "--home", home]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "nothing to remove")
+    }
+}
+
 /// A small seeded generator, so that a failing crash test can be told apart by its seed.
 struct SplitMix: RandomNumberGenerator {
     var state: UInt64

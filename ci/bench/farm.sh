@@ -22,7 +22,7 @@ t1="${TARGET1:-cp311-bookworm-glibc2.17-x86_64}"
 t2="${TARGET2:-cp313-trixie-glibc2.17-x86_64}"
 # Images made (or remade, when their definition changed) before anything is timed.
 for t in "$t1" "$t2"; do
-  [ -n "$("$wf" toolchain list --home "$shared" | awk -v t="$t" '$1 == t && $5 == "built"')" ] || "$wf" toolchain build "$t" --home "$shared" >/dev/null
+  [ -n "$("$wf" toolchain list --home "$shared" | awk -v t="$t" '$1 == t && / built / && !/ not built /')" ] || "$wf" toolchain build "$t" --home "$shared" >/dev/null
 done
 
 # A fresh farm home sharing the toolchain images, derived roots and sdists.
