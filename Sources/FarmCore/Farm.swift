@@ -109,6 +109,10 @@ public final class Farm: Sendable {
                 worker.start()
             }
             if running.isEmpty {
+                // A process this run waits for may have died meanwhile: its jobs go back to the queue.
+                for job in try store.recover() {
+                    say("job \(job.number) (\(job.requirement) for \(job.target)) was interrupted: \(job.state == .cancelled ? "cancelled" : "queued again")")
+                }
                 let pending = try store.pending(requests: requests)
                 let outside = try requests.map { try store.awaitedOutside(requests: $0) } ?? []
                 if pending.queued == 0 && pending.running == 0 && (pending.waiting == 0 || (requests != nil && outside.isEmpty)) { break }

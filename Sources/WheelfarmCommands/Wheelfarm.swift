@@ -12,7 +12,10 @@ public struct Wheelfarm: AsyncParsableCommand {
         discussion: """
         wheelfarm builds wheels from sdists in isolated roots of each target's toolchain, audits \
         the binaries for manylinux/musllinux compatibility (PEP 600/656), grafts the external \
-        libraries they need, signs them, and publishes them to a repository pip installs from.
+        libraries they need, signs them, and publishes them to a repository pip installs from. \
+        `build -r` (the CI job) and `nightly` run on the farm: jobs in a SQLite store, a worker \
+        pool, retries, and state that survives a crash (`status`, `jobs`, `logs`, `retry`, \
+        `cancel`, `work`, `gc`, `config show`).
 
         Exit status: 0 success, 1 the wheel is not compliant or a repair failed, \
         2 unreadable or invalid input, 64 usage error.
