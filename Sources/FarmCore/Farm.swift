@@ -114,8 +114,11 @@ public final class Farm: Sendable {
                     say("job \(job.number) (\(job.requirement) for \(job.target)) was interrupted: \(job.state == .cancelled ? "cancelled" : "queued again")")
                 }
                 let pending = try store.pending(requests: requests)
+                // Waiting jobs move only when something they wait for lands. With every job in
+                // scope, nothing queued or running means nothing will; a request's jobs may also
+                // wait for unfinished jobs of other requests.
                 let outside = try requests.map { try store.awaitedOutside(requests: $0) } ?? []
-                if pending.queued == 0 && pending.running == 0 && (pending.waiting == 0 || (requests != nil && outside.isEmpty)) { break }
+                if pending.queued == 0 && pending.running == 0 && (requests == nil || outside.isEmpty) { break }
                 // Retries not due yet, or jobs of another process this run waits for.
                 let now = Date().timeIntervalSince1970
                 let pause = min(1.0, max(0.05, (pending.nextRetry ?? now + 1) - now))

@@ -483,6 +483,7 @@ public final class SQLiteJobStore: Sendable {
                 let pid = job.owner.flatMap(ProcessIdentity.pid).map { " (pid \($0))" } ?? ""
                 if job.cancelRequested {
                     recovered.append(try Self.transition(db, job.number, to: .cancelled, stage: job.stage, reason: "cancelled; its process\(pid) is gone", kind: nil, now: now) { _ in })
+                    _ = try Self.failDependents(db, of: job.number, now: now)
                     continue
                 }
                 recovered.append(try Self.transition(db, job.number, to: .queued, stage: job.stage,
