@@ -167,19 +167,19 @@ final class InteropTests: XCTestCase {
             if let auth { arguments += ["-H", "X-Devpi-Auth: \(auth)"] }
             return try ProcessRunner.run("curl", arguments + [devpiURL + path])
         }
-        let user = try devpiRequest("PUT", "/farm", #"{"password": "farmpw"}"#)
+        let user = try devpiRequest("PUT", "/builder", #"{"password": "farmpw"}"#)
         XCTAssertTrue(user.stdout.hasSuffix("\n201"), "creating the devpi user: \(user.stdout)")
-        let login = try devpiRequest("POST", "/+login", #"{"user": "farm", "password": "farmpw"}"#)
+        let login = try devpiRequest("POST", "/+login", #"{"user": "builder", "password": "farmpw"}"#)
         let loginBody = login.stdout.split(separator: "\n").dropLast().joined(separator: "\n")
         let result = (try? JSONSerialization.jsonObject(with: Data(loginBody.utf8)) as? [String: Any])?["result"] as? [String: Any]
         let password = try XCTUnwrap(result?["password"] as? String, login.stdout)
-        let created = try devpiRequest("PUT", "/farm/wheels", #"{"type": "stage", "bases": [], "volatile": false}"#,
-                                       auth: Data("farm:\(password)".utf8).base64EncodedString())
+        let created = try devpiRequest("PUT", "/builder/wheels", #"{"type": "stage", "bases": [], "volatile": false}"#,
+                                       auth: Data("builder:\(password)".utf8).base64EncodedString())
         XCTAssertTrue(created.stdout.hasSuffix("\n200") || created.stdout.hasSuffix("\n201"), "creating the devpi index: \(created.stdout)")
-        let toDevpi = try publish("\(devpiURL)/farm/wheels/", user: "farm", password: "farmpw")
+        let toDevpi = try publish("\(devpiURL)/builder/wheels/", user: "builder", password: "farmpw")
         XCTAssertEqual(toDevpi.status, 0, toDevpi.stdout + toDevpi.stderr)
         let fromDevpi = try ProcessRunner.run(pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl2", "--index-url",
-                                                    "\(devpiURL)/farm/wheels/+simple/", "wfremote"],
+                                                    "\(devpiURL)/builder/wheels/+simple/", "wfremote"],
                                               environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(fromDevpi.status, 0, fromDevpi.stdout + fromDevpi.stderr)
         // The farm keeps the file too (and would keep its signature and provenance).
