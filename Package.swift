@@ -38,7 +38,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "FarmStore", dependencies: ["WheelfarmBasics", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["README.md"]),
-        .target(name: "FarmCore", dependencies: ["FarmStore", "WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "Repository", "WheelfarmBasics",
+        .target(name: "FarmCore", dependencies: ["FarmStore", "WheelBuilder", "BuildSandbox", "WheelAudit", "PackageIndex", "PackagingModel", "WheelArchive", "Repository", "WheelfarmBasics",
                                                  .product(name: "TOMLKit", package: "TOMLKit")], exclude: ["README.md"]),
         .target(name: "WheelfarmCommands", dependencies: [
             "FarmCore", "FarmStore", "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",

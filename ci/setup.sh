@@ -23,10 +23,14 @@ retry() {
 }
 
 # Build and test: libarchive, libcrypto, SQLite (the farm's state, through GRDB), gcc, Python headers, libyaml (the repair tests).
-# Toolchains and the sandbox: mmdebstrap, util-linux (unshare, setpriv), mount, iproute2;
-# qemu-user-static and binfmt-support for the aarch64 targets; minisign checks signatures in tests.
-packages=(libarchive-dev libssl-dev libsqlite3-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip
-          libyaml-dev util-linux mount iproute2 unzip curl mmdebstrap qemu-user-static binfmt-support minisign wrk openssl)
+# The host tools the farm runs (HostTool.all in Sources/WheelfarmBasics/HostTools.swift; a test checks that each is
+# provided by a package of this list): util-linux (unshare, setpriv, pivot_root), mount, iproute2, hostname, coreutils,
+# dpkg, dash, sed, tar, curl, python3-minimal and python3-pip, mmdebstrap with arch-test (only a Recommends of
+# mmdebstrap, which --no-install-recommends leaves out, yet needed for arm64 roots), qemu-user-static and
+# binfmt-support for the aarch64 targets, minisign (signatures checked by hand and in tests).
+packages=(libarchive-dev libssl-dev libsqlite3-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip python3-minimal
+          libyaml-dev util-linux mount iproute2 hostname coreutils dpkg dash sed tar unzip curl mmdebstrap arch-test
+          qemu-user-static binfmt-support minisign wrk openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,4 +62,8 @@ cd "$repo"
 echo "setup: building wheelfarm"
 swift build > /tmp/wheelfarm-build.log 2>&1 || { tail -40 /tmp/wheelfarm-build.log; exit 1; }
 tail -1 /tmp/wheelfarm-build.log
+# A missing install step fails set-up here, by name, not a build deep inside a test. Every
+# target is checked (the tests build aarch64 ones under emulation).
+echo "setup: checking the host (wheelfarm doctor --all-targets)"
+WHEELFARM_TOOLS="$tools" .build/debug/wheelfarm doctor --all-targets
 echo "setup: done ($(.build/debug/wheelfarm --version)); tools in $tools"

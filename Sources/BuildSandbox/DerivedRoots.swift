@@ -28,14 +28,23 @@ public struct DerivedRoot: Codable, Sendable {
 public struct SourceBuild: Sendable, Hashable {
     /// The Debian source package.
     public var source: String
-    /// The shell script that builds and installs it, run in the unpacked source as the
+    /// The shell script that configures it (optional), run in the unpacked source as the
     /// unprivileged user with CC, CXX and PREFIX set.
+    public var configure: String?
+    /// The shell script that builds and installs it, run the same way after `configure`.
     public var script: String
 
     /// Creates a source build.
-    public init(source: String, script: String) {
+    public init(source: String, configure: String? = nil, script: String) {
         self.source = source
+        self.configure = configure
         self.script = script
+    }
+
+    /// What the cache key counts: the scripts (a build without a configure step keeps the key it always had).
+    var digest: String {
+        let text = configure.map { "\($0)\n--\n\(script)" } ?? script
+        return Digest.hex(Digest.sha256(Array(text.utf8)))
     }
 }
 
@@ -54,7 +63,7 @@ public struct DerivedRoots: Sendable {
     public static func key(baseDigest: String, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false) -> String {
         var text = "wheelfarm-derived-v1\n\(baseDigest)\n" + Set(packages).sorted().joined(separator: "\n")
         if !sources.isEmpty && useGcc { text += "\ncompiler gcc" }
-        for build in sources { text += "\nsource \(build.source) \(Digest.hex(Digest.sha256(Array(build.script.utf8))))" }
+        for build in sources { text += "\nsource \(build.source) \(build.digest)" }
         return Digest.hex(Digest.sha256(Array(text.utf8)))
     }
 
@@ -86,26 +95,16 @@ public struct DerivedRoots: Sendable {
         try? FileManager.default.removeItem(atPath: staging)
         for sub in ["upper", "work", "merged"] { try FileManager.default.createDirectory(atPath: "\(staging)/\(sub)", withIntermediateDirectories: true) }
         defer { try? FileManager.default.removeItem(atPath: staging) }
-        let script = """
-        set -e
-        S="$1"; shift
-        mount -t overlay wheelfarm-derive -o "lowerdir=$BASE,upperdir=$S/upper,workdir=$S/work" "$S/merged"
-        mount -t proc proc "$S/merged/proc"
-        cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
-        if [ $# -gt 0 ]; then
-        chroot "$S/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \\
-          sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" && apt-get clean && rm -rf /var/lib/apt/lists/*' sh "$@"
-        fi
-        \(Self.sourceBuildScript(sources, spec: base.spec, useGcc: useGcc))
-        chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"
-        """
+        let script = Self.preparationScript(sources: sources, spec: base.spec, useGcc: useGcc)
         var log: [UInt8] = []
-        let status = try ProcessRunner.stream("unshare", ["--mount", "--pid", "--fork", "--", "/bin/sh", "-c", script, "sh", staging] + requested,
+        // Its own mount and PID namespaces, dying with wheelfarm: a kill leaves no mount and no process.
+        let status = try ProcessRunner.stream(.setpriv, PrivateNamespaces.shell(script, [staging] + requested),
                                               environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASE": baseRoot, "LANG": "C.UTF-8"]) { chunk, _ in
-            log.append(contentsOf: chunk)
+            if log.count < 1 << 20 { log.append(contentsOf: chunk) }
         }
         guard status == 0 else {
-            throw ToolchainError.buildFailed(target: base.spec.name, step: "installing \(requested.joined(separator: " "))", detail: String(decoding: log, as: UTF8.self))
+            let (step, output) = Self.failedStep(staging, fallback: String(decoding: log, as: UTF8.self))
+            throw ToolchainError.buildFailed(target: base.spec.name, step: step, detail: output)
         }
         let after = (try? String(contentsOfFile: "\(staging)/packages.tsv", encoding: .utf8)) ?? ""
         let basePackages = Set(base.packages)
@@ -131,8 +130,49 @@ public struct DerivedRoots: Sendable {
         return (root, true)
     }
 
-    /// The part of the preparation script that fetches, builds and installs source packages,
-    /// run in the outer script where `$S/merged` is the root being prepared.
+    /// The script that prepares a derived root: run by `sh -c` with the staging folder and the
+    /// packages as arguments and the base image's root in `$BASE`, inside private namespaces.
+    /// Each step records its name and keeps its output in its own file, so a failure names the
+    /// step that failed (not the first of the script) and shows that step's own output.
+    static func preparationScript(sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
+        let chroot = "chroot \"$S/merged\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8"
+        return """
+        set -e
+        S="$1"; shift
+        \(stepFunction)
+        run_step "mounting the overlay over the image" mount -t overlay wheelfarm-derive -o "lowerdir=$BASE,upperdir=$S/upper,workdir=$S/work" "$S/merged"
+        run_step "mounting /proc in the root" mount -t proc proc "$S/merged/proc"
+        cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
+        if [ $# -gt 0 ]; then
+        run_step "apt-get update" \(chroot) apt-get update -qq
+        run_step "installing $*" \(chroot) apt-get install -y -qq --no-install-recommends "$@"
+        \(chroot) sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
+        fi
+        \(sourceBuildScript(sources, spec: spec, useGcc: useGcc))
+        chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"
+        """
+    }
+
+    /// A shell function `run_step NAME COMMAND...`: appends NAME to `$S/steps` and runs COMMAND with
+    /// its output in `$S/step-<n>.log`; a failing step ends the script with its status.
+    static let stepFunction = """
+    n=0
+    run_step() {
+      n=$((n + 1)); printf '%s\\n' "$1" >> "$S/steps"; shift
+      "$@" > "$S/step-$n.log" 2>&1 || { rc=$?; exit "$rc"; }
+    }
+    """
+
+    /// The step a failed preparation stopped at and that step's output (`fallback` when no step ran).
+    static func failedStep(_ staging: String, fallback: String) -> (String, String) {
+        let names = ((try? String(contentsOfFile: "\(staging)/steps", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        guard let last = names.last else { return ("preparing the derived root", fallback) }
+        let output = (try? Files.readBytes("\(staging)/step-\(names.count).log", limit: 4 << 20)).map { String(decoding: $0, as: UTF8.self) }
+        return (last, output ?? fallback)
+    }
+
+    /// The part of the preparation script that fetches, configures, builds and installs source
+    /// packages, run in the outer script where `$S/merged` is the root being prepared.
     static func sourceBuildScript(_ sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
         guard !sources.isEmpty else { return "" }
         func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
@@ -142,24 +182,35 @@ public struct DerivedRoots: Sendable {
         compiler["PATH"] = compiler["PATH"].map { $0 + ":/usr/sbin:/sbin" } ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
         let environment = (compiler.merging(["PREFIX": prefix, "HOME": "/tmp", "LANG": "C.UTF-8"]) { $1 }).sorted { $0.key < $1.key }
             .map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
+        let plain = "chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8"
+        let unprivileged = "chroot \"$R\" /usr/bin/setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/env -i \(environment)"
         // deb-src entries mirror the root's deb entries (one-line and deb822 formats).
         var script = """
         R="$S/merged"
         sed -n 's/^deb /deb-src /p' "$R/etc/apt/sources.list" > "$R/etc/apt/sources.list.d/wheelfarm-src.list" 2>/dev/null || true
         for f in "$R"/etc/apt/sources.list.d/*.sources; do if [ -e "$f" ]; then sed 's/^Types: deb$/Types: deb-src/' "$f" > "${f%.sources}-wheelfarm-src.sources"; fi; done
-        chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 apt-get update -qq
+        run_step "apt-get update with source packages" \(plain) apt-get update -qq
         mkdir -p "$R\(prefix)/lib" "$R\(prefix)/include" "$R/opt/wheelfarm/src"
         chown -R 65534:65534 "$R\(prefix)"
 
         """
         for build in sources {
+            let name = quote(build.source)
             script += """
-            chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 sh -c 'cd /opt/wheelfarm/src && apt-get source -qq --only-source "$1"' sh \(quote(build.source))
-            dir=$(cd "$R/opt/wheelfarm/src" && ls -d \(quote(build.source))-*/ | head -n 1)
-            [ -n "$dir" ] || { echo "apt-get source \(build.source) unpacked nothing" >&2; exit 1; }
+            run_step "fetching the Debian source of \(build.source)" \(plain) sh -c 'cd /opt/wheelfarm/src && apt-get source -qq --only-source "$1"' sh \(name)
+            dir=$(cd "$R/opt/wheelfarm/src" && ls -d \(name)-*/ | head -n 1)
+            [ -n "$dir" ] || { echo "apt-get source \(build.source) unpacked nothing" >> "$S/step-$n.log"; exit 1; }
             chown -R 65534:65534 "$R/opt/wheelfarm/src/$dir"
-            chroot "$R" /usr/bin/setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/env -i \(environment) \\
-              sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
+
+            """
+            if let configure = build.configure {
+                script += """
+                run_step "configuring \(build.source) (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(configure))
+
+                """
+            }
+            script += """
+            run_step "building \(build.source) from source (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
             rm -rf "$R/opt/wheelfarm/src/$dir"
 
             """

@@ -215,8 +215,8 @@ public struct Sandbox: Sendable {
     /// Runs a command in the sandbox, handing its output to `output` as it arrives.
     public func run(_ config: SandboxConfiguration, output: (ArraySlice<UInt8>, Bool) -> Void) throws -> SandboxResult {
         guard getuid() == 0 else { throw ToolchainError.needsRoot("the sandbox") }
-        for tool in ["unshare", "setpriv", "mount"] where ProcessRunner.resolveExecutable(tool, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) == nil {
-            throw ToolchainError.missingTool(tool, hint: "apt-get install util-linux mount")
+        for tool in [HostTool.unshare, .setpriv, .mount] where tool.resolve() == nil {
+            throw ToolchainError.missingTool(tool.name, hint: tool.fix)
         }
         Self.sweepStale(scratchDirectory)
         let started = Date()
@@ -239,7 +239,7 @@ public struct Sandbox: Sendable {
         let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
         var stopped = false
         var nextStopCheck = started
-        let status = try ProcessRunner.stream(plan.argv[0], Array(plan.argv.dropFirst()), environment: environment, tick: { pid in
+        let status = try ProcessRunner.stream(.setpriv, Array(plan.argv.dropFirst()), environment: environment, tick: { pid in
             if !timedOut && Date() >= deadline {
                 timedOut = true
                 cgroup.killAll()

@@ -98,14 +98,22 @@ public enum ToolchainError: Error, CustomStringConvertible {
     case missingTool(String, hint: String)
     case needsRoot(String)
 
+    /// Whether the failure looks like the network's (apt or pip could not reach the archive or
+    /// the index): worth another attempt later, unlike a compile error.
+    public var isTransient: Bool {
+        guard case let .buildFailed(_, _, detail) = self else { return false }
+        let signs = ["Temporary failure resolving", "Could not connect to", "Failed to fetch", "Connection timed out", "Connection refused",
+                     "NewConnectionError", "Read timed out", "Max retries exceeded", "503 Service", "502 Bad Gateway"]
+        return signs.contains { detail.contains($0) }
+    }
+
     public var description: String {
         switch self {
         case let .unknownTarget(name, known): return "unknown target '\(name)'; known targets: \(known.joined(separator: ", "))"
         case let .invalidSpec(path, reason): return "invalid toolchain file \(path): \(reason)"
         case let .notBuilt(name): return "toolchain \(name) is not built; run 'wheelfarm toolchain build \(name)'"
         case let .buildFailed(target, step, detail):
-            let tail = detail.split(separator: "\n").suffix(15).joined(separator: "\n")
-            return "building toolchain \(target) failed at \(step):\n\(tail)"
+            return "preparing the root of \(target) failed at \(step):\n\(LogExcerpt.meaningful(detail))"
         case let .missingTool(tool, hint): return "\(tool) is needed: \(hint)"
         case let .needsRoot(what): return "\(what) needs root (namespaces, mounts and cgroups); run as root"
         }

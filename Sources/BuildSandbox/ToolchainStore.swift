@@ -89,10 +89,16 @@ public struct ToolchainStore: Sendable {
     public func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage {
         guard getuid() == 0 else { throw ToolchainError.needsRoot("building a toolchain") }
         let spec = try catalog.spec(name)
-        guard ProcessRunner.resolveExecutable("mmdebstrap") != nil else {
-            throw ToolchainError.missingTool("mmdebstrap", hint: "apt-get install mmdebstrap (ci/setup.sh does)")
+        guard HostTool.mmdebstrap.resolve() != nil else {
+            throw ToolchainError.missingTool("mmdebstrap", hint: HostTool.mmdebstrap.fix)
         }
-        if spec.needsEmulation { try Emulation.ensureRegistered(architecture: spec.architecture, progress: progress) }
+        if spec.needsEmulation {
+            // mmdebstrap refuses a foreign architecture without arch-test, deep into its run: say so first.
+            guard HostTool.archTest.resolve() != nil else {
+                throw ToolchainError.missingTool("arch-test", hint: "mmdebstrap needs it for \(spec.debianArchitecture) roots: \(HostTool.archTest.fix)")
+            }
+            try Emulation.ensureRegistered(architecture: spec.architecture, progress: progress)
+        }
         let started = Date()
         try FileManager.default.createDirectory(atPath: home.images, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: home.pointers, withIntermediateDirectories: true)
@@ -107,12 +113,11 @@ public struct ToolchainStore: Sendable {
         // The frontend wheels download (through pip's own index configuration) while mmdebstrap runs.
         let wheels = "\(staging)/frontend"
         let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
         let downloadBox = LockedSlots<ProcessOutput>(count: 1)
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
         DispatchQueue.global().async {
-            if let output = try? ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements) { downloadBox.set(0, output) }
+            if let output = try? ProcessRunner.run(.python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements) { downloadBox.set(0, output) }
             downloadGroup.leave()
         }
         // zig (for baseline targets) downloads alongside: the host's build, which runs in any root.
@@ -130,13 +135,19 @@ public struct ToolchainStore: Sendable {
         progress("mmdebstrap \(spec.suite) \(spec.debianArchitecture) (minbase + \(spec.packages.joined(separator: ", ")))")
         var log: [UInt8] = []
         let include = spec.packages.joined(separator: ",")
-        let status = try ProcessRunner.stream("mmdebstrap", ["--variant=minbase", "--architectures=\(spec.debianArchitecture)",
-                                                             "--include=\(include)", spec.suite, rootfs]) { chunk, _ in
+        // The host's apt sources name the archive (an organisation's mirror or proxy); without
+        // any, mmdebstrap's own default applies.
+        let mirrors = DebianMirror.host()?.sourceLines(suite: spec.suite) ?? []
+        // In private namespaces: the /proc, /sys and /dev mounts mmdebstrap makes in the root vanish if wheelfarm is killed.
+        let mmdebstrap = try ProcessRunner.executable(.mmdebstrap)
+        let status = try ProcessRunner.stream(.setpriv, PrivateNamespaces.arguments([mmdebstrap, "--variant=minbase", "--architectures=\(spec.debianArchitecture)",
+                                                                                     "--include=\(include)", "--", spec.suite, rootfs] + mirrors)) { chunk, _ in
             log.append(contentsOf: chunk)
             for line in String(decoding: chunk, as: UTF8.self).split(separator: "\n") where line.hasPrefix("I: ") { progress("  " + line.dropFirst(3)) }
         }
         guard status == 0 else {
-            throw ToolchainError.buildFailed(target: name, step: "mmdebstrap", detail: String(decoding: log, as: UTF8.self))
+            throw ToolchainError.buildFailed(target: name, step: "making the \(spec.suite) \(spec.debianArchitecture) root with mmdebstrap",
+                                             detail: String(decoding: log, as: UTF8.self))
         }
 
         progress("installing the build frontend (\(spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
@@ -155,15 +166,8 @@ public struct ToolchainStore: Sendable {
         guard let pipWheel = frontendWheels.keys.first(where: { $0.hasPrefix("pip-") }) else {
             throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: "the frontend pins no pip wheel")
         }
-        let install = """
-        set -e
-        mount -t proc proc "$1/proc"
-        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 python3 -m venv --without-pip /opt/wheelfarm/venv
-        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-          /opt/wheelfarm/venv/bin/python "/opt/wheelfarm/wheels/$2/pip" install --quiet --no-index --no-deps \\
-          --find-links /opt/wheelfarm/wheels \(requirements.joined(separator: " "))
-        """
-        let installed = try ProcessRunner.run("unshare", ["--mount", "--fork", "--", "/bin/sh", "-c", install, "sh", rootfs, pipWheel])
+        let install = Self.frontendScript(requirements: requirements)
+        let installed = try ProcessRunner.run(.setpriv, PrivateNamespaces.shell(install, [rootfs, pipWheel]))
         guard installed.status == 0 else {
             throw ToolchainError.buildFailed(target: name, step: "installing the frontend", detail: installed.stdout + installed.stderr)
         }
@@ -201,6 +205,20 @@ public struct ToolchainStore: Sendable {
         return (try? self.image(named: name)) ?? image
     }
 
+    /// Installs the pinned frontend into `/opt/wheelfarm/venv` of the root `$1`, with pip run
+    /// from its own wheel `$2` (no ensurepip) and only the local wheels; /proc is mounted in the
+    /// private namespace the script runs in.
+    static func frontendScript(requirements: [String]) -> String {
+        """
+        set -e
+        mount -t proc proc "$1/proc"
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 python3 -m venv --without-pip /opt/wheelfarm/venv
+        chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+          /opt/wheelfarm/venv/bin/python "/opt/wheelfarm/wheels/$2/pip" install --quiet --no-index --no-deps \\
+          --find-links /opt/wheelfarm/wheels \(requirements.joined(separator: " "))
+        """
+    }
+
     /// Removes a target's image (when no other target shares it) and its pointer.
     public func remove(_ name: String) throws -> Bool {
         guard let image = try image(named: name) else { return false }
@@ -223,7 +241,7 @@ public struct ToolchainStore: Sendable {
     }
 
     static func installedPackages(rootfs: String) throws -> [InstalledPackage] {
-        let output = try ProcessRunner.check("dpkg-query", ["--admindir=\(rootfs)/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"])
+        let output = try ProcessRunner.check(.dpkgQuery, ["--admindir=\(rootfs)/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"])
         return output.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             return parts.count == 3 ? InstalledPackage(name: parts[0], version: parts[1], architecture: parts[2]) : nil
@@ -260,7 +278,7 @@ public struct ToolchainStore: Sendable {
     }
 
     static func diskUsage(_ path: String) -> Int64 {
-        let output = (try? ProcessRunner.check("du", ["-sb", path])) ?? "0"
+        let output = (try? ProcessRunner.check(.du, ["-sb", path])) ?? "0"
         return Int64(output.split(separator: "\t").first ?? "0") ?? 0
     }
 }
@@ -276,9 +294,9 @@ public enum Emulation {
         }
         progress("registering qemu-\(architecture) with binfmt_misc (emulated builds are several times slower)")
         if !FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/register") {
-            _ = try? ProcessRunner.run("mount", ["-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"])
+            _ = try? ProcessRunner.run(.mount, ["-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"])
         }
-        _ = try? ProcessRunner.run("update-binfmts", ["--enable", "qemu-\(architecture)"])
+        _ = try? ProcessRunner.run(.updateBinfmts, ["--enable", "qemu-\(architecture)"])
         guard let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") else {
             throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
         }

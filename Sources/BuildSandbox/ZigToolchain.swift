@@ -39,10 +39,9 @@ public enum ZigToolchain {
     /// pip's own index configuration); returns its path.
     public static func download(version: String, into directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
         var lastError = ""
         for attempt in 1...3 {
-            let result = try ProcessRunner.run(python, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+            let result = try ProcessRunner.run(.python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
                                                         "--dest", directory, "ziglang==\(version)"])
             if result.status == 0, let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") }) {
                 return "\(directory)/\(file)"
@@ -55,8 +54,7 @@ public enum ZigToolchain {
 
     /// Installs zig from `wheel` into `rootfs` and prepares wrappers, sysconfig and cache.
     static func install(spec: ToolchainSpec, wheel: String, rootfs: String, progress: (String) -> Void) throws {
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
-        let unpacked = try ProcessRunner.run(python, ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
+        let unpacked = try ProcessRunner.run(.python3, ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
                                                       "--target", rootfs + installDirectory, wheel])
         guard unpacked.status == 0 else {
             throw ToolchainError.buildFailed(target: spec.name, step: "unpacking ziglang", detail: unpacked.stderr)
@@ -68,19 +66,22 @@ public enum ZigToolchain {
         }
 
         progress("zig \(target(spec)): sysconfig without gcc-only flags, and zig's cache (C and C++ runtimes, once)")
-        let script = """
-        set -e
-        mount -t proc proc "$1/proc"
-        chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp python3 -c "$2" \(binDirectory) \(sysconfigModule)
-        chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp sh -c "$3"
-        chown -R 65534:65534 "$1\(cacheDirectory)"
-        """
-        let result = try ProcessRunner.run("unshare", ["--mount", "--pid", "--fork", "--", "/bin/sh", "-c", script, "sh", rootfs,
-                                                       sysconfigProgram, warmUpScript(spec)])
+        let script = installScript
+        let result = try ProcessRunner.run(.setpriv, PrivateNamespaces.shell(script, [rootfs, sysconfigProgram, warmUpScript(spec)]))
         guard result.status == 0 else {
             throw ToolchainError.buildFailed(target: spec.name, step: "preparing zig", detail: result.stdout + result.stderr)
         }
     }
+
+    /// Writes the sysconfig module and fills zig's cache in the root `$1`: `$2` is
+    /// ``sysconfigProgram``, `$3` the warm-up script.
+    static let installScript = """
+    set -e
+    mount -t proc proc "$1/proc"
+    chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp python3 -c "$2" \(binDirectory) \(sysconfigModule)
+    chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp sh -c "$3"
+    chown -R 65534:65534 "$1\(cacheDirectory)"
+    """
 
     static func wrapper(mode: String, spec: ToolchainSpec) -> String {
         let triplet = spec.multiarchTriplet

@@ -76,10 +76,10 @@ public final class IndexClient: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: "\(work.path)/config", contents: Data(config.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw IndexError.transport(url: url, reason: "cannot write a temporary file")
         }
-        guard let curl = ProcessRunner.resolveExecutable("curl") else {
-            throw IndexError.noIndex("curl is needed to reach the package index (apt-get install curl)")
+        guard HostTool.curl.resolve() != nil else {
+            throw IndexError.noIndex("curl is needed to reach the package index (\(HostTool.curl.fix))")
         }
-        let result = try ProcessRunner.run(curl, ["--config", "\(work.path)/config"])
+        let result = try ProcessRunner.run(.curl, ["--config", "\(work.path)/config"])
         guard result.status == 0 else {
             // curl's own failures (DNS, connection, TLS, timeouts) are transport errors, worth a retry.
             throw IndexError.transport(url: url, reason: result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -21,8 +21,7 @@ public struct IndexConfiguration: Sendable, Equatable {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             if let url = iniValue(text, sections: ["global", "download", "install"], key: "index-url") { return make(url, source: file) }
         }
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? ProcessRunner.resolveExecutable("python3") ?? "python3"
-        let output = try? ProcessRunner.run(python, ["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
+        let output = try? ProcessRunner.run(.python3, ["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
         guard let url = output?.stdout.trimmingCharacters(in: .whitespacesAndNewlines), output?.status == 0, url.hasPrefix("http") else {
             throw IndexError.noIndex("no index is configured (--index-url, PIP_INDEX_URL or pip.conf) and pip's default could not be read")
         }

@@ -38,7 +38,7 @@ public struct RemotePublisher: Sendable {
         arguments += ["--form", "content=@\(path);filename=\(filename);type=application/octet-stream", url]
         var last = UploadResult(status: 0, message: "not attempted")
         for attempt in 1...max(1, attempts) {
-            let result = try ProcessRunner.run("curl", arguments)
+            let result = try ProcessRunner.run(.curl, arguments)
             let code = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             let body = (try? String(contentsOfFile: "\(work.path)/body", encoding: .utf8)) ?? ""
             let message = (body.isEmpty ? result.stderr : body).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -17,9 +17,10 @@ public struct Patchelf: Sendable {
         let candidates = [env["WHEELFARM_PATCHELF"], "patchelf", "\(tools)/bin/patchelf"].compactMap { $0 }.filter { !$0.isEmpty }
         var lastProblem: Error = RepairError.patchelfMissing("not found in PATH")
         for candidate in candidates {
+            let tool = HostTool.patchelf.at(candidate)
             guard let path = ProcessRunner.resolveExecutable(candidate) else { continue }
             do {
-                let output = try ProcessRunner.check(path, ["--version"])
+                let output = try ProcessRunner.check(tool.at(path), ["--version"])
                 let version = output.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
                 if isAtLeast(version, [0, 14, 5]) { return Patchelf(path: path, version: version) }
                 lastProblem = RepairError.patchelfTooOld(version: version, path: path)
@@ -41,6 +42,6 @@ public struct Patchelf: Sendable {
 
     /// Runs patchelf with `arguments` on `file`.
     public func run(_ arguments: [String], file: String) throws {
-        try ProcessRunner.check(path, arguments + [file])
+        try ProcessRunner.check(HostTool.patchelf.at(path), arguments + [file])
     }
 }

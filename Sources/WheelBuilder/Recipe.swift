@@ -89,17 +89,20 @@ public struct Recipe: Codable, Sendable, Equatable {
     }
 
     /// A library built from its Debian source package: fetched with `apt-get source` in the
-    /// networked preparation step, then built by `build` (a shell script run in the unpacked
-    /// source with CC, CXX and PREFIX set) into `/opt/wheelfarm/prefix`.
+    /// networked preparation step, then configured by `configure` and built by `build` (shell
+    /// scripts run in the unpacked source with CC, CXX and PREFIX set) into `/opt/wheelfarm/prefix`.
     public struct SourceLibrary: Codable, Sendable, Equatable, Hashable {
         /// The Debian source package name, for example `libyaml`.
         public var source: String
-        /// The build script.
+        /// The configure script (optional: a failure then names the configure step, not the build).
+        public var configure: String?
+        /// The build and install script.
         public var build: String
 
         /// Creates a source library entry.
-        public init(source: String, build: String) {
+        public init(source: String, configure: String? = nil, build: String) {
             self.source = source
+            self.configure = configure
             self.build = build
         }
     }

@@ -17,7 +17,7 @@ extension WheelBuilder {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let tarball = "\(job.work)/\((absolute as NSString).lastPathComponent).tar.gz"
         let parent = (absolute as NSString).deletingLastPathComponent
-        let result = try ProcessRunner.run("tar", ["-czf", tarball, "--exclude=.git", "--exclude=__pycache__", "-C", parent, (absolute as NSString).lastPathComponent])
+        let result = try ProcessRunner.run(.tar, ["-czf", tarball, "--exclude=.git", "--exclude=__pycache__", "-C", parent, (absolute as NSString).lastPathComponent])
         guard result.status == 0 else { throw BuildFailure(stage: .fetch, kind: .configuration, reason: "cannot pack \(path): \(result.stderr)", log: nil) }
         return tarball
     }
@@ -103,13 +103,12 @@ extension WheelBuilder {
         for tag in platformTags(spec) { arguments += ["--platform", tag] }
         if explicitIndex { arguments += ["--index-url", index.indexURL] }
         arguments += requirements
-        let python = ProcessRunner.resolveExecutable("/usr/bin/python3") ?? "python3"
         var lastError = ""
         var builtFromSource = Set<String>()
         var attempt = 0
         while attempt < 6 {
             attempt += 1
-            let result = try ProcessRunner.run(python, arguments)
+            let result = try ProcessRunner.run(.python3, arguments)
             job.note("pip download \(requirements.joined(separator: " ")): exit \(result.status)\n\(result.stdout)\(result.stderr)")
             if result.status == 0 { return }
             lastError = result.stderr

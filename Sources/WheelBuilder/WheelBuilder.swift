@@ -18,6 +18,16 @@ public enum BuildSource: Sendable, CustomStringConvertible {
         case let .local(path): return path
         }
     }
+
+    /// How messages name it before its project is known: the requirement, or the file's name.
+    public var label: String {
+        switch self {
+        case let .index(requirement): return requirement.description
+        case let .local(path):
+            let name = (path as NSString).lastPathComponent
+            return name.isEmpty ? path : name
+        }
+    }
 }
 
 /// The result of building one source for one target.
@@ -32,6 +42,14 @@ public struct TargetBuild: Sendable {
     public var failure: BuildFailure?
     /// Whether the target was skipped (recipe, or the pure wheel already built).
     public var skipped: String?
+    /// The source as given (``BuildSource/label``), for messages when no project name could be read.
+    public var source: String = ""
+
+    /// "project version" once known, else the source as given (a local sdist refused before its
+    /// metadata was read is named by its file).
+    public var name: String {
+        record.project.isEmpty ? source : "\(record.project) \(record.version)".trimmingCharacters(in: .whitespaces)
+    }
 }
 
 /// What identifies a build once its source is resolved: two builds with the same key make the same wheel.
@@ -129,7 +147,7 @@ public final class WheelBuilder: @unchecked Sendable {
                                          wheelSha256: results.first?.record.wheelSha256, platformTag: "any", pure: true, grafted: [], timings: [:],
                                          outcome: "skipped", failure: nil, startedAt: Date(), builderVersion: builderVersion)
                 results.append(TargetBuild(target: target, record: record, wheelPath: results.first?.wheelPath, logPath: results.first?.logPath ?? "",
-                                           failure: nil, skipped: "pure wheel, already built for \(first)"))
+                                           failure: nil, skipped: "pure wheel, already built for \(first)", source: source.label))
                 continue
             }
             let result = buildOne(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse, hooks: hooks)
@@ -171,6 +189,12 @@ public final class WheelBuilder: @unchecked Sendable {
     }
 
     func buildOne(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String] = [], reuse: Bool = false, hooks: BuildHooks = BuildHooks()) -> TargetBuild {
+        var result = attemptOne(source, target: target, prereleases: prereleases, sdistHashes: sdistHashes, reuse: reuse, hooks: hooks)
+        result.source = source.label
+        return result
+    }
+
+    func attemptOne(_ source: BuildSource, target: String, prereleases: Bool, sdistHashes: [String], reuse: Bool, hooks: BuildHooks) -> TargetBuild {
         let started = Date()
         let workRoot = "\(home.path)/jobs"
         let work = "\(workRoot)/\(target)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -314,13 +338,20 @@ public final class WheelBuilder: @unchecked Sendable {
         }
         var layers = [store.rootfs(digest: image.digest)]
         let packages = recipe.packages ?? []
-        let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, script: $0.build) }
+        let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, configure: $0.configure, script: $0.build) }
         if !packages.isEmpty || !sources.isEmpty {
             try stage(job, .prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))")
             let lock = try targetLock(target)
             defer { lock.unlock() }
-            let (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages, sources: sources,
-                                                                         useGcc: recipe.compiler == "gcc") { [progress] line in progress(target, "  \(line)") }
+            let derived: DerivedRoot, built: Bool
+            do {
+                (derived, built) = try DerivedRoots(store: store).ensure(base: image, packages: packages, sources: sources,
+                                                                     useGcc: recipe.compiler == "gcc") { [progress] line in progress(target, "  \(line)") }
+            } catch let error as ToolchainError {
+                // The recipe's packages or source libraries did not install or build: the message names the step.
+                job.note("\(error)")
+                throw BuildFailure(stage: .prepare, kind: error.isTransient ? .transient : .build, reason: "\(error)", log: job.logPath)
+            }
             job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
             job.record.derivedRoot = derived.key
             layers = derived.layers

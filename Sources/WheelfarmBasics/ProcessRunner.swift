@@ -16,11 +16,50 @@ public struct ProcessOutput: Sendable {
 /// It uses posix_spawn and poll directly: Foundation's Process costs about ten times more per
 /// child, which shows when a repair runs patchelf a few times for a small wheel.
 public enum ProcessRunner {
-    /// Runs `program` with `arguments`, waiting for it to finish.
+    /// Runs `tool` with `arguments`, waiting for it to finish.
     ///
-    /// `program` may be a bare name, looked up in `PATH`. Both output pipes are drained while
-    /// the process runs, so a chatty child never blocks on a full pipe. Standard input is /dev/null.
+    /// Both output pipes are drained while the process runs, so a chatty child never blocks on
+    /// a full pipe. Standard input is /dev/null.
     public static func run(
+        _ tool: HostTool, _ arguments: [String],
+        environment: [String: String]? = nil, currentDirectory: String? = nil
+    ) throws -> ProcessOutput {
+        try run(try executable(tool), arguments, environment: environment, currentDirectory: currentDirectory)
+    }
+
+    /// Runs `tool`, handing its output to `onOutput` as it arrives (see the program form).
+    public static func stream(
+        _ tool: HostTool, _ arguments: [String],
+        environment: [String: String]? = nil, currentDirectory: String? = nil,
+        tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
+        onOutput: (ArraySlice<UInt8>, Bool) -> Void
+    ) throws -> Int32 {
+        try stream(try executable(tool), arguments, environment: environment, currentDirectory: currentDirectory,
+                   tickInterval: tickInterval, tick: tick, onOutput: onOutput)
+    }
+
+    /// Runs `tool` and throws when it exits non-zero; returns its standard output.
+    @discardableResult
+    public static func check(
+        _ tool: HostTool, _ arguments: [String],
+        environment: [String: String]? = nil, currentDirectory: String? = nil
+    ) throws -> String {
+        try check(try executable(tool), arguments, environment: environment, currentDirectory: currentDirectory)
+    }
+
+    /// The path of `tool`, or an error naming what provides it.
+    public static func executable(_ tool: HostTool) throws -> String {
+        guard let path = tool.resolve() else {
+            throw BasicsError.spawn(program: tool.name, reason: "not installed (\(tool.fix); `wheelfarm doctor` checks every tool)")
+        }
+        return path
+    }
+
+    /// Runs `program` with `arguments`, waiting for it to finish. For tests and programs that
+    /// are not the host's (a venv's interpreter): the farm itself runs only ``HostTool``s.
+    ///
+    /// `program` may be a bare name, looked up in `PATH`.
+    @_spi(AnyProgram) public static func run(
         _ program: String, _ arguments: [String],
         environment: [String: String]? = nil, currentDirectory: String? = nil
     ) throws -> ProcessOutput {
@@ -34,7 +73,7 @@ public enum ProcessRunner {
     /// Runs `program`, handing its output to `onOutput` as it arrives (`true` for standard
     /// error), and returns its exit status. `tick` is called about every `tickInterval` seconds
     /// while the child runs (for deadlines and progress); it receives the child's pid.
-    public static func stream(
+    @_spi(AnyProgram) public static func stream(
         _ program: String, _ arguments: [String],
         environment: [String: String]? = nil, currentDirectory: String? = nil,
         tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
@@ -107,7 +146,7 @@ public enum ProcessRunner {
 
     /// Runs a program and throws when it exits non-zero; returns its standard output.
     @discardableResult
-    public static func check(
+    @_spi(AnyProgram) public static func check(
         _ program: String, _ arguments: [String],
         environment: [String: String]? = nil, currentDirectory: String? = nil
     ) throws -> String {

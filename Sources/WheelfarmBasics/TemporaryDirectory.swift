@@ -38,6 +38,13 @@ public enum Files {
         return [UInt8](data)
     }
 
+    /// Reads at most `limit` bytes from the start of a file (a log that may be huge).
+    public static func readBytes(_ path: String, limit: Int) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw BasicsError.io(path: path, reason: "cannot read") }
+        defer { try? handle.close() }
+        return [UInt8]((try handle.read(upToCount: limit)) ?? Data())
+    }
+
     /// Writes bytes to a sibling temporary file and renames it into place, so
     /// that readers never see a half-written file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {

@@ -111,7 +111,7 @@ public struct BuildCommand: ParsableCommand {
         var built = 0
         for source in requested {
             for result in builder.build(source, targets: targetList, prereleases: pre) {
-                let name = "\(result.record.project) \(result.record.version)"
+                let name = result.name
                 if let skipped = result.skipped {
                     display.message("[\(result.target)] skipped \(name): \(skipped)")
                 } else if let failure = result.failure {

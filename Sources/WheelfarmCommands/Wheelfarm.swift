@@ -21,7 +21,7 @@ public struct Wheelfarm: AsyncParsableCommand {
         2 unreadable or invalid input, 64 usage error.
         """,
         version: wheelfarmVersion,
-        subcommands: [BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
+        subcommands: [DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
                       PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
                       StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
                       TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self])

@@ -2,7 +2,7 @@ import BuildSandbox
 import Foundation
 import TestSupport
 import WheelAudit
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// Downloads with retries and backoff (the package index is the only network here).

@@ -4,7 +4,7 @@ import PackagingModel
 import TestSupport
 import WheelArchive
 import WheelAudit
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 @testable import WheelfarmCommands
 import ArgumentParser
 import Signing

@@ -1,7 +1,7 @@
 import FarmStore
 import Foundation
 import TestSupport
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import WheelfarmCommands
 import XCTest
 

@@ -3,7 +3,7 @@ import Repository
 import RepositoryServer
 import Signing
 import TestSupport
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// The repository with real clients: pip installs from `wheelfarm serve` (using the metadata

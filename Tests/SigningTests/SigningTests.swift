@@ -1,7 +1,7 @@
 import Foundation
 import Signing
 import TestSupport
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 final class SigningTests: XCTestCase {

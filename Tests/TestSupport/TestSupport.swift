@@ -1,7 +1,7 @@
 import Foundation
 import PackagingModel
 import WheelArchive
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// Shared helpers for wheelfarm's tests: paths, external tools, and building real wheels.
@@ -33,6 +33,17 @@ public enum TestSupport {
         let message = "\(name) is not available: \(hint)"
         if inCI { XCTFail(message, file: file, line: line) }
         throw XCTSkip(message)
+    }
+
+    /// The built `wheelfarm` executable beside the test bundle (or in `.build/debug`); skips when absent.
+    public static func wheelfarmBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wheelfarm").path
+        if !FileManager.default.isExecutableFile(atPath: binary) { binary = "\(repositoryRoot)/.build/debug/wheelfarm" }
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            if inCI { XCTFail("the wheelfarm binary is not built", file: file, line: line) }
+            throw XCTSkip("the wheelfarm binary is not built")
+        }
+        return binary
     }
 
     /// Compiles C code with gcc into `output`; fails the test with gcc's message when it does not compile.

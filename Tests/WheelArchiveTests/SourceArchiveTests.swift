@@ -1,6 +1,6 @@
 import TestSupport
 import WheelArchive
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// Hostile and ordinary sdists, made with Python's tarfile and zipfile at test time.

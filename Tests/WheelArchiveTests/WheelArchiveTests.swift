@@ -1,7 +1,7 @@
 import PackagingModel
 import TestSupport
 import WheelArchive
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 final class WheelArchiveTests: XCTestCase {

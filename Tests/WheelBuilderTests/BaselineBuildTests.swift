@@ -6,7 +6,7 @@ import Signing
 import TestSupport
 import WheelAudit
 import WheelBuilder
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// Builds for the glibc 2.17 baseline targets (zig): the corpus comes out manylinux_2_17 or

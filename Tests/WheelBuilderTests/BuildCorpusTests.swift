@@ -7,7 +7,7 @@ import TestSupport
 import WheelArchive
 import WheelAudit
 import WheelBuilder
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 /// Real builds from the package index for the default target, each passing its test install.
@@ -130,6 +130,20 @@ final class BuildCorpusTests: XCTestCase {
         XCTAssertEqual(result.failure?.kind, .build)
         let log = try String(contentsOfFile: result.logPath, encoding: .utf8)
         XCTAssertTrue(log.contains("does not compile on purpose"), String(log.suffix(2000)))
+    }
+
+    /// A local sdist refused at extraction has no project name yet: messages name its file.
+    func testALocalSdistRefusedAtExtractionIsNamedByItsFile() throws {
+        let builder = try builder()
+        let work = try TemporaryDirectory(prefix: "wf-evil")
+        let sdist = "\(work.path)/evil-1.0.tar.gz"
+        let program = "import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w:gz')\ndata = b'x'\ni = tarfile.TarInfo('/etc/wheelfarm-evil')\ni.size = len(data)\nt.addfile(i, io.BytesIO(data))\nt.close()\n"
+        try ProcessRunner.check("/usr/bin/python3", ["-c", program, sdist])
+        let result = try XCTUnwrap(builder.build(.local(sdist), targets: [Self.target]).first)
+        XCTAssertEqual(result.failure?.stage, .extract, "\(String(describing: result.failure))")
+        XCTAssertEqual(result.record.project, "")
+        XCTAssertEqual(result.name, "evil-1.0.tar.gz")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/wheelfarm-evil"))
     }
 
     func testSilentFallbackToPurePythonIsAFailure() throws {

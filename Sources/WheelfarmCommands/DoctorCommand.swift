@@ -1,0 +1,64 @@
+import ArgumentParser
+import BuildSandbox
+import FarmCore
+import Foundation
+import PackageIndex
+import WheelAudit
+
+/// `wheelfarm doctor`: is this host ready to build, and if not, what to install.
+public struct DoctorCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the host for everything the farm uses, and say what to install.",
+        discussion: """
+        Checks, for the configured targets (or --target, or --all-targets): every program the farm \
+        runs, with the Debian package that provides it; the kernel features of the sandbox \
+        (overlayfs, namespaces, cgroups, seccomp); qemu-user and its binfmt registration for targets \
+        of another architecture; root; free space in the farm's home; and whether the package index \
+        and the Debian mirror answer (not with --offline). It changes nothing.
+
+        Exit status: 0 everything the targets need is there (warnings allowed), 1 something is \
+        missing, 2 the configuration is invalid.
+        """)
+
+    @Option(name: .customLong("target"), help: "Check for this target (may be repeated; default: the configured targets).") var targets: [String] = []
+    @Flag(help: "Check for every known target, aarch64 ones included.") var allTargets = false
+    @Flag(help: "Do not ask the package index and the Debian mirror.") var offline = false
+    @Flag(help: "Print the checks as JSON.") var json = false
+    @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
+    @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
+
+    public init() {}
+
+    public func run() throws {
+        let checks: [HostCheck]
+        do {
+            let configuration = try FarmConfiguration(configPath: config, homeFlag: home)
+            let catalog = try ToolchainCatalog.load(dataDirectory: DataDirectory.locate())
+            let names = allTargets ? catalog.specs.keys.sorted() : !targets.isEmpty ? targets
+                : configuration.targets.isEmpty ? [BuildCommand.defaultTarget] : configuration.targets
+            let specs = try names.map { try catalog.spec($0) }
+            let index = try? IndexConfiguration.resolve(explicit: configuration.indexURL)
+            checks = Doctor(home: configuration.home, targets: specs, index: index, checkNetwork: !offline).run()
+        } catch {
+            throw inputFailure(error)
+        }
+        let missing = checks.filter { $0.status == .missing }
+        if json {
+            struct Report: Encodable { var ok: Bool; var checks: [HostCheck] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            say(String(decoding: try encoder.encode(Report(ok: missing.isEmpty, checks: checks)), as: UTF8.self))
+        } else {
+            let rows = checks.map { check in
+                [check.status == .ok ? "ok" : check.status == .missing ? "MISSING" : "warning", check.category, check.name,
+                 check.detail + (check.fix.map { " — fix: \($0)" } ?? "")]
+            }
+            say(Table.render(header: ["STATUS", "KIND", "CHECK", "DETAIL"], rows: rows))
+            let warnings = checks.filter { $0.status == .warning }.count
+            say(missing.isEmpty ? "ready: \(checks.count - warnings) checks ok, \(warnings) warnings"
+                : "not ready: \(missing.count) missing (\(missing.map(\.name).joined(separator: ", ")))")
+        }
+        if !missing.isEmpty { throw ExitCode(1) }
+    }
+}

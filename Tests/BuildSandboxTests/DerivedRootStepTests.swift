@@ -1,0 +1,106 @@
+@testable import BuildSandbox
+import Foundation
+import TestSupport
+import WheelfarmBasics
+import XCTest
+
+/// A failed preparation names the step that failed and shows that step's own output.
+final class DerivedRootStepTests: XCTestCase {
+    func assertClean(_ store: ToolchainStore, file: StaticString = #filePath, line: UInt = #line) throws {
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        XCTAssertFalse(mounts.contains("\(store.home.path)/derived"), "a mount of the derived root is left", file: file, line: line)
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(store.home.path)/derived")) ?? []).filter { $0.hasPrefix(".staging-") || $0.hasPrefix(".building-") }
+        XCTAssertEqual(left, [], file: file, line: line)
+    }
+
+    func testAPackageThatDoesNotExistIsNamed() throws {
+        let (store, image) = try TestImage.get()
+        XCTAssertThrowsError(try DerivedRoots(store: store).ensure(base: image, packages: ["wheelfarm-no-such-package"]) { _ in }) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("failed at installing wheelfarm-no-such-package"), text)
+            XCTAssertTrue(text.contains("Unable to locate package wheelfarm-no-such-package"), text)
+        }
+        try assertClean(store)
+    }
+
+    /// The libffi case of the issue: a library's compile error, not "installing pkg-config".
+    func testASourceLibraryCompileErrorNamesItsBuildAndShowsTheCompilerLine() throws {
+        let (store, image) = try TestImage.get()
+        let broken = SourceBuild(source: "libyaml", configure: "test -f include/yaml.h",
+                                 script: "printf 'int broken( {\\n' > broken.c && cc -c broken.c -o broken.o")
+        XCTAssertThrowsError(try DerivedRoots(store: store).ensure(base: image, packages: ["pkg-config"], sources: [broken]) { _ in }) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("failed at building libyaml from source (source_libraries)"), text)
+            XCTAssertFalse(text.contains("failed at installing"), text)
+            XCTAssertTrue(text.contains("broken.c:1:"), text)
+            XCTAssertTrue(text.contains("error:"), text)
+            XCTAssertFalse((error as? ToolchainError)?.isTransient ?? true)
+        }
+        try assertClean(store)
+    }
+
+    func testAFailingConfigureIsNamedAsSuch() throws {
+        let (store, image) = try TestImage.get()
+        let broken = SourceBuild(source: "libyaml", configure: "echo 'configure: error: no acceptable C compiler found' >&2; exit 77", script: "true")
+        XCTAssertThrowsError(try DerivedRoots(store: store).ensure(base: image, packages: [], sources: [broken]) { _ in }) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("failed at configuring libyaml (source_libraries)"), text)
+            XCTAssertTrue(text.contains("configure: error: no acceptable C compiler found"), text)
+        }
+        try assertClean(store)
+    }
+
+    func testFailedStepIsReadFromTheStepFiles() throws {
+        let work = try TemporaryDirectory(prefix: "wf-steps")
+        try Files.writeAtomically(Array("apt-get update\ninstalling x y\n".utf8), to: "\(work.path)/steps")
+        try Files.writeAtomically(Array("E: Unable to locate package y\n".utf8), to: "\(work.path)/step-2.log")
+        let (step, output) = DerivedRoots.failedStep(work.path, fallback: "whole log")
+        XCTAssertEqual(step, "installing x y")
+        XCTAssertEqual(output, "E: Unable to locate package y\n")
+        let (none, fallback) = DerivedRoots.failedStep("\(work.path)/nothing", fallback: "whole log")
+        XCTAssertEqual(none, "preparing the derived root")
+        XCTAssertEqual(fallback, "whole log")
+    }
+}
+
+final class DebianMirrorTests: XCTestCase {
+    func testBothSourceFormats() throws {
+        let deb822 = """
+        Types: deb
+        URIs: http://mirror.example/debian/
+        Suites: bookworm bookworm-updates
+        Components: main
+
+        Types: deb
+        URIs: http://mirror.example/debian-security
+        Suites: bookworm-security
+        Components: main
+
+        Types: deb
+        Enabled: no
+        URIs: http://disabled.example/debian
+        Suites: bookworm
+        """
+        let entries = DebianMirror.entries(deb822: deb822)
+        XCTAssertEqual(entries.count, 2)
+        XCTAssertEqual(DebianMirror.parse(entries), DebianMirror(archive: "http://mirror.example/debian", security: "http://mirror.example/debian-security"))
+        let oneLine = """
+        # a comment
+        deb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian bullseye main
+        deb-src http://mirror.example/debian bullseye main
+        deb http://mirror.example/security bullseye-security main
+        """
+        let mirror = try XCTUnwrap(DebianMirror.parse(DebianMirror.entries(oneLine: oneLine)))
+        XCTAssertEqual(mirror.archive, "http://mirror.example/debian")
+        XCTAssertEqual(mirror.sourceLines(suite: "trixie"), ["deb http://mirror.example/debian trixie main",
+                                                             "deb http://mirror.example/debian trixie-updates main",
+                                                             "deb http://mirror.example/security trixie-security main"])
+        XCTAssertEqual(mirror.releaseURL(suite: "trixie"), "http://mirror.example/debian/dists/trixie/InRelease")
+        XCTAssertNil(DebianMirror.parse(DebianMirror.entries(oneLine: "deb-src http://x/debian bookworm main")))
+    }
+
+    func testTheHostHasAMirror() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/etc/apt"), "not a Debian host")
+        XCTAssertNotNil(DebianMirror.host(), "the host's apt sources name no Debian archive")
+    }
+}
