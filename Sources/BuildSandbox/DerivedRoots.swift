@@ -17,6 +17,15 @@ public struct DerivedRoot: Codable, Sendable {
     /// The sandbox layers to use, topmost first (filled in when loaded).
     public var layers: [String] = []
 
+    public init(key: String, baseDigest: String, requested: [String], added: [InstalledPackage], builtAt: Date, layers: [String] = []) {
+        self.key = key
+        self.baseDigest = baseDigest
+        self.requested = requested
+        self.added = added
+        self.builtAt = builtAt
+        self.layers = layers
+    }
+
     enum CodingKeys: String, CodingKey {
         case key, requested, added
         case baseDigest = "base_digest"
@@ -81,7 +90,7 @@ public struct DerivedRoots: Sendable {
             return (root, false)
         }
         let key = Self.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
-        let dir = "\(store.home.derived)/\(key)"
+        let dir = store.layout.derivedRoot(key)
         if let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"), var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data) {
             root.layers = ["\(dir)/layer", baseRoot]
             return (root, false)
@@ -90,11 +99,11 @@ public struct DerivedRoots: Sendable {
         let requested = Set(packages).sorted()
         let what = requested + sources.map { "\($0.source) (from source)" }
         progress("installing \(what.joined(separator: " ")) over \(base.spec.name) (once; cached as \(key.prefix(12)))")
-        try FileManager.default.createDirectory(atPath: store.home.derived, withIntermediateDirectories: true)
-        let staging = "\(store.home.derived)/.staging-\(key.prefix(16))-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: store.layout.derived, withIntermediateDirectories: true)
+        Self.sweep(store.layout)
+        let staging = "\(store.layout.derived)/\(OwnedFolders.name(".staging-\(key.prefix(16))"))"
         for sub in ["upper", "work", "merged"] { try FileManager.default.createDirectory(atPath: "\(staging)/\(sub)", withIntermediateDirectories: true) }
-        defer { try? FileManager.default.removeItem(atPath: staging) }
+        defer { try? SafeRemoval.remove(staging) }
         let script = Self.preparationScript(sources: sources, spec: base.spec, useGcc: useGcc)
         var log: [UInt8] = []
         // Its own mount and PID namespaces, dying with wheelfarm: a kill leaves no mount and no process.
@@ -116,7 +125,7 @@ public struct DerivedRoots: Sendable {
         // The host's resolver configuration must not stay in the layer.
         try? FileManager.default.removeItem(atPath: "\(staging)/upper/etc/resolv.conf")
         var root = DerivedRoot(key: key, baseDigest: base.digest, requested: requested, added: added, builtAt: Date())
-        let building = "\(store.home.derived)/.building-\(key.prefix(16))-\(getpid())"
+        let building = "\(store.layout.derived)/\(OwnedFolders.name(".building-\(key.prefix(16))"))"
         try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: true)
         guard rename("\(staging)/upper", "\(building)/layer") == 0 else {
             throw ToolchainError.buildFailed(target: base.spec.name, step: "storing the derived root", detail: String(cString: strerror(errno)))
@@ -124,7 +133,7 @@ public struct DerivedRoots: Sendable {
         try Files.writeAtomically(Array(try ToolchainStore.encoder.encode(root)), to: "\(building)/manifest.json")
         if rename(building, dir) != 0 {
             // Another process made the same root meanwhile: keep theirs.
-            try? FileManager.default.removeItem(atPath: building)
+            try? SafeRemoval.remove(building)
         }
         root.layers = ["\(dir)/layer", baseRoot]
         return (root, true)
@@ -153,6 +162,16 @@ public struct DerivedRoots: Sendable {
         """
     }
 
+    /// Removes what dead processes left while making derived roots (unmounting first).
+    @discardableResult
+    public static func sweep(_ layout: FarmLayout) -> SweepReport {
+        var report = OwnedFolders.sweep(layout.derived, prefix: ".staging-*")
+        let building = OwnedFolders.sweep(layout.derived, prefix: ".building-*")
+        report.removed += building.removed
+        report.failed += building.failed
+        return report
+    }
+
     /// A shell function `run_step NAME COMMAND...`: appends NAME to `$S/steps` and runs COMMAND with
     /// its output in `$S/step-<n>.log`; a failing step ends the script with its status.
     static let stepFunction = """
@@ -175,7 +194,7 @@ public struct DerivedRoots: Sendable {
     /// packages, run in the outer script where `$S/merged` is the root being prepared.
     static func sourceBuildScript(_ sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
         guard !sources.isEmpty else { return "" }
-        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let quote = Shell.quote
         var compiler = useGcc ? [:] : spec.compilerEnvironment
         compiler["_PYTHON_SYSCONFIGDATA_NAME"] = nil
         if compiler.isEmpty { compiler = ["CC": "gcc", "CXX": "g++"] }

@@ -68,6 +68,8 @@ public struct SandboxConfiguration: Sendable {
     /// Asked about once a second while the command runs: true kills everything in the sandbox
     /// (the run ends as killed by SIGKILL). A scheduler cancels a running build with it.
     public var stop: (@Sendable () -> Bool)?
+    /// Whether the command gets the control channel on its fd 3 (see ``SandboxResult/control``).
+    public var controlChannel = false
 
     /// Creates a configuration with a minimal default environment.
     public init(layers: [String], command: [String], environment: [String: String] = SandboxConfiguration.defaultEnvironment,
@@ -125,6 +127,27 @@ public struct SandboxResult: Sendable {
     public var outcome: SandboxOutcome
     /// Wall-clock duration, setup and teardown included.
     public var seconds: Double
+    /// What the command wrote to fd 3 when ``SandboxConfiguration/controlChannel`` was set (at
+    /// most ``SandboxResult/controlLimit`` bytes). Only a program that keeps that descriptor
+    /// can write it: the farm's own helper does, and closes it for everything it starts, so
+    /// lines a build prints on its standard output cannot pose as the helper's answers.
+    public var control: [UInt8] = []
+
+    /// The most the control channel keeps.
+    public static let controlLimit = 1 << 20
+
+    public init(outcome: SandboxOutcome, seconds: Double, control: [UInt8] = []) {
+        self.outcome = outcome
+        self.seconds = seconds
+        self.control = control
+    }
+}
+
+/// Runs commands in isolated roots. ``NamespaceSandbox`` is the real one; tests use a scripted
+/// one (WheelfarmTesting's `ScriptedSandbox`), so the build's logic runs without root.
+public protocol SandboxRunner: Sendable {
+    /// Runs a command, handing its output to `output` as it arrives (`true` for standard error).
+    func run(_ config: SandboxConfiguration, output: (ArraySlice<UInt8>, Bool) -> Void) throws -> SandboxResult
 }
 
 /// The exact program a run executes, computed before anything happens (plan, then apply).
@@ -140,13 +163,13 @@ public struct SandboxPlan: Sendable {
 /// with no capabilities and `no_new_privs`, nosuid/nodev mounts, cgroup (or rlimit) limits and
 /// a wall-clock deadline. Everything is torn down afterwards, also when wheelfarm is killed:
 /// the mounts live only in the namespace, and the namespace dies with wheelfarm.
-public struct Sandbox: Sendable {
+public struct NamespaceSandbox: SandboxRunner {
     /// Where runs keep their (empty, host-side) scratch directories.
     public let scratchDirectory: String
 
-    /// Creates a sandbox runner using `home`'s scratch directory.
-    public init(home: FarmHome) {
-        scratchDirectory = home.scratch
+    /// Creates a sandbox runner using `layout`'s scratch directory.
+    public init(layout: FarmLayout) {
+        scratchDirectory = layout.scratch
     }
 
     static let setupFailureStatus: Int32 = 125
@@ -154,7 +177,7 @@ public struct Sandbox: Sendable {
 
     /// Computes the plan of a run.
     public func plan(_ config: SandboxConfiguration, scratch: String, cgroupDirectories: [String], rlimits: [String]) -> SandboxPlan {
-        func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let q = Shell.quote
         var lines: [String] = [
             "set -u",
             "fail() { echo \(q(Self.setupMarker))\"$*\" >&2; exit \(Self.setupFailureStatus); }",
@@ -172,7 +195,7 @@ public struct Sandbox: Sendable {
             "step mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"",
             "step mount -t tmpfs -o nosuid,noexec,mode=0755,size=65536 wheelfarm-dev \"$R/dev\"",
             // Copies of the host's harmless device nodes, made in one step.
-            "step cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty \"$R/dev/\"",
+            "step cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom \"$R/dev/\"",
             "ln -s /proc/self/fd \"$R/dev/fd\"; ln -s /proc/self/fd/0 \"$R/dev/stdin\"; ln -s /proc/self/fd/1 \"$R/dev/stdout\"; ln -s /proc/self/fd/2 \"$R/dev/stderr\"",
             "mkdir -p \"$R/dev/shm\" && step mount -t tmpfs -o nosuid,nodev,size=67108864 wheelfarm-shm \"$R/dev/shm\"",
             "mkdir -p \"$R/tmp\" && chmod 1777 \"$R/tmp\"",
@@ -221,7 +244,7 @@ public struct Sandbox: Sendable {
         Self.sweepStale(scratchDirectory)
         let started = Date()
         try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
-        let id = "run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let id = OwnedFolders.name("run")
         let scratch = "\(scratchDirectory)/\(id)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
         let cgroup = RunCgroup(id: id, memoryBytes: config.limits.memoryBytes, maxProcesses: config.limits.maxProcesses)
@@ -239,7 +262,11 @@ public struct Sandbox: Sendable {
         let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
         var stopped = false
         var nextStopCheck = started
-        let status = try ProcessRunner.stream(.setpriv, Array(plan.argv.dropFirst()), environment: environment, tick: { pid in
+        var control: [UInt8] = []
+        // A new session: the build has no controlling terminal, so it can neither push keystrokes
+        // into the operator's terminal (TIOCSTI) nor get its signals.
+        let options = ProcessRunner.SpawnOptions(newSession: true, controlChannel: config.controlChannel)
+        let status = try ProcessRunner.stream(.setpriv, Array(plan.argv.dropFirst()), environment: environment, options: options, tick: { pid in
             if !timedOut && Date() >= deadline {
                 timedOut = true
                 cgroup.killAll()
@@ -260,6 +287,8 @@ public struct Sandbox: Sendable {
             // say): keep the start of standard error and look for the marker's line at the end.
             if isError && setupError.count < 16384 { setupError.append(contentsOf: chunk.prefix(16384 - setupError.count)) }
             output(chunk, isError)
+        }, onControl: { chunk in
+            if control.count < SandboxResult.controlLimit { control.append(contentsOf: chunk.prefix(SandboxResult.controlLimit - control.count)) }
         })
         let seconds = Date().timeIntervalSince(started)
         let outcome: SandboxOutcome
@@ -275,20 +304,14 @@ public struct Sandbox: Sendable {
         } else {
             outcome = .exited(status)
         }
-        return SandboxResult(outcome: outcome, seconds: seconds)
+        return SandboxResult(outcome: outcome, seconds: seconds, control: control)
     }
 
     /// Removes scratch directories and cgroups of runs whose wheelfarm process is gone
     /// (killed with -9, say): nothing of a dead run is left behind for long.
-    static func sweepStale(_ scratchDirectory: String) {
-        let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: scratchDirectory)) ?? [] where name.hasPrefix("run-") {
-            let parts = name.split(separator: "-")
-            guard parts.count >= 3, let pid = pid_t(parts[1]), kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            let cgroup = RunCgroup(adopting: name)
-            cgroup.remove()
-            rmdir("\(scratchDirectory)/\(name)")
-        }
+    @discardableResult
+    public static func sweepStale(_ scratchDirectory: String) -> SweepReport {
+        OwnedFolders.sweep(scratchDirectory, prefix: "run") { name in RunCgroup(adopting: name).remove() }
     }
 }
 

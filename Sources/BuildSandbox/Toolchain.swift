@@ -150,26 +150,3 @@ public struct ToolchainCatalog: Sendable {
         return spec
     }
 }
-
-/// The farm's home directory: images, derived roots, sandboxes' scratch space.
-public struct FarmHome: Sendable {
-    /// Its path.
-    public let path: String
-
-    /// `explicit`, else `WHEELFARM_HOME`, else `/var/lib/wheelfarm` for root and
-    /// `~/.local/share/wheelfarm` for others.
-    public static func resolve(_ explicit: String? = nil) -> FarmHome {
-        if let explicit, !explicit.isEmpty { return FarmHome(path: explicit) }
-        if let env = ProcessInfo.processInfo.environment["WHEELFARM_HOME"], !env.isEmpty { return FarmHome(path: env) }
-        if getuid() == 0 { return FarmHome(path: "/var/lib/wheelfarm") }
-        return FarmHome(path: "\(NSHomeDirectory())/.local/share/wheelfarm")
-    }
-
-    /// Creates a home at `path`.
-    public init(path: String) { self.path = path }
-
-    var images: String { "\(path)/images" }
-    var pointers: String { "\(path)/toolchains" }
-    var derived: String { "\(path)/derived" }
-    var scratch: String { "\(path)/scratch" }
-}

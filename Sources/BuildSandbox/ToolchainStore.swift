@@ -6,6 +6,12 @@ public struct InstalledPackage: Codable, Sendable, Hashable {
     public var name: String
     public var version: String
     public var architecture: String
+
+    public init(name: String, version: String, architecture: String) {
+        self.name = name
+        self.version = version
+        self.architecture = architecture
+    }
 }
 
 /// What a built image holds: recorded once, so that builds can cite exact versions.
@@ -28,6 +34,18 @@ public struct ToolchainImage: Codable, Sendable {
     /// scripts run in it): when the definition changes, the image is out of date.
     public var definition: String?
 
+    public init(spec: ToolchainSpec, digest: String, packages: [InstalledPackage], frontendWheels: [String: String], builtAt: Date,
+                sizeBytes: Int64, buildSeconds: Double, definition: String? = nil) {
+        self.spec = spec
+        self.digest = digest
+        self.packages = packages
+        self.frontendWheels = frontendWheels
+        self.builtAt = builtAt
+        self.sizeBytes = sizeBytes
+        self.buildSeconds = buildSeconds
+        self.definition = definition
+    }
+
     enum CodingKeys: String, CodingKey {
         case spec, digest, packages, definition
         case frontendWheels = "frontend_wheels"
@@ -40,27 +58,27 @@ public struct ToolchainImage: Codable, Sendable {
 /// Builds, lists and removes toolchain images, stored once under their digest in the farm's home.
 public struct ToolchainStore: Sendable {
     /// The farm's home.
-    public let home: FarmHome
+    public let layout: FarmLayout
     /// The target descriptions.
     public let catalog: ToolchainCatalog
 
     /// Creates a store.
-    public init(home: FarmHome, catalog: ToolchainCatalog) {
-        self.home = home
+    public init(layout: FarmLayout, catalog: ToolchainCatalog) {
+        self.layout = layout
         self.catalog = catalog
     }
 
     /// The root file system of an image.
-    public func rootfs(digest: String) -> String { "\(home.images)/\(digest)/rootfs" }
+    public func rootfs(digest: String) -> String { layout.rootfs(digest) }
 
     /// The image a target name points at, when built.
     public func image(named name: String) throws -> ToolchainImage? {
         _ = try catalog.spec(name)
-        let pointer = "\(home.pointers)/\(name).json"
+        let pointer = layout.pointer(name)
         guard let data = FileManager.default.contents(atPath: pointer),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let digest = object["digest"] as? String else { return nil }
-        guard let manifest = FileManager.default.contents(atPath: "\(home.images)/\(digest)/manifest.json") else { return nil }
+        guard let manifest = FileManager.default.contents(atPath: "\(layout.image(digest))/manifest.json") else { return nil }
         return try Self.decoder.decode(ToolchainImage.self, from: manifest)
     }
 
@@ -100,20 +118,19 @@ public struct ToolchainStore: Sendable {
             try Emulation.ensureRegistered(architecture: spec.architecture, progress: progress)
         }
         let started = Date()
-        try FileManager.default.createDirectory(atPath: home.images, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: home.pointers, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: layout.images, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: layout.pointers, withIntermediateDirectories: true)
         sweepStaging()
-        let staging = "\(home.images)/.staging-\(name)-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
+        let staging = "\(layout.images)/\(OwnedFolders.name(".staging-\(name)"))"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var keep = false
-        defer { if !keep { try? FileManager.default.removeItem(atPath: staging) } }
+        defer { if !keep { try? SafeRemoval.remove(staging) } }
         let rootfs = "\(staging)/rootfs"
 
         // The frontend wheels download (through pip's own index configuration) while mmdebstrap runs.
         let wheels = "\(staging)/frontend"
         let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
-        let downloadBox = LockedSlots<ProcessOutput>(count: 1)
+        let downloadBox = Locked<[ProcessOutput?]>(slots: 1)
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
         DispatchQueue.global().async {
@@ -121,7 +138,7 @@ public struct ToolchainStore: Sendable {
             downloadGroup.leave()
         }
         // zig (for baseline targets) downloads alongside: the host's build, which runs in any root.
-        let zigBox = LockedSlots<Result<String, Error>>(count: 1)
+        let zigBox = Locked<[Result<String, Error>?]>(slots: 1)
         if spec.usesZig {
             downloadGroup.enter()
             let version = spec.compiler?.ziglang ?? ""
@@ -189,7 +206,7 @@ public struct ToolchainStore: Sendable {
                                    builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started),
                                    definition: Self.definitionDigest(spec))
         try? FileManager.default.removeItem(atPath: wheels)
-        let final = "\(home.images)/\(digest)"
+        let final = layout.image(digest)
         if FileManager.default.fileExists(atPath: "\(final)/manifest.json") {
             progress("an identical image is already stored (\(digest.prefix(12))); reusing it")
         } else {
@@ -201,7 +218,7 @@ public struct ToolchainStore: Sendable {
             keep = true
         }
         let pointer: [String: Any] = ["digest": digest, "built_at": ISO8601DateFormatter().string(from: Date())]
-        try Files.writeAtomically(Array(try JSONSerialization.data(withJSONObject: pointer, options: [.sortedKeys])), to: "\(home.pointers)/\(name).json")
+        try Files.writeAtomically(Array(try JSONSerialization.data(withJSONObject: pointer, options: [.sortedKeys])), to: layout.pointer(name))
         return (try? self.image(named: name)) ?? image
     }
 
@@ -222,22 +239,24 @@ public struct ToolchainStore: Sendable {
     /// Removes a target's image (when no other target shares it) and its pointer.
     public func remove(_ name: String) throws -> Bool {
         guard let image = try image(named: name) else { return false }
-        try FileManager.default.removeItem(atPath: "\(home.pointers)/\(name).json")
+        try FileManager.default.removeItem(atPath: layout.pointer(name))
         let stillUsed = catalog.specs.keys.contains { other in other != name && (try? self.image(named: other))?.digest == image.digest }
         if !stillUsed {
             // Renamed first, so that a removal cut short never leaves a half image under its digest.
-            let doomed = "\(home.images)/.removing-\(image.digest)-\(getpid())"
-            if rename("\(home.images)/\(image.digest)", doomed) == 0 { try? FileManager.default.removeItem(atPath: doomed) }
+            let doomed = "\(layout.images)/\(OwnedFolders.name(".removing-\(image.digest)"))"
+            if rename(layout.image(image.digest), doomed) == 0 { try SafeRemoval.remove(doomed) }
         }
         return true
     }
 
-    /// Deletes staging directories of builds whose process is gone.
-    func sweepStaging() {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: home.images)) ?? [] where name.hasPrefix(".staging-") || name.hasPrefix(".removing-") {
-            guard let pid = name.split(separator: "-").last.flatMap({ pid_t($0) }), kill(pid, 0) != 0 else { continue }
-            try? FileManager.default.removeItem(atPath: "\(home.images)/\(name)")
-        }
+    /// Deletes staging and half-removed images of processes that are gone (unmounting first).
+    @discardableResult
+    public func sweepStaging() -> SweepReport {
+        var report = OwnedFolders.sweep(layout.images, prefix: ".staging-*")
+        let removing = OwnedFolders.sweep(layout.images, prefix: ".removing-*")
+        report.removed += removing.removed
+        report.failed += removing.failed
+        return report
     }
 
     static func installedPackages(rootfs: String) throws -> [InstalledPackage] {
@@ -300,5 +319,48 @@ public enum Emulation {
         guard let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") else {
             throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
         }
+    }
+}
+
+/// The images and derived roots builds run in. ``ToolchainStore`` makes real ones with
+/// mmdebstrap; tests use fixture images that need neither root nor the network.
+public protocol ToolchainProvider: Sendable {
+    /// The target descriptions.
+    var catalog: ToolchainCatalog { get }
+    /// The image a target points at, when built.
+    func image(named name: String) throws -> ToolchainImage?
+    /// Whether a built image still matches its target's definition.
+    func isCurrent(_ image: ToolchainImage) -> Bool
+    /// Makes the image of a target.
+    func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage
+    /// The root file system of an image.
+    func rootfs(digest: String) -> String
+    /// The derived root of `base` with `packages` and `sources` (made the first time).
+    func derivedRoot(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
+                     progress: (String) -> Void) throws -> (DerivedRoot, built: Bool)
+}
+
+extension ToolchainStore: ToolchainProvider {
+    public func derivedRoot(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
+                            progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
+        try DerivedRoots(store: self).ensure(base: base, packages: packages, sources: sources, useGcc: useGcc, progress: progress)
+    }
+}
+
+extension ToolchainStore {
+    /// The digests some target's pointer names (whether or not the target is still in the catalog).
+    public func pointedDigests() -> Set<String> {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: layout.pointers)) ?? []
+        return Set(files.filter { $0.hasSuffix(".json") }.compactMap { file in
+            guard let data = FileManager.default.contents(atPath: "\(layout.pointers)/\(file)"),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            return object["digest"] as? String
+        })
+    }
+
+    /// The base image a derived root was made over, from its manifest.
+    public func derivedBase(_ key: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: "\(layout.derivedRoot(key))/manifest.json") else { return nil }
+        return (try? Self.decoder.decode(DerivedRoot.self, from: data))?.baseDigest
     }
 }

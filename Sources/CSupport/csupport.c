@@ -13,3 +13,7 @@ int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 const void *wf_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
     return memmem(haystack, haystack_length, needle, needle_length);
 }
+
+int wf_spawnattr_setsid(posix_spawnattr_t *attributes) {
+    return posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSID);
+}

@@ -39,8 +39,9 @@ public struct HostCheck: Codable, Sendable, Equatable {
 /// features of the sandbox, emulation for foreign targets, root, free space, and whether the
 /// package index and the Debian mirror answer. It changes nothing.
 public struct Doctor: Sendable {
-    /// The farm's home (free space is measured where it is, or would be).
-    public var home: String
+    /// The farm's home (free space is measured where it is, or would be; leftovers are looked for there).
+    public var layout: FarmLayout
+    var home: String { layout.path }
     /// The targets the farm is configured to build: they decide what is needed.
     public var targets: [ToolchainSpec]
     /// Whether to ask the package index and the mirror.
@@ -49,8 +50,8 @@ public struct Doctor: Sendable {
     public var index: IndexConfiguration?
 
     /// Creates a doctor for a home and its targets.
-    public init(home: String, targets: [ToolchainSpec], index: IndexConfiguration?, checkNetwork: Bool = true) {
-        self.home = home
+    public init(layout: FarmLayout, targets: [ToolchainSpec], index: IndexConfiguration?, checkNetwork: Bool = true) {
+        self.layout = layout
         self.targets = targets
         self.index = index
         self.checkNetwork = checkNetwork
@@ -58,7 +59,7 @@ public struct Doctor: Sendable {
 
     /// Runs every check, in a stable order.
     public func run() -> [HostCheck] {
-        var checks = [rootCheck(), spaceCheck()]
+        var checks = [rootCheck(), spaceCheck(), leftoversCheck()]
         checks += programChecks()
         checks += kernelChecks()
         checks += emulationChecks()
@@ -103,6 +104,18 @@ public struct Doctor: Sendable {
         if free < 5 { return HostCheck(category: "host", name: "free space", status: .missing, detail: detail, fix: "free space, or set `home` on a larger file system") }
         if free < 20 { return HostCheck(category: "host", name: "free space", status: .warning, detail: detail, fix: "20 GiB or more is comfortable") }
         return HostCheck(category: "host", name: "free space", status: .ok, detail: detail)
+    }
+
+    /// What dead processes left in the home (`wheelfarm gc` or the next build removes it).
+    func leftoversCheck() -> HostCheck {
+        let folders = Leftovers.find(layout)
+        let mounts = Leftovers.mounts(layout)
+        if folders.isEmpty && mounts.isEmpty {
+            return HostCheck(category: "host", name: "leftovers", status: .ok, detail: "no leftovers of dead processes in \(home)")
+        }
+        let what = (mounts.map { "mount \($0)" } + folders).prefix(5).joined(separator: ", ")
+        return HostCheck(category: "host", name: "leftovers", status: .warning,
+                         detail: "\(folders.count) folders and \(mounts.count) mounts left by processes that are gone: \(what)", fix: "wheelfarm gc")
     }
 
     // MARK: - Programs

@@ -56,13 +56,13 @@ public final class Farm: Sendable {
     let publisher: (@Sendable (JobRecord) -> Bool)?
     /// New jobs a landed job brings (its runtime dependencies, with `--with-deps`).
     let followUps: (@Sendable (JobRecord) -> [JobRecord])?
-    /// Where builds keep their work folders (`<home>/jobs`): those of dead processes are removed.
-    let workDirectory: String?
+    /// The farm's home: what dead processes left there is swept.
+    let layout: FarmLayout?
 
     public init(store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
                 publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil,
-                workDirectory: String? = nil) {
-        self.workDirectory = workDirectory
+                layout: FarmLayout? = nil) {
+        self.layout = layout
         self.store = store
         self.executor = executor
         self.limits = limits
@@ -79,10 +79,14 @@ public final class Farm: Sendable {
         for job in try store.recover() {
             say("job \(job.number) (\(job.requirement) for \(job.target)) was interrupted: \(job.state == .cancelled ? "cancelled" : "queued again")")
         }
-        if let workDirectory { Self.sweepWorkDirectories(workDirectory) }
+        if let layout {
+            let swept = Leftovers.sweep(layout)
+            for path in swept.removed { say("removed \(path), left by a process that is gone") }
+            for problem in swept.failed { say("cannot remove a dead process's leftover: \(problem)") }
+        }
         publishPending(requests: requests)
 
-        let finished = LockedQueue<Int64>()
+        let finished = Locked<[Int64]>([])
         let wake = DispatchSemaphore(value: 0)
         var running: [Int64: JobRecord] = [:]
         while true {
@@ -216,29 +220,5 @@ public final class Farm: Sendable {
     func publishPending(requests: [Int64]?) {
         guard publisher != nil, let pending = try? store.unpublished(requests: requests) else { return }
         for job in pending { publish(job) }
-    }
-
-    /// Removes build work folders (`<root>/<target>-<pid>-<n>`) of processes that are gone.
-    static func sweepWorkDirectories(_ root: String) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
-            let parts = name.split(separator: "-")
-            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(atPath: "\(root)/\(name)")
-        }
-    }
-}
-
-/// A queue many threads append to and one drains.
-final class LockedQueue<Element: Sendable>: @unchecked Sendable {
-    private var items: [Element] = []
-    private let lock = NSLock()
-
-    func append(_ item: Element) { lock.withLock { items.append(item) } }
-
-    func drain() -> [Element] {
-        lock.withLock {
-            defer { items.removeAll() }
-            return items
-        }
     }
 }

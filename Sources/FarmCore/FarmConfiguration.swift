@@ -1,6 +1,8 @@
+import BuildSandbox
 import FarmStore
 import Foundation
 import TOMLKit
+import WheelfarmBasics
 
 /// The farm's settings: defaults, then the TOML file, then `WHEELFARM_*` environment variables,
 /// then command-line flags; each value remembers where it came from (`wheelfarm config show`).
@@ -18,6 +20,7 @@ public struct FarmConfiguration: Sendable {
     /// `WHEELFARM_RETRY_MAX_ATTEMPTS`).
     static let keys: [(key: String, kind: Kind, help: String)] = [
         ("home", .string, "the farm's folder: state, images, builds, repository"),
+        ("data_dir", .string, "wheelfarm's data folder: toolchains/ and recipes/ (default: beside the installed executable)"),
         ("targets", .list, "targets `build` and the nightly build for"),
         ("jobs", .int, "builds at once (default: from cores and memory)"),
         ("limits.memory_gb", .double, "memory the builds share, GiB (default: 80% of the machine's)"),
@@ -32,6 +35,7 @@ public struct FarmConfiguration: Sendable {
         ("signing.key", .string, "minisign secret key file (default: <home>/keys/signing.key)"),
         ("nightly.track_file", .string, "file of project names the nightly follows, one per line, besides `wheelfarm track`"),
         ("gc.keep_days", .int, "`wheelfarm gc` keeps logs and failed builds younger than this"),
+        ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept"),
     ]
 
     enum Kind: Sendable { case string, int, double, bool, list }
@@ -57,6 +61,7 @@ public struct FarmConfiguration: Sendable {
         values["repository.username"] = ("__token__", "default")
         values["repository.publish"] = ("false", "default")
         values["gc.keep_days"] = ("30", "default")
+        values["log.limit_mb"] = ("64", "default")
         values["home"] = (Self.defaultHome, "default")
 
         // The file's location may depend on the home given by flag or environment.
@@ -88,9 +93,11 @@ public struct FarmConfiguration: Sendable {
         }
     }
 
-    static var defaultHome: String {
-        getuid() == 0 ? "/var/lib/wheelfarm" : "\(NSHomeDirectory())/.local/share/wheelfarm"
-    }
+    static var defaultHome: String { FarmLayout.defaultPath }
+
+    /// The target `build` uses when none is given or configured: CPython 3.11 compiled by zig
+    /// for glibc 2.17 (manylinux2014), for this machine's architecture.
+    public static var defaultTarget: String { "cp311-bookworm-glibc2.17-\(ZigToolchain.hostMachine)" }
 
     static func read(_ table: TOMLTable, prefix: String, path: String, into values: inout [String: (String, String)]) throws {
         for name in table.keys {
@@ -159,6 +166,16 @@ public struct FarmConfiguration: Sendable {
     public var indexURL: String? { value("index.url") }
     public var trackFile: String? { value("nightly.track_file") }
     public var keepDays: Int { value("gc.keep_days").flatMap(Int.init) ?? 30 }
+    public var dataDirectory: String? { value("data_dir") }
+    public var logLimitBytes: Int { max(1, value("log.limit_mb").flatMap(Int.init) ?? 64) << 20 }
+    /// The farm's home and its layout.
+    public var layout: FarmLayout { FarmLayout(path: home) }
+
+    /// The targets: given ones, else the configured ones, else the default.
+    public func targets(_ given: [String]) -> [String] {
+        if !given.isEmpty { return given }
+        return targets.isEmpty ? [Self.defaultTarget] : targets
+    }
 
     /// The scheduler's limits.
     public var limits: FarmLimits {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import WheelfarmBasics
 
 /// What a finished run of a job reports to the store.
 public enum JobOutcome: Sendable, Equatable {

@@ -12,27 +12,39 @@ public struct IndexFile: Sendable, Hashable {
     public var size: Int?
 }
 
-/// Talks to a PEP 503/691 simple index over HTTPS, with retries and backoff for transient failures.
-///
-/// Requests go through the curl program: linking Foundation's networking (libcurl and its
-/// dozen dependencies) into wheelfarm would cost every command, `audit` included, about 5 MB
-/// of memory at start-up for the few requests a build makes.
-public final class IndexClient: @unchecked Sendable {
+/// One HTTP GET, without retries: the client's only side effect. ``CurlTransport`` is the real
+/// one; tests use fixture pages (WheelfarmTesting's `FixtureIndex`).
+public protocol IndexTransport: Sendable {
+    /// The body of `url` (at most `limit` bytes), or an ``IndexError``.
+    func get(_ url: String, accept: String, limit: Int) throws -> Data
+}
+
+/// Talks to a PEP 503/691 simple index, with retries and backoff for transient failures.
+public final class IndexClient: Sendable {
     /// The index in use.
     public let configuration: IndexConfiguration
+    let transport: any IndexTransport
+    let backoff: Backoff
+    let clock: any Clock
 
-    /// Creates a client for `configuration`.
-    public init(configuration: IndexConfiguration) {
+    /// The largest index page read (a project with thousands of files is a few MiB).
+    public static let pageLimit = 64 << 20
+    /// The largest sdist downloaded.
+    public static let sdistLimit = 2 << 30
+
+    /// Creates a client for `configuration` over `transport` (curl by default).
+    public init(configuration: IndexConfiguration, transport: (any IndexTransport)? = nil,
+                backoff: Backoff = Backoff(attempts: 4, baseSeconds: 0.5, maxSeconds: 8), clock: any Clock = SystemClock()) {
         self.configuration = configuration
+        self.transport = transport ?? CurlTransport(configuration: configuration)
+        self.backoff = backoff
+        self.clock = clock
     }
-
-    /// The PEP 503 normalised project name.
-    public static func normalise(_ name: String) -> String { ProjectName.normalise(name) }
 
     /// The files of a project, from its PEP 691 JSON page.
     public func files(of project: String) throws -> [IndexFile] {
-        let url = "\(configuration.indexURL)/\(Self.normalise(project))/"
-        let data = try get(url, accept: "application/vnd.pypi.simple.v1+json")
+        let url = "\(configuration.indexURL)/\(ProjectName.normalise(project))/"
+        let data = try get(url, accept: "application/vnd.pypi.simple.v1+json", limit: Self.pageLimit)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let files = object["files"] as? [[String: Any]] else {
             throw IndexError.malformed(url: url, reason: "not a PEP 691 JSON project page")
         }
@@ -45,20 +57,23 @@ public final class IndexClient: @unchecked Sendable {
         }
     }
 
-    /// GET with retries: exponential backoff with jitter on transient failures, at most `attempts` tries.
-    public func get(_ url: String, accept: String = "*/*", attempts: Int = 4) throws -> Data {
-        var lastError: IndexError = .transport(url: url, reason: "not attempted")
-        for attempt in 0..<attempts {
-            if attempt > 0 { usleep(UInt32(min(8.0, 0.5 * pow(2, Double(attempt - 1))) * Double.random(in: 0.7...1.3) * 1_000_000)) }
-            do { return try getOnce(url, accept: accept) } catch let error as IndexError {
-                lastError = error
-                if !error.isTransient { throw error }
-            }
+    /// GET with retries: the farm's ``Backoff`` on transient failures.
+    public func get(_ url: String, accept: String = "*/*", limit: Int = IndexClient.sdistLimit) throws -> Data {
+        try backoff.retry(clock: clock, isTransient: { ($0 as? IndexError)?.isTransient ?? false }) { _ in
+            try transport.get(url, accept: accept, limit: limit)
         }
-        throw lastError
     }
+}
 
-    private func getOnce(_ url: String, accept: String) throws -> Data {
+/// GET through the curl program: linking Foundation's networking (libcurl and its dozen
+/// dependencies) into wheelfarm would cost every command, `audit` included, about 5 MB of
+/// memory at start-up for the few requests a build makes.
+public struct CurlTransport: IndexTransport {
+    let configuration: IndexConfiguration
+
+    public init(configuration: IndexConfiguration) { self.configuration = configuration }
+
+    public func get(_ url: String, accept: String, limit: Int) throws -> Data {
         guard let target = URL(string: url), let scheme = target.scheme, scheme == "https" || scheme == "http" || scheme == "file" else {
             throw IndexError.malformed(url: url, reason: "not a URL")
         }
@@ -66,7 +81,7 @@ public final class IndexClient: @unchecked Sendable {
         defer { work.remove() }
         let body = "\(work.path)/body"
         // Options go through a config file: credentials never appear in the process list.
-        var config = "silent\nshow-error\nlocation\nconnect-timeout = 30\nmax-time = 600\n"
+        var config = "silent\nshow-error\nlocation\nconnect-timeout = 30\nmax-time = 600\nmax-filesize = \(limit)\n"
         config += "header = \"Accept: \(accept)\"\noutput = \"\(body)\"\nwrite-out = \"%{http_code}\"\n"
         if let user = configuration.username, URL(string: configuration.indexURL)?.host == target.host {
             let escaped = "\(user):\(configuration.password ?? "")".replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
@@ -80,13 +95,16 @@ public final class IndexClient: @unchecked Sendable {
             throw IndexError.noIndex("curl is needed to reach the package index (\(HostTool.curl.fix))")
         }
         let result = try ProcessRunner.run(.curl, ["--config", "\(work.path)/config"])
+        if result.status == 63 { throw IndexError.malformed(url: url, reason: "larger than \(limit >> 20) MiB") }
         guard result.status == 0 else {
             // curl's own failures (DNS, connection, TLS, timeouts) are transport errors, worth a retry.
             throw IndexError.transport(url: url, reason: result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         let status = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         guard status == 200 || (scheme == "file" && status == 0) else { throw IndexError.http(url: url, status: status) }
-        guard let data = FileManager.default.contents(atPath: body) else { throw IndexError.transport(url: url, reason: "no body") }
-        return data
+        guard let data = try? Files.readBytes(body, limit: limit + 1), data.count <= limit else {
+            throw IndexError.malformed(url: url, reason: "no body, or larger than \(limit >> 20) MiB")
+        }
+        return Data(data)
     }
 }

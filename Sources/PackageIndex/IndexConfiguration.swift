@@ -11,6 +11,14 @@ public struct IndexConfiguration: Sendable, Equatable {
     /// Where the URL came from, for messages (`--index-url`, `PIP_INDEX_URL`, a pip.conf path, pip's default).
     public var source: String
 
+    /// A configuration as given.
+    public init(indexURL: String, username: String?, password: String?, source: String) {
+        self.indexURL = indexURL
+        self.username = username
+        self.password = password
+        self.source = source
+    }
+
     /// The index from `explicit`, else `PIP_INDEX_URL`, else pip's configuration files (site,
     /// user, then global, as pip ranks them), else the default of the pip on this host. No index
     /// host name is written in wheelfarm itself.

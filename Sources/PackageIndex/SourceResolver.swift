@@ -26,11 +26,11 @@ public struct SourceResolver: Sendable {
     public static func sdistVersion(_ filename: String, project: String) -> PackageVersion? {
         guard let suffix = sdistSuffixes.first(where: { filename.lowercased().hasSuffix($0) }) else { return nil }
         let stem = String(filename.dropLast(suffix.count))
-        let wanted = IndexClient.normalise(project)
+        let wanted = ProjectName.normalise(project)
         // Old sdists spell the name with dashes ("python-dateutil-2.8.2"): try every split.
         for (index, character) in zip(stem.indices, stem) where character == "-" {
             let name = String(stem[..<index]), version = String(stem[stem.index(after: index)...])
-            if IndexClient.normalise(name) == wanted, let parsed = PackageVersion(version) { return parsed }
+            if ProjectName.normalise(name) == wanted, let parsed = PackageVersion(version) { return parsed }
         }
         return nil
     }
@@ -65,7 +65,7 @@ public struct SourceResolver: Sendable {
             }
             throw IndexError.notFound(project: requirement.name, detail: why + " on \(client.configuration.indexURL)")
         }
-        return ResolvedSource(project: IndexClient.normalise(requirement.name), version: best.0, file: best.1)
+        return ResolvedSource(project: ProjectName.normalise(requirement.name), version: best.0, file: best.1)
     }
 }
 

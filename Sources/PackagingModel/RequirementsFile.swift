@@ -40,32 +40,33 @@ public struct RequirementsFile: Sendable {
     public var requireHashes = false
 
     /// Reads `path` and what it includes.
-    public static func load(path: String) throws -> RequirementsFile {
+    public static func load(path: String, reader: (String) -> String?) throws -> RequirementsFile {
         var file = RequirementsFile()
-        try file.read(path: path, asConstraints: false, seen: [])
+        try file.read(path: path, asConstraints: false, seen: [], reader: reader)
         if file.requireHashes, let bare = file.requirements.first(where: { $0.hashes.isEmpty }) {
             throw ParseError(origin: bare.origin, message: "--require-hashes is set but \(bare.requirement.name) has no --hash")
         }
         return file
     }
 
-    /// Parses text as if read from `path` (includes are read from disk relative to it).
-    public static func parse(_ text: String, path: String = "requirements.txt") throws -> RequirementsFile {
+    /// Parses text as if read from `path`; includes (`-r`, `-c`) are read through `reader`
+    /// (none by default: an include is then an error).
+    public static func parse(_ text: String, path: String = "requirements.txt", reader: (String) -> String? = { _ in nil }) throws -> RequirementsFile {
         var file = RequirementsFile()
-        try file.parse(text, path: path, asConstraints: false, seen: [path])
+        try file.parse(text, path: path, asConstraints: false, seen: [path], reader: reader)
         return file
     }
 
-    mutating func read(path: String, asConstraints: Bool, seen: Set<String>) throws {
+    mutating func read(path: String, asConstraints: Bool, seen: Set<String>, reader: (String) -> String?) throws {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         guard !seen.contains(absolute) else { throw ParseError(origin: path, message: "includes itself (through -r or -c)") }
-        guard let data = FileManager.default.contents(atPath: absolute), let text = String(data: data, encoding: .utf8) else {
+        guard let text = reader(absolute) else {
             throw ParseError(origin: path, message: "cannot read the file")
         }
-        try parse(text, path: absolute, asConstraints: asConstraints, seen: seen.union([absolute]))
+        try parse(text, path: absolute, asConstraints: asConstraints, seen: seen.union([absolute]), reader: reader)
     }
 
-    mutating func parse(_ text: String, path: String, asConstraints: Bool, seen: Set<String>) throws {
+    mutating func parse(_ text: String, path: String, asConstraints: Bool, seen: Set<String>, reader: (String) -> String?) throws {
         let display = (path as NSString).lastPathComponent
         let directory = (path as NSString).deletingLastPathComponent
         var logical = ""
@@ -85,7 +86,7 @@ public struct RequirementsFile: Sendable {
             let content = logical.trimmingCharacters(in: .whitespaces)
             logical = ""
             guard !content.isEmpty else { continue }
-            try handle(content, origin: "\(display):\(startLine)", directory: directory, asConstraints: asConstraints, seen: seen)
+            try handle(content, origin: "\(display):\(startLine)", directory: directory, asConstraints: asConstraints, seen: seen, reader: reader)
         }
     }
 
@@ -105,7 +106,7 @@ public struct RequirementsFile: Sendable {
         "--use-feature": "pip feature flags do not apply to wheelfarm",
     ]
 
-    mutating func handle(_ content: String, origin: String, directory: String, asConstraints: Bool, seen: Set<String>) throws {
+    mutating func handle(_ content: String, origin: String, directory: String, asConstraints: Bool, seen: Set<String>, reader: (String) -> String?) throws {
         if content.hasPrefix("-") && !content.hasPrefix("--hash") {
             let (option, value) = Self.splitOption(content)
             switch option {
@@ -113,7 +114,7 @@ public struct RequirementsFile: Sendable {
                 guard let value, !value.isEmpty else { throw ParseError(origin: origin, message: "\(option) needs a file name") }
                 guard !value.contains("://") else { throw ParseError(origin: origin, message: "\(option) with a URL is not supported; give a local file") }
                 let included = value.hasPrefix("/") ? value : "\(directory)/\(value)"
-                try read(path: included, asConstraints: asConstraints || option == "-c" || option == "--constraint", seen: seen)
+                try read(path: included, asConstraints: asConstraints || option == "-c" || option == "--constraint", seen: seen, reader: reader)
             case "--pre": prereleases = true
             case "--require-hashes": requireHashes = true
             default:

@@ -11,13 +11,15 @@ public struct RemotePublisher: Sendable {
     public let password: String
     /// Attempts for a transient failure (connection errors, 5xx).
     public let attempts: Int
+    let clock: any Clock
 
     /// Creates a publisher.
-    public init(url: String, username: String = "__token__", password: String, attempts: Int = 4) {
+    public init(url: String, username: String = "__token__", password: String, attempts: Int = 4, clock: any Clock = SystemClock()) {
         self.url = url
         self.username = username
         self.password = password
         self.attempts = attempts
+        self.clock = clock
     }
 
     /// Uploads one wheel; returns the server's answer (a 2xx, or the final failure).
@@ -37,7 +39,8 @@ public struct RemotePublisher: Sendable {
         for field in fields { arguments += ["--form-string", field] }
         arguments += ["--form", "content=@\(path);filename=\(filename);type=application/octet-stream", url]
         var last = UploadResult(status: 0, message: "not attempted")
-        for attempt in 1...max(1, attempts) {
+        let backoff = Backoff(attempts: max(1, attempts), baseSeconds: 0.5, maxSeconds: 8)
+        for attempt in 1...backoff.attempts {
             let result = try ProcessRunner.run(.curl, arguments)
             let code = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             let body = (try? String(contentsOfFile: "\(work.path)/body", encoding: .utf8)) ?? ""
@@ -46,7 +49,7 @@ public struct RemotePublisher: Sendable {
             if (200..<300).contains(code) { return last }
             // 4xx are answers (refused, exists, bad token): retrying would not change them.
             if (400..<500).contains(code) { return last }
-            if attempt < attempts { usleep(useconds_t(min(8.0, 0.5 * pow(2, Double(attempt - 1))) * Double.random(in: 0.8...1.2) * 1_000_000)) }
+            if attempt < backoff.attempts { clock.sleep(seconds: backoff.delay(afterAttempt: attempt)) }
         }
         return last
     }

@@ -13,6 +13,7 @@ public enum RepositoryError: Error, CustomStringConvertible, Equatable {
     case tooLarge(Int)
     case unknown(String)
     case io(String)
+    case configuration(String)
 
     public var description: String {
         switch self {
@@ -24,6 +25,7 @@ public enum RepositoryError: Error, CustomStringConvertible, Equatable {
         case let .tooLarge(limit): return "the file is larger than the limit of \(limit) bytes"
         case let .unknown(what): return "\(what) is not in the repository"
         case let .io(reason): return reason
+        case let .configuration(reason): return reason
         }
     }
 
@@ -102,20 +104,13 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// Removes what uploads and checks of dead processes left in `incoming/` (they were never listed).
-    func sweepIncoming() {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/incoming")) ?? [] {
-            let fields = name.split(separator: "-")
-            guard let pidText = name.hasPrefix("check-") ? fields.dropFirst().first : fields.first, let pid = pid_t(pidText),
-                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(atPath: "\(root)/incoming/\(name)")
-        }
+    @discardableResult
+    public func sweepIncoming() -> SweepReport {
+        OwnedFolders.sweep("\(root)/incoming")
     }
 
-    /// PEP 503 normalisation.
-    public static func normalise(_ name: String) -> String { ProjectName.normalise(name) }
-
     /// The folder of a project's files.
-    public func directory(of project: String) -> String { "\(root)/files/\(Self.normalise(project))" }
+    public func directory(of project: String) -> String { "\(root)/files/\(ProjectName.normalise(project))" }
 
     /// Every project name, sorted.
     public func projects() -> [String] {
@@ -125,7 +120,7 @@ public final class Repository: @unchecked Sendable {
 
     /// A project's manifest, or nil.
     public func manifest(_ project: String) -> ProjectManifest? {
-        guard let data = FileManager.default.contents(atPath: "\(root)/projects/\(Self.normalise(project)).json") else { return nil }
+        guard let data = FileManager.default.contents(atPath: "\(root)/projects/\(ProjectName.normalise(project)).json") else { return nil }
         return try? Self.decoder.decode(ProjectManifest.self, from: data)
     }
 
@@ -144,7 +139,7 @@ public final class Repository: @unchecked Sendable {
 
     /// A place for an upload's bytes before `publish` checks them (same file system, so the
     /// final rename is atomic).
-    public func incomingPath() -> String { "\(root)/incoming/\(getpid())-\(UInt64.random(in: 0...UInt64.max)).part" }
+    public func incomingPath() -> String { "\(root)/incoming/\(OwnedFolders.name("upload")).part" }
 
     /// Checks and adds the wheel at `path` (moved into the repository when `move`, else copied),
     /// with its signature and provenance when given. `expectedSha256` is what an upload declared.
@@ -162,7 +157,7 @@ public final class Repository: @unchecked Sendable {
         }
         // The wheel is read through a link named as the upload says, so that its file name,
         // RECORD and METADATA are checked together.
-        let checkDir = "\(root)/incoming/check-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let checkDir = "\(root)/incoming/\(OwnedFolders.name("check"))"
         try FileManager.default.createDirectory(atPath: checkDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: checkDir) }
         guard symlink(path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path, "\(checkDir)/\(filename)") == 0 else {
@@ -177,7 +172,7 @@ public final class Repository: @unchecked Sendable {
         guard let metaName = metadata.value("Name"), let metaVersion = metadata.value("Version") else {
             throw RepositoryError.notAWheel("METADATA lacks Name or Version")
         }
-        guard Self.normalise(metaName) == Self.normalise(name.distribution) else {
+        guard ProjectName.normalise(metaName) == ProjectName.normalise(name.distribution) else {
             throw RepositoryError.metadataMismatch("the file name says \(name.distribution), METADATA says \(metaName)")
         }
         let sameVersion = PackageVersion(metaVersion).flatMap { meta in PackageVersion(name.version).map { $0 == meta } } ?? (metaVersion == name.version)
@@ -187,7 +182,7 @@ public final class Repository: @unchecked Sendable {
         defer { lock.unlock() }
         let fileLock = try FileLock(path: "\(root)/.lock")
         defer { fileLock.unlock() }
-        let project = Self.normalise(metaName)
+        let project = ProjectName.normalise(metaName)
         var manifest = manifest(project) ?? ProjectManifest(name: project, files: [])
         if let existing = manifest.files.first(where: { $0.filename == filename }) {
             guard existing.sha256 == sha else { throw RepositoryError.exists(filename) }
@@ -236,7 +231,7 @@ public final class Repository: @unchecked Sendable {
         }
         guard !changed.isEmpty else { throw RepositoryError.unknown("\(project) \(version)") }
         try write(manifest)
-        onChange?(Self.normalise(project))
+        onChange?(ProjectName.normalise(project))
         return changed
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PackagingModel
 import WheelfarmBasics
 
 /// One API token: only its sha256 is kept.
@@ -41,7 +42,7 @@ public struct TokenStore: Sendable {
         let id = String(Digest.hex(Digest.sha256(random)).prefix(8))
         let secret = Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
         let token = "wf_\(id)_\(secret)"
-        let entry = TokenEntry(id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(Repository.normalise),
+        let entry = TokenEntry(id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(ProjectName.normalise),
                                created: Date(), revoked: false, note: note)
         try update { $0.append(entry) }
         return (token, entry)
@@ -65,7 +66,7 @@ public struct TokenStore: Sendable {
         guard let entry = entries().first(where: { $0.sha256 == sha }), !entry.revoked else { return false }
         switch scope {
         case .read: return true
-        case let .upload(project): return entry.project == nil || entry.project == Repository.normalise(project)
+        case let .upload(project): return entry.project == nil || entry.project == ProjectName.normalise(project)
         }
     }
 

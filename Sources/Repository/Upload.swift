@@ -63,12 +63,12 @@ public struct UploadHandler: Sendable {
         guard let content = form.files["content"] else { return UploadResult(status: 400, message: "no 'content' file in the upload") }
         guard let project = form.fields["name"], !project.isEmpty else { return UploadResult(status: 400, message: "no 'name' field in the upload") }
         guard tokens.allows(token, .upload(project: project)) else {
-            return UploadResult(status: 403, message: "this token may not upload to \(Repository.normalise(project))")
+            return UploadResult(status: 403, message: "this token may not upload to \(ProjectName.normalise(project))")
         }
         guard let name = WheelFilename(content.filename), !content.filename.contains("/"), !content.filename.contains("\\") else {
             return UploadResult(status: 400, message: RepositoryError.invalidName(content.filename).description + " (only wheels are accepted)")
         }
-        guard Repository.normalise(name.distribution) == Repository.normalise(project) else {
+        guard ProjectName.normalise(name.distribution) == ProjectName.normalise(project) else {
             return UploadResult(status: 400, message: "the form names project \(project) but the file is \(content.filename)")
         }
         if let version = form.fields["version"], let declared = PackageVersion(version), let fileVersion = PackageVersion(name.version), declared != fileVersion {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+import PackagingModel
 import Repository
 import WheelfarmBasics
 
@@ -175,7 +176,7 @@ public struct RepositoryServer: Sendable {
 
     func project(_ request: Request, _ name: String) throws -> Response {
         try authorizeRead(request)
-        let normalised = Repository.normalise(name)
+        let normalised = ProjectName.normalise(name)
         guard normalised == name else {
             return Response(status: .movedPermanently, headers: [.location: "/simple/\(normalised)/"])
         }
@@ -191,7 +192,7 @@ public struct RepositoryServer: Sendable {
 
     func humanPage(_ request: Request, _ name: String) throws -> Response {
         try authorizeRead(request)
-        let normalised = Repository.normalise(name)
+        let normalised = ProjectName.normalise(name)
         let path = "\(repository.root)/projects/\(normalised).json"
         guard let page = cache.page(key: "\(normalised)/page", stamp: stamp(path), render: { repository.manifest(normalised).map(IndexPages.projectPage) }) else {
             throw HTTPError(.notFound, message: "no project \(normalised)")
@@ -202,7 +203,7 @@ public struct RepositoryServer: Sendable {
     /// A listed file or one of its side files; never a file the manifest does not list.
     func file(_ request: Request, context: some RequestContext, project: String, name: String) async throws -> Response {
         try authorizeRead(request)
-        let normalised = Repository.normalise(project)
+        let normalised = ProjectName.normalise(project)
         guard !name.contains("/"), !name.hasPrefix("."), let manifest = repository.manifest(normalised) else { throw HTTPError(.notFound) }
         var base = name
         var contentType = "application/octet-stream"

@@ -101,7 +101,7 @@ public enum ZipReader {
         if workers == 1 {
             return try readPart(path, worker: 0, of: 1, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
         }
-        let results = LockedSlots<Result<[ArchiveMember], Error>>(count: workers)
+        let results = Locked<[Result<[ArchiveMember], Error>?]>(slots: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             results.set(worker, Result {
                 try readPart(path, worker: worker, of: workers, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)

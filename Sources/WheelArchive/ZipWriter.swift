@@ -47,7 +47,7 @@ public enum ZipWriter {
             ranges.append(start..<entries.count)
             let partPaths = ranges.indices.map { "\(path).part\($0)-\(getpid())" }
             defer { for part in partPaths { unlink(part) } }
-            let failures = LockedSlots<Error>(count: ranges.count)
+            let failures = Locked<[Error?]>(slots: ranges.count)
             let chunks = ranges.map { Array(entries[$0]) }
             DispatchQueue.concurrentPerform(iterations: chunks.count) { index in
                 do { try writeSingle(chunks[index], to: partPaths[index], compressionLevel: compressionLevel) } catch { failures.set(index, error) }

@@ -8,6 +8,12 @@ public struct Patchelf: Sendable {
     /// Its version as printed.
     public let version: String
 
+    /// A patchelf at `path` (``locate()`` checks the version; this does not).
+    public init(path: String, version: String) {
+        self.path = path
+        self.version = version
+    }
+
     /// Finds patchelf through `WHEELFARM_PATCHELF`, `PATH` or the tools folder, taking the
     /// first that is recent enough.
     public static func locate() throws -> Patchelf {

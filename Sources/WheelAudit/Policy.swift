@@ -32,15 +32,12 @@ public struct ABIPolicy: Sendable, Hashable, CustomStringConvertible {
 public enum PolicyError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case invalid(path: String, reason: String)
-    case dataNotFound(searched: [String])
     case unknownPolicy(String, known: [String])
 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read policy file \(path): \(reason)"
         case let .invalid(path, reason): return "invalid policy file \(path): \(reason)"
-        case let .dataNotFound(searched):
-            return "cannot find wheelfarm's policy data (toolchains/policies); looked in: \(searched.joined(separator: ", ")). Set WHEELFARM_DATA_DIR to the repository's folder."
         case let .unknownPolicy(name, known): return "no policy named '\(name)' for this wheel; known: \(known.joined(separator: ", "))"
         }
     }
@@ -167,32 +164,5 @@ public struct PolicyCatalog: Sendable {
                 blacklistedSymbols: d.blacklist))
         }
         return result.sorted { $0.priority < $1.priority }
-    }
-}
-
-/// Finds wheelfarm's data directory (the folder that holds `toolchains/` and `recipes/`).
-public enum DataDirectory {
-    /// `WHEELFARM_DATA_DIR`, else the nearest ancestor of the executable (or the current
-    /// directory) that holds `toolchains/policies`, else `/usr/share/wheelfarm`.
-    public static func locate() throws -> String {
-        var searched: [String] = []
-        if let env = ProcessInfo.processInfo.environment["WHEELFARM_DATA_DIR"], !env.isEmpty {
-            return env
-        }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().path
-        for start in [executable, FileManager.default.currentDirectoryPath] {
-            var dir = (start as NSString).deletingLastPathComponent
-            if start == FileManager.default.currentDirectoryPath { dir = start }
-            while !dir.isEmpty && dir != "/" {
-                searched.append(dir)
-                if FileManager.default.fileExists(atPath: "\(dir)/toolchains/policies/manylinux.json") { return dir }
-                dir = (dir as NSString).deletingLastPathComponent
-            }
-        }
-        for candidate in ["/usr/local/share/wheelfarm", "/usr/share/wheelfarm"] {
-            searched.append(candidate)
-            if FileManager.default.fileExists(atPath: "\(candidate)/toolchains/policies/manylinux.json") { return candidate }
-        }
-        throw PolicyError.dataNotFound(searched: searched)
     }
 }

@@ -76,7 +76,7 @@ public struct Repairer: Sendable {
             }
             jobs.append(Job(key: graft.destination, source: content, arguments: [args], permissions: 0o755))
         }
-        let results = LockedSlots<Result<[UInt8], Error>>(count: jobs.count)
+        let results = Locked<[Result<[UInt8], Error>?]>(slots: jobs.count)
         let frozenJobs = jobs
         let patchelf = self.patchelf
         DispatchQueue.concurrentPerform(iterations: frozenJobs.count) { index in

@@ -1,8 +1,8 @@
 import Foundation
 
-/// The pipeline's stages, in order.
+/// The pipeline's stages, in order (`configure` makes the toolchain image when it is missing).
 public enum BuildStage: String, Codable, Sendable, CaseIterable {
-    case configure, resolve, fetch, extract, prepare, build, audit, repair, test, store
+    case configure, resolve, fetch, extract, prepare, build, audit, repair, test, store, sign
 }
 
 /// Why a build failed, and where.
@@ -31,7 +31,7 @@ public struct BuildFailure: Error, CustomStringConvertible, Sendable {
     /// The full log, when there is one.
     public var log: String?
 
-    public init(stage: BuildStage, kind: Kind, reason: String, log: String?) {
+    public init(stage: BuildStage, kind: Kind, reason: String, log: String? = nil) {
         self.stage = stage
         self.kind = kind
         self.reason = reason
@@ -49,7 +49,57 @@ public struct UsedRequirement: Codable, Sendable, Hashable {
     public var sha256: String
 }
 
-/// What a build made and from what: kept beside the wheel.
+/// How a build ended.
+public enum BuildOutcome: String, Codable, Sendable {
+    case running, succeeded, failed, skipped
+}
+
+/// One stage as it ran: its time, and which build it belonged to (nil: the build itself; a
+/// build requirement built from source first records its own stages under its name).
+public struct StageRecord: Codable, Sendable, Equatable {
+    public var stage: BuildStage
+    public var seconds: Double
+    public var detail: String
+    public var build: String?
+
+    public init(stage: BuildStage, seconds: Double, detail: String, build: String? = nil) {
+        self.stage = stage
+        self.seconds = seconds
+        self.detail = detail
+        self.build = build
+    }
+}
+
+/// A library grafted into the wheel, with the Debian package it came from when known.
+public struct GraftedLibrary: Codable, Sendable, Equatable {
+    public var soname: String
+    public var file: String
+    public var package: String?
+    public var version: String?
+
+    public init(soname: String, file: String, package: String? = nil, version: String? = nil) {
+        self.soname = soname
+        self.file = file
+        self.package = package
+        self.version = version
+    }
+}
+
+/// The sdist a build came from.
+public struct SdistFacts: Codable, Sendable, Equatable {
+    public var filename: String
+    public var sha256: String
+    public var url: String
+
+    public init(filename: String, sha256: String, url: String) {
+        self.filename = filename
+        self.sha256 = sha256
+        self.url = url
+    }
+}
+
+/// What a build made and from what: kept beside the wheel as `record.json`, read and written
+/// only through ``BuildStore``.
 public struct BuildRecord: Codable, Sendable {
     public var project: String
     public var version: String
@@ -57,21 +107,50 @@ public struct BuildRecord: Codable, Sendable {
     public var toolchainDigest: String
     public var derivedRoot: String?
     public var recipeDigest: String
-    public var sdist: [String: String]
+    public var sdist: SdistFacts?
     public var buildRequirements: [UsedRequirement]
     public var wheel: String?
     public var wheelSha256: String?
     public var platformTag: String?
     public var pure: Bool
-    public var grafted: [[String: String]]
+    public var grafted: [GraftedLibrary]
+    /// Seconds per stage of the build itself (nested builds' stages are in `stages` only).
     public var timings: [String: Double]
-    public var outcome: String
+    /// Every stage in the order it ran, nested builds' included.
+    public var stages: [StageRecord]
+    public var outcome: BuildOutcome
     public var failure: String?
+    /// Things a person should know that did not fail the build (an optional module missing at import).
+    public var warnings: [String]
     public var startedAt: Date
     public var builderVersion: String
 
+    /// A record of a build that has just started.
+    public init(target: String, builderVersion: String, startedAt: Date) {
+        project = ""
+        version = ""
+        self.target = target
+        toolchainDigest = ""
+        derivedRoot = nil
+        recipeDigest = "none"
+        sdist = nil
+        buildRequirements = []
+        wheel = nil
+        wheelSha256 = nil
+        platformTag = nil
+        pure = false
+        grafted = []
+        timings = [:]
+        stages = []
+        outcome = .running
+        failure = nil
+        warnings = []
+        self.startedAt = startedAt
+        self.builderVersion = builderVersion
+    }
+
     enum CodingKeys: String, CodingKey {
-        case project, version, target, sdist, wheel, pure, grafted, timings, outcome, failure
+        case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings
         case toolchainDigest = "toolchain_digest"
         case derivedRoot = "derived_root"
         case recipeDigest = "recipe_digest"
@@ -80,5 +159,30 @@ public struct BuildRecord: Codable, Sendable {
         case platformTag = "platform_tag"
         case startedAt = "started_at"
         case builderVersion = "builder_version"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        project = try c.decode(String.self, forKey: .project)
+        version = try c.decode(String.self, forKey: .version)
+        target = try c.decode(String.self, forKey: .target)
+        toolchainDigest = try c.decode(String.self, forKey: .toolchainDigest)
+        derivedRoot = try c.decodeIfPresent(String.self, forKey: .derivedRoot)
+        recipeDigest = try c.decode(String.self, forKey: .recipeDigest)
+        // Records written before the typed form kept the sdist as a plain dictionary.
+        sdist = (try? c.decodeIfPresent(SdistFacts.self, forKey: .sdist)) ?? nil
+        buildRequirements = try c.decodeIfPresent([UsedRequirement].self, forKey: .buildRequirements) ?? []
+        wheel = try c.decodeIfPresent(String.self, forKey: .wheel)
+        wheelSha256 = try c.decodeIfPresent(String.self, forKey: .wheelSha256)
+        platformTag = try c.decodeIfPresent(String.self, forKey: .platformTag)
+        pure = try c.decodeIfPresent(Bool.self, forKey: .pure) ?? false
+        grafted = try c.decodeIfPresent([GraftedLibrary].self, forKey: .grafted) ?? []
+        timings = try c.decodeIfPresent([String: Double].self, forKey: .timings) ?? [:]
+        stages = try c.decodeIfPresent([StageRecord].self, forKey: .stages) ?? []
+        outcome = try c.decode(BuildOutcome.self, forKey: .outcome)
+        failure = try c.decodeIfPresent(String.self, forKey: .failure)
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        startedAt = try c.decode(Date.self, forKey: .startedAt)
+        builderVersion = try c.decode(String.self, forKey: .builderVersion)
     }
 }

@@ -70,6 +70,32 @@ public enum ProcessRunner {
         return ProcessOutput(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 
+    /// How a child is started beyond its arguments and environment.
+    public struct SpawnOptions: Sendable {
+        /// A new session (`setsid`): the child has no controlling terminal, so nothing it runs can
+        /// push keystrokes into the operator's terminal (TIOCSTI) or receive its signals.
+        public var newSession: Bool
+        /// A third pipe on the child's fd 3, read into `onControl`: a channel that only a program
+        /// handed that descriptor can write, unlike standard output.
+        public var controlChannel: Bool
+
+        public init(newSession: Bool = false, controlChannel: Bool = false) {
+            self.newSession = newSession
+            self.controlChannel = controlChannel
+        }
+    }
+
+    /// Runs `tool` with ``SpawnOptions``, handing standard output and error to `onOutput` and the
+    /// control channel (fd 3) to `onControl`; returns the exit status.
+    public static func stream(
+        _ tool: HostTool, _ arguments: [String], environment: [String: String]? = nil, options: SpawnOptions,
+        tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
+        onOutput: (ArraySlice<UInt8>, Bool) -> Void, onControl: (ArraySlice<UInt8>) -> Void
+    ) throws -> Int32 {
+        try spawn(try executable(tool), arguments, environment: environment, currentDirectory: nil, options: options,
+                  tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: onControl)
+    }
+
     /// Runs `program`, handing its output to `onOutput` as it arrives (`true` for standard
     /// error), and returns its exit status. `tick` is called about every `tickInterval` seconds
     /// while the child runs (for deadlines and progress); it receives the child's pid.
@@ -79,58 +105,70 @@ public enum ProcessRunner {
         tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
         onOutput: (ArraySlice<UInt8>, Bool) -> Void
     ) throws -> Int32 {
+        try spawn(program, arguments, environment: environment, currentDirectory: currentDirectory, options: SpawnOptions(),
+                  tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: { _ in })
+    }
+
+    static func spawn(
+        _ program: String, _ arguments: [String], environment: [String: String]?, currentDirectory: String?, options: SpawnOptions,
+        tickInterval: Double, tick: ((pid_t) -> Void)?,
+        onOutput: (ArraySlice<UInt8>, Bool) -> Void, onControl: (ArraySlice<UInt8>) -> Void
+    ) throws -> Int32 {
         guard let executable = resolveExecutable(program, environment: environment) else {
             throw BasicsError.spawn(program: program, reason: "not found in PATH")
         }
-        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard wf_pipe_cloexec(&outPipe) == 0 else { throw BasicsError.spawn(program: program, reason: String(cString: strerror(errno))) }
-        guard wf_pipe_cloexec(&errPipe) == 0 else {
-            close(outPipe[0]); close(outPipe[1])
-            throw BasicsError.spawn(program: program, reason: String(cString: strerror(errno)))
+        // Pipes: standard output, standard error, and the control channel when asked for.
+        var pipes: [[Int32]] = []
+        defer { for pipe in pipes { for fd in pipe where fd >= 0 { close(fd) } } }
+        for _ in 0..<(options.controlChannel ? 3 : 2) {
+            var fds: [Int32] = [-1, -1]
+            guard wf_pipe_cloexec(&fds) == 0 else { throw BasicsError.spawn(program: program, reason: String(cString: strerror(errno))) }
+            pipes.append(fds)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        for (index, pipe) in pipes.enumerated() { posix_spawn_file_actions_adddup2(&actions, pipe[1], Int32(index + 1)) }
         if let currentDirectory { wf_spawn_addchdir(&actions, currentDirectory) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if options.newSession { wf_spawnattr_setsid(&attributes) }
 
         let argv = [executable] + arguments
         let envList = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let spawnStatus = withCStrings(argv) { cArgv in
-            withCStrings(envList) { cEnv in posix_spawn(&pid, executable, &actions, nil, cArgv, cEnv) }
+            withCStrings(envList) { cEnv in posix_spawn(&pid, executable, &actions, &attributes, cArgv, cEnv) }
         }
-        close(outPipe[1]); close(errPipe[1])
+        for index in pipes.indices { close(pipes[index][1]); pipes[index][1] = -1 }
         guard spawnStatus == 0 else {
-            close(outPipe[0]); close(errPipe[0])
             throw BasicsError.spawn(program: program, reason: String(cString: strerror(spawnStatus)))
         }
-        // Both pipes are read until the child and everything that inherited them close them.
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        // Every pipe is read until the child and everything that inherited it close it.
+        var fds = pipes.map { pollfd(fd: $0[0], events: Int16(POLLIN), revents: 0) }
         var chunk = [UInt8](repeating: 0, count: 65536)
-        var open = 2
+        var open = fds.count
         var lastTick = Date()
         while open > 0 {
-            let ready = poll(&fds, 2, tick == nil ? -1 : Int32(tickInterval * 1000))
+            let ready = poll(&fds, nfds_t(fds.count), tick == nil ? -1 : Int32(tickInterval * 1000))
             if let tick, Date().timeIntervalSince(lastTick) >= tickInterval {
                 lastTick = Date()
                 tick(pid)
             }
             if ready < 0 { if errno == EINTR { continue }; break }
             if ready == 0 { continue }
-            for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
+            for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = chunk.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
                 if n > 0 {
-                    onOutput(chunk[0..<n], i == 1)
+                    if i == 2 { onControl(chunk[0..<n]) } else { onOutput(chunk[0..<n], i == 1) }
                 } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                     fds[i].fd = -1
                     open -= 1
                 }
             }
         }
-        close(outPipe[0]); close(errPipe[0])
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.

@@ -45,20 +45,51 @@ public enum Files {
         return [UInt8]((try handle.read(upToCount: limit)) ?? Data())
     }
 
-    /// Writes bytes to a sibling temporary file and renames it into place, so
-    /// that readers never see a half-written file.
+    /// A UTF-8 text file of at most `limit` bytes; nil when it cannot be read, is larger, or is not UTF-8.
+    public static func readText(_ path: String, limit: Int = 16 << 20) -> String? {
+        guard let bytes = try? readBytes(path, limit: limit + 1), bytes.count <= limit else { return nil }
+        return String(bytes: bytes, encoding: .utf8)
+    }
+
+    /// Writes bytes to a sibling temporary file and renames it into place, so that readers
+    /// never see a half-written file; the file, then its folder, is synced before the rename
+    /// counts, so a crash leaves the old content or the new, never an empty file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
         // A hidden name beside the target: a process killed mid-write leaves no visible partial file.
         let directory = (path as NSString).deletingLastPathComponent
         let tmp = (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
-            throw BasicsError.io(path: path, reason: "cannot write")
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_t(mode))
+        guard fd >= 0 else { throw BasicsError.io(path: path, reason: "cannot write: \(String(cString: strerror(errno)))") }
+        var written = 0
+        let ok = bytes.withUnsafeBytes { buffer -> Bool in
+            while written < buffer.count {
+                let n = write(fd, buffer.baseAddress.map { $0 + written }, buffer.count - written)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let reason = String(cString: strerror(errno))
+        fchmod(fd, mode_t(mode))
+        close(fd)
+        guard ok else {
+            unlink(tmp)
+            throw BasicsError.io(path: path, reason: "cannot write: \(reason)")
         }
         guard rename(tmp, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(tmp)
             throw BasicsError.io(path: path, reason: "cannot rename into place: \(reason)")
         }
+        syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Syncs a folder, so that a rename into it survives a crash.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 
     /// Whether a path exists and is a directory.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FarmCore
 import Foundation
 import WheelArchive
 import WheelAudit
@@ -25,10 +26,12 @@ public struct AuditCommand: ParsableCommand {
     @Option(name: .customLong("exclude"), help: "Soname glob never treated as external; may be repeated.")
     public var excludes: [String] = []
 
+    @OptionGroup var options: HomeOptions
+
     public init() {}
 
     public func run() throws {
-        let status = execute(CommandContext.standard())
+        let status = execute(CommandContext(options))
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -36,7 +39,7 @@ public struct AuditCommand: ParsableCommand {
     public func execute(_ context: CommandContext) -> Int32 {
         let catalog: PolicyCatalog
         do {
-            catalog = try PolicyCatalog.load(dataDirectory: DataDirectory.locate(), extraPolicyFiles: policyFiles)
+            catalog = try context.farm().policies(extra: policyFiles)
         } catch {
             context.err("wheelfarm: \(error)")
             return ExitStatus.invalidInput
@@ -49,7 +52,7 @@ public struct AuditCommand: ParsableCommand {
             do {
                 let report = try analyzer.analyze(path: path).report
                 reports.append(report)
-                if !report.isCompliant && status == ExitStatus.success { status = ExitStatus.notCompliant }
+                if !report.isCompliant && status == ExitStatus.success { status = ExitStatus.failure }
                 if format == .text { context.out(TextReport.render(report)) }
             } catch {
                 status = ExitStatus.invalidInput

@@ -1,12 +1,8 @@
 import ArgumentParser
-import BuildSandbox
 import FarmCore
-import FarmStore
 import Foundation
-import PackageIndex
 import PackagingModel
-import Signing
-import WheelAudit
+import Repository
 import WheelBuilder
 import WheelfarmBasics
 
@@ -44,11 +40,7 @@ public struct BuildCommand: ParsableCommand {
     @Option(help: "User name for --repository-url (default: the configuration's repository.username, else __token__).") var username: String?
     @Option(help: "With -r: the jobs' priority; higher runs first when requests share the farm (the nightly uses -10).") var priority = 0
     @Flag(help: "With -r: do not publish even when the configuration says repository.publish = true.") var noPublish = false
-    @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
-    @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
-
-    /// The manylinux2014 target for this machine's architecture.
-    static var defaultTarget: String { "cp311-bookworm-glibc2.17-\(ZigToolchain.hostMachine)" }
+    @OptionGroup var options: HomeOptions
 
     public init() {}
 
@@ -62,122 +54,120 @@ public struct BuildCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let status = execute()
+        let status = run(CommandContext(options))
         if status != 0 { throw ExitCode(status) }
     }
 
-    func parse(_ text: String) -> BuildSource? {
+    static func parse(_ text: String) -> BuildSource? {
         if text.hasPrefix("/") || text.hasPrefix(".") || text.hasSuffix(".tar.gz") || text.hasSuffix(".zip") || FileManager.default.fileExists(atPath: text) {
             return .local(text)
         }
         return Requirement(text).map(BuildSource.index)
     }
 
-    func execute() -> Int32 {
-        let display = ProgressDisplay()
-        let context: FarmContext
+    /// Builds what was asked; returns the exit status.
+    public func run(_ context: CommandContext) -> Int32 {
+        context.override("jobs", jobs.map(String.init))
+        let farm: FarmContext
         let builder: WheelBuilder
-        let store: ToolchainStore
         var requested: [BuildSource] = []
-        var requirementsFile: RequirementsFile? = nil
+        var file: RequirementsFile? = nil
+        let targetList: [String]
         do {
             for path in requirementFiles {
-                let loaded = try RequirementsFile.load(path: path)
-                if var merged = requirementsFile {
+                let loaded = try RequirementsFile.load(path: path, reader: { Files.readText($0) })
+                if var merged = file {
                     merged.requirements += loaded.requirements
                     merged.constraints += loaded.constraints
                     merged.prereleases = merged.prereleases || loaded.prereleases
-                    requirementsFile = merged
+                    file = merged
                 } else {
-                    requirementsFile = loaded
+                    file = loaded
                 }
             }
             for text in sources {
-                guard let source = parse(text) else { throw ValidationError("'\(text)' is neither a requirement nor an existing path") }
+                guard let source = Self.parse(text) else { throw ValidationError("'\(text)' is neither a requirement nor an existing path") }
                 requested.append(source)
             }
-            context = try FarmContext.open(config: config, home: home, flags: jobs.map { ["jobs": String($0)] } ?? [:])
-            (builder, store) = try context.makeBuilder(indexURL: indexURL, display: display)
-            for target in targets { _ = try store.catalog.spec(target) }
+            farm = try context.farm()
+            builder = try farm.builder(indexURL: indexURL, notice: { context.out($0) }, progress: { target, line in context.step("[\(target)] \(line)") })
+            targetList = farm.targets(targets)
+            for target in targetList { _ = try builder.environment.toolchains.catalog.spec(target) }
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-            return 2
+            context.err("wheelfarm: \(error)")
+            return ExitStatus.invalidInput
         }
-        let targetList = context.targets(targets)
-        if let requirementsFile {
-            return runRequirements(requirementsFile, context: context, builder: builder, store: store, targets: targetList, display: display)
-        }
+        if let file { return runRequirements(file, farm: farm, builder: builder, targets: targetList, context: context) }
         var worst: Int32 = 0
         var built = 0
         for source in requested {
             for result in builder.build(source, targets: targetList, prereleases: pre) {
-                let name = result.name
                 if let skipped = result.skipped {
-                    display.message("[\(result.target)] skipped \(name): \(skipped)")
+                    context.out("[\(result.target)] skipped \(result.name): \(skipped)")
                 } else if let failure = result.failure {
-                    display.message("[\(result.target)] FAILED \(name) at \(failure.stage.rawValue): \(failure.reason)")
-                    if let text = try? String(contentsOfFile: result.logPath, encoding: .utf8) {
+                    context.out("[\(result.target)] FAILED \(result.name) at \(failure.stage.rawValue): \(failure.reason)")
+                    if let text = Files.readText(result.logPath, limit: 256 << 20) {
                         let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
-                        display.message("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
+                        context.out("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
                     }
-                    let code: Int32 = failure.kind == .configuration ? 2 : failure.kind == .audit ? 3 : failure.kind == .nothing ? 4 : 1
-                    if worst == 0 || code == 1 { worst = code }
+                    let code: Int32 = failure.kind == .configuration ? ExitStatus.invalidInput : failure.kind == .audit ? ExitStatus.rejected
+                        : failure.kind == .nothing ? ExitStatus.nothingToBuild : ExitStatus.failure
+                    if worst == 0 || code == ExitStatus.failure { worst = code }
                 } else if let wheel = result.wheelPath {
                     built += 1
-                    let grafted = result.record.grafted.map { $0["soname"] ?? "" }.joined(separator: ", ")
-                    display.message("[\(result.target)] built \(name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
-                    display.message("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
-                    display.message("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
-                    if (publish || repositoryUrl != nil) && !publishWheels([wheel], context: context), worst == 0 { worst = 1 }
+                    let grafted = result.record.grafted.map(\.soname).joined(separator: ", ")
+                    context.out("[\(result.target)] built \(result.name): \(wheel)" + (grafted.isEmpty ? "" : "\n[\(result.target)]   grafted \(grafted)"))
+                    for warning in result.record.warnings { context.out("[\(result.target)]   warning: \(warning)") }
+                    context.out("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
+                    context.out("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
+                    if publish || repositoryUrl != nil, !publishWheel(wheel, target: result.target, farm: farm, context: context), worst == 0 {
+                        worst = ExitStatus.failure
+                    }
                 }
             }
         }
-        if worst == 0 && built == 0 { return 4 }
+        if worst == 0 && built == 0 { return ExitStatus.nothingToBuild }
         return worst
     }
 
-    /// Publishes built wheels as `--publish`/`--repository-url` ask; false when one was refused
-    /// or the configuration is wrong (said on standard error).
-    func publishWheels(_ wheels: [String], context: FarmContext) -> Bool {
+    func publishWheel(_ wheel: String, target: String, farm: FarmContext, context: CommandContext) -> Bool {
         do {
-            return try PublishCommand.publish(wheels, home: context.home.path, repositoryUrl: repositoryUrl ?? context.configuration.repositoryURL,
-                                              username: username ?? context.configuration.repositoryUsername)
+            let report = try farm.publisher(remoteURL: repositoryUrl ?? farm.configuration.repositoryURL, username: username).publish(wheel, target: target)
+            context.out(PublishReport.describe(report))
+            return report.succeeded
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: cannot publish: \(error)\n".utf8))
+            context.err("wheelfarm: cannot publish: \(error)")
             return false
         }
     }
 
     /// `-r`: every requirement for every target, a summary table and the reports; 0 only when
     /// each has a wheel for each target (a pure wheel counts once).
-    func runRequirements(_ file: RequirementsFile, context: FarmContext, builder: WheelBuilder, store: ToolchainStore, targets: [String], display: ProgressDisplay) -> Int32 {
-        let started = Date()
-        let results: [RequirementResult]
+    func runRequirements(_ file: RequirementsFile, farm: FarmContext, builder: WheelBuilder, targets: [String], context: CommandContext) -> Int32 {
+        let report: RequestReport
         do {
-            let run = RequirementsRun(builder: builder, store: store, file: file, targets: targets, withDeps: withDeps, prereleases: pre || file.prereleases,
-                                      display: display, description: "build -r " + requirementFiles.joined(separator: " "))
-            let publishing = publish || repositoryUrl != nil || (context.configuration.publish && !noPublish)
-            results = try run.run(context: context, limits: context.configuration.limits, priority: priority, publish: publishing,
-                                  repositoryURL: repositoryUrl ?? context.configuration.repositoryURL,
-                                  username: username ?? context.configuration.repositoryUsername).map(RequirementsRun.row)
+            let publishing = publish || repositoryUrl != nil || (farm.configuration.publish && !noPublish)
+            let publisher = publishing ? try farm.publisher(remoteURL: repositoryUrl ?? farm.configuration.repositoryURL, username: username) : nil
+            report = try RequestPlanner(context: farm, builder: builder).run(
+                file, targets: targets, description: "build -r " + requirementFiles.joined(separator: " "), withDeps: withDeps, publish: publisher,
+                priority: priority, prereleases: pre, say: { context.out($0) })
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: \(error)\n".utf8))
-            return 2
+            context.err("wheelfarm: \(error)")
+            return ExitStatus.invalidInput
         }
-        let finished = Date()
-        let rows = results.map { [$0.requirement, $0.target, $0.status + ($0.stage.map { " (\($0))" } ?? ""), $0.wheel ?? ($0.failure ?? "-"), String(format: "%.1f s", $0.seconds)] }
-        display.message(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))
-        let counts = Dictionary(grouping: results, by: \.status).mapValues(\.count)
-        display.message(["built", "already built", "skipped", "failed"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ")
-                        + String(format: " in %.1f s", finished.timeIntervalSince(started)))
+        let rows = report.rows.map { row in
+            [row.requirement, row.target, row.outcome.rawValue + (row.stage.map { " (\($0))" } ?? ""), row.wheel ?? (row.failure ?? "-"), String(format: "%.1f s", row.seconds)]
+        }
+        context.out(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))
+        context.out(report.summary)
         do {
-            if let path = reportJson { try Files.writeAtomically(try RequirementsRun.json(results, started: started, finished: finished, targets: targets), to: path) }
-            if let path = reportJunit { try Files.writeAtomically(Array(RequirementsRun.junit(results, seconds: finished.timeIntervalSince(started)).utf8), to: path) }
+            if let path = reportJson { try Files.writeAtomically(try report.json(), to: path) }
+            if let path = reportJunit { try Files.writeAtomically(Array(report.junit().utf8), to: path) }
         } catch {
-            FileHandle.standardError.write(Data("wheelfarm: cannot write the report: \(error)\n".utf8))
-            return 2
+            context.err("wheelfarm: cannot write the report: \(error)")
+            return ExitStatus.invalidInput
         }
-        if results.isEmpty { return 4 }
-        return results.contains { $0.status == "failed" || $0.status == "cancelled" } ? 1 : 0
+        if report.rows.isEmpty { return ExitStatus.nothingToBuild }
+        return report.succeeded ? ExitStatus.success : ExitStatus.failure
     }
 }

@@ -25,40 +25,40 @@ public struct DoctorCommand: ParsableCommand {
     @Flag(help: "Check for every known target, aarch64 ones included.") var allTargets = false
     @Flag(help: "Do not ask the package index and the Debian mirror.") var offline = false
     @Flag(help: "Print the checks as JSON.") var json = false
-    @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
-    @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
+    @OptionGroup var options: HomeOptions
 
     public init() {}
 
-    public func run() throws {
+    public func run() throws { try run(CommandContext(options)) }
+
+    public func run(_ context: CommandContext) throws {
         let checks: [HostCheck]
         do {
-            let configuration = try FarmConfiguration(configPath: config, homeFlag: home)
-            let catalog = try ToolchainCatalog.load(dataDirectory: DataDirectory.locate())
-            let names = allTargets ? catalog.specs.keys.sorted() : !targets.isEmpty ? targets
-                : configuration.targets.isEmpty ? [BuildCommand.defaultTarget] : configuration.targets
+            let farm = try context.farm()
+            let catalog = try ToolchainCatalog.load(dataDirectory: try farm.dataDirectory())
+            let names = allTargets ? catalog.specs.keys.sorted() : farm.targets(targets)
             let specs = try names.map { try catalog.spec($0) }
-            let index = try? IndexConfiguration.resolve(explicit: configuration.indexURL)
-            checks = Doctor(home: configuration.home, targets: specs, index: index, checkNetwork: !offline).run()
+            let index = try? IndexConfiguration.resolve(explicit: farm.configuration.indexURL)
+            checks = Doctor(layout: farm.layout, targets: specs, index: index, checkNetwork: !offline).run()
         } catch {
-            throw inputFailure(error)
+            throw context.inputFailure(error)
         }
         let missing = checks.filter { $0.status == .missing }
         if json {
             struct Report: Encodable { var ok: Bool; var checks: [HostCheck] }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            say(String(decoding: try encoder.encode(Report(ok: missing.isEmpty, checks: checks)), as: UTF8.self))
+            context.out(String(decoding: try encoder.encode(Report(ok: missing.isEmpty, checks: checks)), as: UTF8.self))
         } else {
             let rows = checks.map { check in
                 [check.status == .ok ? "ok" : check.status == .missing ? "MISSING" : "warning", check.category, check.name,
                  check.detail + (check.fix.map { " — fix: \($0)" } ?? "")]
             }
-            say(Table.render(header: ["STATUS", "KIND", "CHECK", "DETAIL"], rows: rows))
+            context.out(Table.render(header: ["STATUS", "KIND", "CHECK", "DETAIL"], rows: rows))
             let warnings = checks.filter { $0.status == .warning }.count
-            say(missing.isEmpty ? "ready: \(checks.count - warnings) checks ok, \(warnings) warnings"
+            context.out(missing.isEmpty ? "ready: \(checks.count - warnings) checks ok, \(warnings) warnings"
                 : "not ready: \(missing.count) missing (\(missing.map(\.name).joined(separator: ", ")))")
         }
-        if !missing.isEmpty { throw ExitCode(1) }
+        if !missing.isEmpty { throw ExitCode(ExitStatus.failure) }
     }
 }

@@ -9,7 +9,7 @@ import WheelBuilder
 struct FarmBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "farm-bench", abstract: "Measure the farm's scheduler and store (for ci/bench/farm.sh).", shouldDisplay: false)
-    @OptionGroup var farm: FarmOptions
+    @OptionGroup var options: HomeOptions
     @Option(help: "Add this many finished jobs (with their events) to the store.") var fill = 0
     @Option(help: "Run this many jobs through the worker pool with an executor that does nothing; print the time per job.") var scheduler = 0
     @Option(help: "Builds at once for --scheduler.") var jobs = 2
@@ -23,8 +23,9 @@ struct FarmBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let context = try farm.open()
-        let store = context.jobs
+        let context = CommandContext(options)
+        let store = try context.jobStore()
+        func say(_ line: String) { context.out(line) }
         if fill > 0 {
             let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench fill"))
             let started = Date()

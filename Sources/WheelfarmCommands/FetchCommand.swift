@@ -1,5 +1,5 @@
 import ArgumentParser
-import BuildSandbox
+import FarmCore
 import Foundation
 import PackageIndex
 import PackagingModel
@@ -15,18 +15,21 @@ public struct FetchCommand: ParsableCommand {
     @Option(help: "Python version the sdist must support (Requires-Python).") var python: String = "3.11"
     @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
     @Flag(help: "Allow pre-releases.") var pre = false
-    @Option(help: "The farm's home.") var home: String?
+    @OptionGroup var options: HomeOptions
 
     public init() {}
 
-    public func run() throws {
-        let client = IndexClient(configuration: try IndexConfiguration.resolve(explicit: indexURL))
-        let store = SourceStore(directory: "\(FarmHome.resolve(home).path)/sources")
+    public func run() throws { try run(CommandContext(options)) }
+
+    public func run(_ context: CommandContext) throws {
+        let farm = try context.openFarm()
+        let client = IndexClient(configuration: try IndexConfiguration.resolve(explicit: indexURL ?? farm.configuration.indexURL))
+        let store = SourceStore(directory: farm.layout.sources)
         for text in requirements {
             guard let requirement = Requirement(text) else { throw ValidationError("'\(text)' is not a requirement") }
             let source = try SourceResolver(client: client).resolve(requirement, pythonVersion: python, prereleases: pre)
             let fetched = try store.fetch(source.file, client: client)
-            say("\(source.project) \(source.version) \(fetched.path)\(fetched.downloaded ? "" : " (already stored)")")
+            context.out("\(source.project) \(source.version) \(fetched.path)\(fetched.downloaded ? "" : " (already stored)")")
         }
     }
 }

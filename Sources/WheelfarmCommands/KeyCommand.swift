@@ -1,5 +1,5 @@
 import ArgumentParser
-import BuildSandbox
+import FarmCore
 import Foundation
 import Signing
 import WheelArchive
@@ -25,18 +25,20 @@ public struct KeyCommand: ParsableCommand {
     public struct Generate: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Make a new signing key pair.")
         @Flag(help: "Replace an existing key (signatures made with it then verify only with the old public key).") var force = false
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let store = SigningKeyStore(home: FarmHome.resolve(home).path)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try context.openFarm().keys()
             do {
                 let key = try store.generate(force: force)
-                say("made signing key \(key.keyIDText)")
-                say("  secret key: \(store.secretPath) (mode 0600)")
-                say("  public key: \(store.publicPath)")
+                context.out("made signing key \(key.keyIDText)")
+                context.out("  secret key: \(store.secretPath) (mode 0600)")
+                context.out("  public key: \(store.publicPath)")
             } catch {
-                throw inputFailure(error)
+                throw context.inputFailure(error)
             }
         }
     }
@@ -44,15 +46,16 @@ public struct KeyCommand: ParsableCommand {
     /// `wheelfarm key show`.
     public struct Show: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Print the public key (minisign format).")
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
             do {
-                let key = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
-                FileHandle.standardOutput.write(Data(key.file.utf8))
+                context.write(Data(try context.farm().keys().publicKey().file.utf8))
             } catch {
-                throw inputFailure(error)
+                throw context.inputFailure(error)
             }
         }
     }
@@ -71,32 +74,34 @@ public struct VerifyCommand: ParsableCommand {
 
     @Argument(help: "Wheel files.") var wheels: [String]
     @Option(help: "The public key file (minisign format).") var key: String?
-    @Option(help: "The farm's home.") var home: String?
+    @OptionGroup var options: HomeOptions
 
     public init() {}
 
-    public func run() throws {
+    public func run() throws { try run(CommandContext(options)) }
+
+    public func run(_ context: CommandContext) throws {
         let publicKey: MinisignPublicKey
         do {
             if let key {
-                guard let text = try? String(contentsOfFile: key, encoding: .utf8) else { throw SigningError.io(path: key, reason: "cannot read") }
+                guard let text = Files.readText(key, limit: 64 << 10) else { throw SigningError.io(path: key, reason: "cannot read") }
                 publicKey = try MinisignPublicKey(text: text)
             } else {
-                publicKey = try SigningKeyStore(home: FarmHome.resolve(home).path).publicKey()
+                publicKey = try context.farm().keys().publicKey()
             }
         } catch {
-            throw inputFailure(error)
+            throw context.inputFailure(error)
         }
         var failed = false
         for path in wheels {
             do {
-                say("\(path): " + (try Self.verify(path, key: publicKey)))
+                context.out("\(path): " + (try Self.verify(path, key: publicKey)))
             } catch {
                 failed = true
-                say("\(path): FAILED: \(error)")
+                context.out("\(path): FAILED: \(error)")
             }
         }
-        if failed { throw ExitCode(1) }
+        if failed { throw ExitCode(ExitStatus.failure) }
     }
 
     /// Verifies one wheel; returns a one-line summary.

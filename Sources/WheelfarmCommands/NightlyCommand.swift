@@ -1,18 +1,16 @@
 import ArgumentParser
-import BuildSandbox
 import FarmCore
 import FarmStore
 import Foundation
-import PackageIndex
 import PackagingModel
-import WheelBuilder
+import Repository
 import WheelfarmBasics
 
 /// `wheelfarm track`: the projects the nightly follows for new releases.
 public struct TrackCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "track", abstract: "Follow projects: the nightly builds their new releases for every target.")
-    @OptionGroup var farm: FarmOptions
+    @OptionGroup var options: HomeOptions
     @Argument(help: "Project names.") var names: [String] = []
     @Option(help: "Also read project names from this file (one per line, # comments).") var file: String?
     @Flag(help: "Stop following the names instead.") var remove = false
@@ -20,36 +18,30 @@ public struct TrackCommand: ParsableCommand {
 
     public init() {}
 
-    public func run() throws {
-        let context = try farm.open()
+    public func run() throws { try run(CommandContext(options)) }
+
+    public func run(_ context: CommandContext) throws {
         var given = names
-        do {
-            if let file { given += try Self.names(inFile: file) }
-            for name in given where Requirement(name).map({ !$0.specifier.specifiers.isEmpty || $0.marker != nil }) ?? true {
-                throw ValidationError("'\(name)' is not a project name")
-            }
-        } catch { throw inputFailure(error) }
+        if let file {
+            guard let text = Files.readText(file) else { throw context.inputFailure(ValidationError("cannot read \(file)")) }
+            given += Nightly.names(in: text)
+        }
+        for name in given where Requirement(name).map({ !$0.specifier.specifiers.isEmpty || $0.marker != nil || !$0.extras.isEmpty }) ?? true {
+            throw context.inputFailure(ValidationError("'\(name)' is not a project name"))
+        }
+        let store = try context.jobStore()
         let normalised = given.map(ProjectName.normalise)
         if remove {
-            let removed = try context.jobs.untrack(normalised)
-            say("no longer following \(removed) project\(removed == 1 ? "" : "s")")
+            let removed = try store.untrack(normalised)
+            context.out("no longer following \(removed) project\(removed == 1 ? "" : "s")")
         } else if !normalised.isEmpty {
-            try context.jobs.track(normalised)
-            say("following \(normalised.joined(separator: ", ")); the nightly builds their new releases")
+            try store.track(normalised)
+            context.out("following \(normalised.joined(separator: ", ")); the nightly builds their new releases")
         }
         if list || given.isEmpty {
-            let tracked = try context.jobs.trackedProjects()
-            if tracked.isEmpty { say("no followed projects (wheelfarm track NAME)") }
-            for project in tracked { say("\(project.name)\(project.lastVersion.map { "  (last built \($0))" } ?? "")") }
-        }
-    }
-
-    /// Project names in a file: one per line, blank lines and `#` comments ignored.
-    static func names(inFile path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
-            let text = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-            return text.isEmpty ? nil : text
+            let tracked = try store.trackedProjects()
+            if tracked.isEmpty { context.out("no followed projects (wheelfarm track NAME)") }
+            for project in tracked { context.out("\(project.name)\(project.lastVersion.map { "  (last built \($0))" } ?? "")") }
         }
     }
 }
@@ -73,7 +65,7 @@ public struct NightlyCommand: ParsableCommand {
         Exit status: 0 no new failure, 1 a build failed that did not fail before, 2 configuration \
         error, 75 another nightly is running.
         """)
-    @OptionGroup var farm: FarmOptions
+    @OptionGroup var options: HomeOptions
     @Option(name: .customLong("target"), help: "Targets (default: the configuration's targets, else the default target).") var targets: [String] = []
     @Option(help: "Builds at once (default: the configuration's jobs).") var jobs: Int?
     @Flag(help: "Wait for a running nightly to finish instead of exiting.") var wait = false
@@ -85,115 +77,44 @@ public struct NightlyCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let status = try execute()
+        let context = CommandContext(options)
+        context.override("jobs", jobs.map(String.init))
+        let status = try run(context)
         if status != 0 { throw ExitCode(status) }
     }
 
-    func execute() throws -> Int32 {
-        let context = try farm.open(flags: jobs.map { ["jobs": String($0)] } ?? [:])
-        let lockPath = "\(context.home.path)/state/nightly.lock"
-        var lock = try FileLock.attempt(path: lockPath)
-        if lock == nil {
-            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8)) ?? "another process"
-            guard wait else {
-                FileHandle.standardError.write(Data("wheelfarm: another nightly is running (\(holder.trimmingCharacters(in: .whitespacesAndNewlines))); not starting a second one (--wait waits for it)\n".utf8))
-                return 75
-            }
-            say("another nightly is running (\(holder.trimmingCharacters(in: .whitespacesAndNewlines))): waiting for it")
-            lock = try FileLock(path: lockPath)
+    public func run(_ context: CommandContext) throws -> Int32 {
+        let farm = try context.openFarm()
+        let nightly: Nightly
+        let targetList = farm.targets(targets)
+        let publisher: Publisher?
+        do {
+            let builder = try farm.builder(indexURL: nil, notice: { context.out($0) }, progress: { target, line in context.step("[\(target)] \(line)") })
+            let toolchains = try farm.toolchains()
+            for target in targetList { _ = try toolchains.catalog.spec(target) }
+            nightly = Nightly(context: farm, builder: builder, toolchains: toolchains)
+            publisher = publish || farm.configuration.publish ? try farm.publisher(remoteURL: farm.configuration.repositoryURL) : nil
+        } catch {
+            throw context.inputFailure(error)
         }
-        defer { lock?.unlock() }
-        let started = Date()
-        lock?.note("pid \(getpid()), started \(ISO8601DateFormatter().string(from: started))\n")
-
-        let display = ProgressDisplay()
-        let (builder, store): (WheelBuilder, ToolchainStore)
-        do { (builder, store) = try context.makeBuilder(indexURL: nil, display: display) } catch { throw inputFailure(error) }
-        let targetList = context.targets(targets)
-        for target in targetList { do { _ = try store.catalog.spec(target) } catch { throw inputFailure(error) } }
-
-        // 1. Toolchains.
-        var imageFailures: [String] = []
-        if !noRefresh {
-            for target in targetList {
-                let before = (try? store.image(named: target))?.digest
-                do {
-                    // Not while a build of this target is making its image or roots.
-                    let lock = try builder.targetLock(target)
-                    defer { lock.unlock() }
-                    let image = try store.build(target) { line in display.step("[\(target)] \(line)") }
-                    if before == image.digest {
-                        display.message("[\(target)] toolchain unchanged (\(image.digest.prefix(12)))")
-                    } else {
-                        display.message("[\(target)] toolchain \(before.map { "\($0.prefix(12)) -> " } ?? "new: ")\(image.digest.prefix(12)): builds on it are redone")
-                    }
-                } catch {
-                    display.message("[\(target)] FAILED to rebuild the toolchain: \(error); the current image stays")
-                    imageFailures.append(target)
-                }
-            }
+        let result: NightlyReport
+        do {
+            result = try nightly.run(Nightly.Options(targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait),
+                                     step: { context.step($0) }, say: { context.out($0) })
+        } catch let busy as NightlyBusy {
+            context.err("wheelfarm: \(busy)")
+            return ExitStatus.busy
         }
-
-        // 2. What to build: landed builds (rebuilt when their inputs changed) and followed projects.
-        let request = try context.jobs.createRequest(RequestRecord(kind: "nightly", description: "nightly"))
-        let requestID = request.id ?? 0
-        let publishing = publish || context.configuration.publish
-        let limits = context.configuration.limits
-        let planner = RequirementsRun(builder: builder, store: store, file: try RequirementsFile.parse(""), targets: targetList, withDeps: false,
-                                      prereleases: false, display: display, description: "nightly")
-        var planned: [JobRecord] = []
-        var seen = Set<String>()
-        for landed in try context.jobs.landedBuilds() where targetList.contains(landed.target) {
-            guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
-            let job = planner.job(requirement, hashes: [], origin: "landed build (job \(landed.number))", target: landed.target, request: requestID,
-                                  publish: publishing, maxAttempts: limits.retry.maxAttempts, priority: priority)
-            if seen.insert(job.identity).inserted { planned.append(job) }
-        }
-        var followed = try context.jobs.trackedProjects().map(\.name)
-        if let file = context.configuration.trackFile {
-            do { followed += try TrackCommand.names(inFile: file).map(ProjectName.normalise) } catch { throw inputFailure(error) }
-        }
-        for name in Array(Set(followed)).sorted() {
-            guard let requirement = Requirement(name) else { continue }
-            for target in targetList {
-                let job = planner.job(requirement, hashes: [], origin: "followed project", target: target, request: requestID,
-                                      publish: publishing, maxAttempts: limits.retry.maxAttempts, priority: priority)
-                if seen.insert(job.identity).inserted { planned.append(job) }
-            }
-        }
-        _ = try context.jobs.submit(planned)
-        display.message("nightly: \(planned.count) jobs (\(planned.filter { $0.state == .skipped }.count) unchanged), targets \(targetList.joined(separator: ", "))")
-
-        // 3. Run, publish.
-        let farmRun = context.makeFarm(builder: builder, display: display, limits: limits, repositoryURL: context.configuration.repositoryURL,
-                                       username: context.configuration.repositoryUsername)
-        try farmRun.run(requests: [requestID])
-
-        // 4. Report.
-        let jobs = try context.jobs.jobs(request: requestID).sorted { $0.number < $1.number }
-        for job in jobs where job.origin == "followed project" && (job.state == .succeeded || job.state == .skipped) {
-            if let version = job.version { try context.jobs.setLastVersion(job.project, version) }
-        }
-        var newFailures: [JobRecord] = []
-        for job in jobs where job.state == .failed {
-            if try context.jobs.previousOutcome(project: job.project, target: job.target, before: job.number) != .failed { newFailures.append(job) }
-        }
-        let rows = jobs.map(RequirementsRun.row)
-        let finished = Date()
-        display.message(Table.render(header: ["JOB", "REQUIREMENT", "TARGET", "RESULT", "WHEEL"], rows: zip(jobs, rows).map { job, row in
-            [String(job.number), row.requirement, row.target, row.status + (newFailures.contains(job) ? " (NEW)" : ""), row.wheel ?? shorten(row.failure, 60)]
+        let report = result.report
+        context.out(Table.render(header: ["JOB", "REQUIREMENT", "TARGET", "RESULT", "WHEEL"], rows: report.rows.map { row in
+            let job = row.job ?? 0
+            return [String(job), row.requirement, row.target, row.outcome.rawValue + (result.newFailures.contains(job) ? " (NEW)" : ""),
+                    row.wheel ?? shorten(row.failure, 60)]
         }))
-        let counts = Dictionary(grouping: rows, by: \.status).mapValues(\.count)
-        display.message(["built", "already built", "skipped", "failed"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ")
-                        + ", \(newFailures.count) new failure\(newFailures.count == 1 ? "" : "s")" + String(format: " in %.1f s", finished.timeIntervalSince(started)))
-        let report = try RequirementsRun.json(rows, started: started, finished: finished, targets: targetList)
-        let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(atPath: "\(context.home.path)/reports", withIntermediateDirectories: true)
-        let reportPath = "\(context.home.path)/reports/nightly-\(stamp).json"
-        try Files.writeAtomically(report, to: reportPath)
-        if let reportJson { try Files.writeAtomically(report, to: reportJson) }
-        display.message("report: \(reportPath)")
-        for target in imageFailures { display.message("toolchain \(target) could not be refreshed") }
-        return newFailures.isEmpty && imageFailures.isEmpty ? 0 : 1
+        context.out(report.summary + ", \(result.newFailures.count) new failure\(result.newFailures.count == 1 ? "" : "s")")
+        if let reportJson { try Files.writeAtomically(try report.json(), to: reportJson) }
+        context.out("report: \(result.reportPath)")
+        for target in result.imageFailures { context.out("toolchain \(target) could not be refreshed") }
+        return result.succeeded ? ExitStatus.success : ExitStatus.failure
     }
 }

@@ -24,7 +24,7 @@ final class ProgressDisplay: @unchecked Sendable {
     /// A new step begins: the previous one is printed as done.
     func step(_ line: String) {
         lock.lock(); defer { lock.unlock() }
-        guard live else { say(line); return }
+        guard live else { write(line + "\n"); return }
         if let current { write("\r\u{1B}[2K\(current) (\(elapsed()))\n") }
         current = line
         started = Date()
@@ -34,7 +34,7 @@ final class ProgressDisplay: @unchecked Sendable {
     /// A line that is not a step (a result, an error): printed above the live line.
     func message(_ line: String) {
         lock.lock(); defer { lock.unlock() }
-        guard live else { say(line); return }
+        guard live else { write(line + "\n"); return }
         if let current { write("\r\u{1B}[2K\(current) (\(elapsed()))\n"); self.current = nil }
         write("\(line)\n")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FarmCore
 import Foundation
 import WheelArchive
 import WheelAudit
@@ -38,10 +39,12 @@ public struct RepairCommand: ParsableCommand {
         guard (0...9).contains(compressionLevel) else { throw ValidationError("--compression-level must be between 0 and 9") }
     }
 
+    @OptionGroup var options: HomeOptions
+
     public init() {}
 
     public func run() throws {
-        let status = execute(CommandContext.standard())
+        let status = execute(CommandContext(options))
         if status != 0 { throw ExitCode(status) }
     }
 
@@ -50,7 +53,7 @@ public struct RepairCommand: ParsableCommand {
         let catalog: PolicyCatalog
         let patchelf: Patchelf
         do {
-            catalog = try PolicyCatalog.load(dataDirectory: DataDirectory.locate(), extraPolicyFiles: policyFiles)
+            catalog = try context.farm().policies(extra: policyFiles)
             patchelf = try Patchelf.locate()
         } catch {
             context.err("wheelfarm: \(error)")
@@ -75,7 +78,7 @@ public struct RepairCommand: ParsableCommand {
                 context.out(line)
             } catch let error as RepairError {
                 context.err("wheelfarm: \(error)")
-                if status == ExitStatus.success { status = ExitStatus.notCompliant }
+                if status == ExitStatus.success { status = ExitStatus.failure }
             } catch {
                 context.err("wheelfarm: \(error)")
                 status = ExitStatus.invalidInput

@@ -1,12 +1,15 @@
 import ArgumentParser
-import BuildSandbox
+import FarmCore
 import Foundation
 import Repository
 import RepositoryServer
+import WheelBuilder
 
-/// The embedded repository of a farm home.
-func openRepository(home: String?, maxUploadMB: Int = 512) throws -> Repository {
-    try Repository(root: "\(FarmHome.resolve(home).path)/repository", maxFileSize: maxUploadMB << 20)
+extension CommandContext {
+    /// The farm's embedded repository, or exit status 2 with the reason.
+    func repository(maxUploadMB: Int = 512) throws -> Repository {
+        do { return try farm().repository(maxUploadMB: maxUploadMB) } catch { throw inputFailure(error) }
+    }
 }
 
 /// `wheelfarm serve`: the embedded artifact repository over HTTP(S).
@@ -27,7 +30,7 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key of the certificate.") var tlsKey: String?
     @Flag(help: "Require a token for reads too.") var requireToken = false
     @Option(help: "The largest upload, in MiB.") var maxUploadMb = 512
-    @Option(help: "The farm's home.") var home: String?
+    @OptionGroup var options: HomeOptions
 
     public init() {}
 
@@ -36,12 +39,13 @@ public struct ServeCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let repository = try openRepository(home: home, maxUploadMB: maxUploadMb)
+        let context = CommandContext(options)
+        let repository = try context.repository(maxUploadMB: maxUploadMb)
         let options = ServerOptions(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey, readToken: requireToken, maxUploadBytes: maxUploadMb << 20)
         let scheme = tlsCert == nil ? "http" : "https"
         let host = self.host
         try await RepositoryServer(repository: repository, options: options).run { port in
-            say("serving \(repository.root) on \(scheme)://\(host):\(port)/simple/ (uploads: \(scheme)://\(host):\(port)/legacy/)")
+            context.out("serving \(repository.root) on \(scheme)://\(host):\(port)/simple/ (uploads: \(scheme)://\(host):\(port)/legacy/)")
         }
     }
 }
@@ -59,29 +63,33 @@ public struct TokenCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Make a token (printed once; only its hash is kept).")
         @Option(help: "Limit uploads to this project.") var project: String?
         @Option(help: "A note to remember it by.") var note: String?
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let repository = try openRepository(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let repository = try context.repository()
             let (token, entry) = try TokenStore(repositoryRoot: repository.root).create(project: project, note: note)
-            say(token)
-            FileHandle.standardError.write(Data("token \(entry.id) created for \(entry.project ?? "every project"); it is shown only now\n".utf8))
+            context.out(token)
+            context.err("token \(entry.id) created for \(entry.project ?? "every project"); it is shown only now")
         }
     }
 
     /// `wheelfarm token list`.
     public struct List: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "List the tokens (ids, scopes, state).")
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let repository = try openRepository(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let repository = try context.repository()
             let rows = TokenStore(repositoryRoot: repository.root).entries().map {
                 [$0.id, $0.project ?? "*", $0.revoked ? "revoked" : "active", ISO8601DateFormatter().string(from: $0.created), $0.note ?? ""]
             }
-            say(Table.render(header: ["ID", "PROJECT", "STATE", "CREATED", "NOTE"], rows: rows))
+            context.out(Table.render(header: ["ID", "PROJECT", "STATE", "CREATED", "NOTE"], rows: rows))
         }
     }
 
@@ -89,17 +97,20 @@ public struct TokenCommand: ParsableCommand {
     public struct Revoke: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
         @Argument(help: "The token's id (wf_<id>_...).") var id: String
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let repository = try openRepository(home: home)
-            let id = self.id.hasPrefix("wf_") ? String(self.id.split(separator: "_")[1]) : self.id
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let repository = try context.repository()
+            let parts = self.id.split(separator: "_")
+            let id = self.id.hasPrefix("wf_") && parts.count > 1 ? String(parts[1]) : self.id
             guard try TokenStore(repositoryRoot: repository.root).revoke(id: id) else {
-                FileHandle.standardError.write(Data("wheelfarm: no token \(id)\n".utf8))
-                throw ExitCode(2)
+                context.err("wheelfarm: no token \(id)")
+                throw ExitCode(ExitStatus.invalidInput)
             }
-            say("revoked \(id)")
+            context.out("revoked \(id)")
         }
     }
 }
@@ -112,15 +123,19 @@ public struct YankCommand: ParsableCommand {
     @Argument(help: "A version, or one file name.") var version: String
     @Option(help: "Why (shown by pip).") var reason = ""
     @Flag(help: "Undo a yank.") var undo = false
-    @Option(help: "The farm's home.") var home: String?
+    @OptionGroup var options: HomeOptions
     public init() {}
 
-    public func run() throws {
+    public func run() throws { try run(CommandContext(options)) }
+
+    public func run(_ context: CommandContext) throws {
         do {
-            let files = try openRepository(home: home).yank(project: project, version: version, reason: reason, undo: undo)
-            for file in files { say("\(undo ? "unyanked" : "yanked") \(file)") }
+            let files = try context.repository().yank(project: project, version: version, reason: reason, undo: undo)
+            for file in files { context.out("\(undo ? "unyanked" : "yanked") \(file)") }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
-            throw inputFailure(error)
+            throw context.inputFailure(error)
         }
     }
 }
@@ -142,54 +157,28 @@ public struct PublishCommand: ParsableCommand {
     @Argument(help: "Wheel files.") var wheels: [String] = []
     @Option(help: "Upload URL of a remote repository.") var repositoryUrl: String?
     @Option(help: "User name for the remote repository.") var username = "__token__"
-    @Option(help: "The farm's home.") var home: String?
+    @OptionGroup var options: HomeOptions
     public init() {}
 
     public mutating func validate() throws {
         if wheels.isEmpty { throw ValidationError("name the wheels to publish") }
     }
 
-    public func run() throws {
-        if !(try Self.publish(wheels, home: home, repositoryUrl: repositoryUrl, username: username)) { throw ExitCode(1) }
-    }
+    public func run() throws { try run(CommandContext(options)) }
 
-    /// Publishes wheels into the farm's repository and, with `repositoryUrl`, to a remote one,
-    /// saying what happened to each; false when one was refused. Throws for a configuration
-    /// error (no password for the remote repository, an unusable home).
-    static func publish(_ wheels: [String], home: String?, repositoryUrl: String?, username: String) throws -> Bool {
-        let repository = try openRepository(home: home)
-        let remote = try repositoryUrl.map { url -> RemotePublisher in
-            guard let password = ProcessInfo.processInfo.environment["WHEELFARM_REPOSITORY_PASSWORD"], !password.isEmpty else {
-                throw ValidationError("set WHEELFARM_REPOSITORY_PASSWORD to the remote repository's token or password")
-            }
-            return RemotePublisher(url: url, username: username, password: password)
-        }
+    public func run(_ context: CommandContext) throws {
+        let farm = try context.openFarm()
+        let publisher: Publisher
+        do { publisher = try farm.publisher(remoteURL: repositoryUrl, username: username) } catch { throw context.inputFailure(error) }
+        let store = BuildStore(layout: farm.layout)
         var failed = false
         for wheel in wheels {
-            let name = (wheel as NSString).lastPathComponent
-            do {
-                let signature = try? String(contentsOfFile: wheel + ".minisig", encoding: .utf8)
-                let provenance = try? String(contentsOfFile: wheel + ".intoto.json", encoding: .utf8)
-                // A wheel from the farm's builds has its record beside it: the project page shows its target.
-                let recordPath = (wheel as NSString).deletingLastPathComponent + "/record.json"
-                let record = FileManager.default.contents(atPath: recordPath).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-                let target = record?["wheel"] as? String == name ? record?["target"] as? String : nil
-                let local = try repository.publish(wheel, filename: name, signature: signature, provenance: provenance, target: target)
-                if case .unchanged = local { say("\(name): already in \(repository.root), unchanged") } else { say("\(name): published to \(repository.root)") }
-                if let remote {
-                    let result = try remote.upload(wheel)
-                    if (200..<300).contains(result.status) {
-                        say("\(name): uploaded to \(remote.url)")
-                    } else {
-                        failed = true
-                        say("\(name): FAILED to upload to \(remote.url): HTTP \(result.status): \(result.message)")
-                    }
-                }
-            } catch {
-                failed = true
-                say("\(name): FAILED: \(error)")
-            }
+            // A wheel from the farm's builds has its record beside it: the project page shows its target.
+            let record = (try? store.record(in: (wheel as NSString).deletingLastPathComponent)) ?? nil
+            let report = publisher.publish(wheel, target: record?.wheel == (wheel as NSString).lastPathComponent ? record?.target : nil)
+            context.out(PublishReport.describe(report))
+            if !report.succeeded { failed = true }
         }
-        return !failed
+        if failed { throw ExitCode(ExitStatus.failure) }
     }
 }

@@ -26,7 +26,7 @@ public struct SandboxCommand: ParsableCommand {
         @Option(help: "Maximum number of processes.") var pids: Int = 1024
         @Flag(help: "Run as root inside (still without capabilities over the host).") var root = false
         @Option(help: "Working directory inside.") var workdir: String = "/tmp"
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         @Argument(parsing: .postTerminator, help: "The command to run.") var command: [String] = []
         public init() {}
 
@@ -35,26 +35,26 @@ public struct SandboxCommand: ParsableCommand {
             for mount in mounts where BindMount(parsing: mount) == nil { throw ValidationError("--mount \(mount): expected SRC:DST[:ro] with absolute paths") }
         }
 
-        public func run() throws {
-            let store = try ToolchainCommand.store(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try ToolchainCommand.store(context)
             let image = try store.requireImage(named: target)
             let config = SandboxConfiguration(
                 layers: [store.rootfs(digest: image.digest)], command: command, workingDirectory: workdir,
                 mounts: mounts.compactMap(BindMount.init(parsing:)), network: network,
                 uid: root ? 0 : 65534, gid: root ? 0 : 65534,
                 limits: SandboxLimits(wallSeconds: timeout, memoryBytes: memory << 20, maxProcesses: pids, diskBytes: disk << 20))
-            let result = try Sandbox(home: store.home).run(config) { chunk, isError in
-                chunk.withUnsafeBytes { _ = write(isError ? 2 : 1, $0.baseAddress, $0.count) }
-            }
+            let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, isError in context.write(chunk, error: isError) }
             switch result.outcome {
             case let .exited(code): if code != 0 { throw ExitCode(code) }
             case let .signaled(signal): throw ExitCode(128 + signal)
             case .timedOut, .memoryExceeded, .setupFailed:
-                FileHandle.standardError.write(Data("wheelfarm: \(result.outcome)\n".utf8))
+                context.err("wheelfarm: \(result.outcome)")
                 switch result.outcome {
-                case .timedOut: throw ExitCode(124)
-                case .memoryExceeded: throw ExitCode(137)
-                default: throw ExitCode(125)
+                case .timedOut: throw ExitCode(ExitStatus.sandboxTimedOut)
+                case .memoryExceeded: throw ExitCode(ExitStatus.sandboxMemory)
+                default: throw ExitCode(ExitStatus.sandboxSetupFailed)
                 }
             }
         }

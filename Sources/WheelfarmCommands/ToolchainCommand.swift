@@ -14,25 +14,26 @@ public struct ToolchainCommand: ParsableCommand {
         cp311-bookworm-glibc2.17-x86_64 (the same root, compiling with zig for glibc 2.17: manylinux2014 \
         wheels that install on RHEL 8 and Ubuntu 20.04). aarch64 targets run under qemu-user emulation: building \
         their images and wheels is several times slower. The Debian mirror is the host's apt \
-        configuration (mmdebstrap's default).
+        configuration (its archive and security URIs).
         """,
         subcommands: [List.self, Build.self, Show.self, Remove.self])
 
     public init() {}
 
-    static func store(home: String?) throws -> ToolchainStore {
-        let catalog = try ToolchainCatalog.load(dataDirectory: DataDirectory.locate())
-        return ToolchainStore(home: FarmHome.resolve(home), catalog: catalog)
+    static func store(_ context: CommandContext) throws -> ToolchainStore {
+        do { return try context.farm().toolchains() } catch { throw context.inputFailure(error) }
     }
 
     /// `wheelfarm toolchain list`.
     public struct List: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "List the targets: built or not, digest, size, age.")
-        @Option(help: "The farm's home (default: WHEELFARM_HOME, or /var/lib/wheelfarm as root).") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let store = try ToolchainCommand.store(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try ToolchainCommand.store(context)
             let rows = try store.catalog.specs.keys.sorted().map { name -> [String] in
                 let spec = try store.catalog.spec(name)
                 let compiler = spec.usesZig ? "zig \(spec.compiler?.ziglang ?? "")" : "gcc"
@@ -42,7 +43,7 @@ public struct ToolchainCommand: ParsableCommand {
                 let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
                 return [name] + facts + [store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText]
             }
-            say(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
+            context.out(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
         }
     }
 
@@ -51,22 +52,24 @@ public struct ToolchainCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Build the image of a target (mmdebstrap, then the pinned build frontend).")
         @Argument(help: "Target names.") var targets: [String] = []
         @Flag(help: "Build every target.") var all = false
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
         public mutating func validate() throws {
             if targets.isEmpty && !all { throw ValidationError("name a target, or pass --all") }
         }
 
-        public func run() throws {
-            let store = try ToolchainCommand.store(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try ToolchainCommand.store(context)
             let names = all ? store.catalog.specs.keys.sorted() : targets
             for name in names { _ = try store.catalog.spec(name) }
             for name in names {
                 let started = Date()
-                say("building \(name) ...")
-                let image = try store.build(name) { line in say("  \(line)") }
-                say("built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s")
+                context.out("building \(name) ...")
+                let image = try store.build(name) { line in context.out("  \(line)") }
+                context.out("built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s")
             }
         }
     }
@@ -75,26 +78,28 @@ public struct ToolchainCommand: ParsableCommand {
     public struct Show: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Show the packages (with versions) and frontend of a built image.")
         @Argument(help: "Target name.") var target: String
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         @Option(help: "Output format: text or json.") var format: OutputFormat = .text
         public init() {}
 
-        public func run() throws {
-            let store = try ToolchainCommand.store(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try ToolchainCommand.store(context)
             let image = try store.requireImage(named: target)
             if format == .json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 encoder.dateEncodingStrategy = .iso8601
-                say(String(decoding: try encoder.encode(image), as: UTF8.self))
+                context.out(String(decoding: try encoder.encode(image), as: UTF8.self))
                 return
             }
-            say("\(target): \(image.spec.description)")
-            say("digest:   \(image.digest)")
-            say("root:     \(store.rootfs(digest: image.digest))")
-            say("built:    \(ISO8601DateFormatter().string(from: image.builtAt)) in \(Int(image.buildSeconds)) s, \(image.sizeBytes >> 20) MB")
-            say("frontend: " + image.frontendWheels.keys.sorted().joined(separator: ", "))
-            say(Table.render(header: ["PACKAGE", "VERSION", "ARCH"], rows: image.packages.map { [$0.name, $0.version, $0.architecture] }))
+            context.out("\(target): \(image.spec.description)")
+            context.out("digest:   \(image.digest)")
+            context.out("root:     \(store.rootfs(digest: image.digest))")
+            context.out("built:    \(ISO8601DateFormatter().string(from: image.builtAt)) in \(Int(image.buildSeconds)) s, \(image.sizeBytes >> 20) MB")
+            context.out("frontend: " + image.frontendWheels.keys.sorted().joined(separator: ", "))
+            context.out(Table.render(header: ["PACKAGE", "VERSION", "ARCH"], rows: image.packages.map { [$0.name, $0.version, $0.architecture] }))
         }
     }
 
@@ -102,27 +107,18 @@ public struct ToolchainCommand: ParsableCommand {
     public struct Remove: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Remove the image of a target.")
         @Argument(help: "Target names.") var targets: [String]
-        @Option(help: "The farm's home.") var home: String?
+        @OptionGroup var options: HomeOptions
         public init() {}
 
-        public func run() throws {
-            let store = try ToolchainCommand.store(home: home)
+        public func run() throws { try run(CommandContext(options)) }
+
+        public func run(_ context: CommandContext) throws {
+            let store = try ToolchainCommand.store(context)
             for name in targets {
-                say(try store.remove(name) ? "removed \(name)" : "\(name) was not built")
+                context.out(try store.remove(name) ? "removed \(name)" : "\(name) was not built")
             }
         }
     }
 }
 
-/// Plain aligned text tables.
-enum Table {
-    static func render(header: [String], rows: [[String]]) -> String {
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
-    }
-}
+

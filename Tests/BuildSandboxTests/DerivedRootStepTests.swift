@@ -8,8 +8,8 @@ import XCTest
 final class DerivedRootStepTests: XCTestCase {
     func assertClean(_ store: ToolchainStore, file: StaticString = #filePath, line: UInt = #line) throws {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
-        XCTAssertFalse(mounts.contains("\(store.home.path)/derived"), "a mount of the derived root is left", file: file, line: line)
-        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(store.home.path)/derived")) ?? []).filter { $0.hasPrefix(".staging-") || $0.hasPrefix(".building-") }
+        XCTAssertFalse(mounts.contains("\(store.layout.path)/derived"), "a mount of the derived root is left", file: file, line: line)
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/derived")) ?? []).filter { $0.hasPrefix(".staging-") || $0.hasPrefix(".building-") }
         XCTAssertEqual(left, [], file: file, line: line)
     }
 

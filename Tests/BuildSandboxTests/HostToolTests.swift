@@ -78,7 +78,7 @@ final class HostToolTests: XCTestCase {
     /// Every command the set-up scripts run on the host (before a sandbox enters its root) is on the list.
     func testSetUpScriptsCallOnlyListedCommands() throws {
         let spec = try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot).spec("cp311-bookworm-glibc2.17-x86_64")
-        let sandbox = Sandbox(home: FarmHome(path: "/nonexistent"))
+        let sandbox = NamespaceSandbox(layout: FarmLayout(path: "/nonexistent"))
         let config = SandboxConfiguration(layers: ["/a", "/b"], command: ["true"], mounts: [BindMount(source: "/x", destination: "/y", readOnly: true)])
         let scripts = [
             "sandbox": sandbox.plan(config, scratch: "/s", cgroupDirectories: ["/sys/fs/cgroup/x"], rlimits: ["--as=1"]).script,

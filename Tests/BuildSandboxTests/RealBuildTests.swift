@@ -47,7 +47,7 @@ final class RealBuildTests: XCTestCase {
                      BindMount(source: out.path, destination: "/out", readOnly: false)],
             limits: SandboxLimits(wallSeconds: 600, memoryBytes: 2 << 30, maxProcesses: 512, diskBytes: 2 << 30))
         var log: [UInt8] = []
-        let result = try Sandbox(home: store.home).run(config) { chunk, _ in log.append(contentsOf: chunk) }
+        let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, _ in log.append(contentsOf: chunk) }
         let text = String(decoding: log, as: UTF8.self)
         XCTAssertEqual(result.outcome, .exited(0), text)
         let wheels = try FileManager.default.contentsOfDirectory(atPath: out.path)
@@ -73,7 +73,7 @@ final class TeardownTests: XCTestCase {
         guard let wheelfarm = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("the wheelfarm binary is not built")
         }
-        let argv = [wheelfarm, "sandbox", "run", "--home", store.home.path, TestImage.target, "--", "sh", "-c", "setsid sleep 1999 & sleep 1998"]
+        let argv = [wheelfarm, "sandbox", "run", "--home", store.layout.path, TestImage.target, "--", "sh", "-c", "setsid sleep 1999 & sleep 1998"]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         var pid: pid_t = 0
@@ -97,9 +97,9 @@ final class TeardownTests: XCTestCase {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
         XCTAssertFalse(mounts.contains("wheelfarm-root") || mounts.contains("wheelfarm-scratch"), "mounts leaked")
         // The dead run's scratch folder and cgroups are swept by the next run.
-        let next = try Sandbox(home: store.home).run(SandboxConfiguration(layers: [store.rootfs(digest: TestImage.get().1.digest)], command: ["true"])) { _, _ in }
+        let next = try NamespaceSandbox(layout: store.layout).run(SandboxConfiguration(layers: [store.rootfs(digest: TestImage.get().1.digest)], command: ["true"])) { _, _ in }
         XCTAssertEqual(next.outcome, .exited(0))
-        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(store.home.path)/scratch")) ?? [], [])
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/scratch")) ?? [], [])
         let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/wheelfarm")) ?? []).filter { $0.hasPrefix("run-\(pid)-") }
         XCTAssertEqual(leftovers, [])
     }

@@ -10,8 +10,8 @@ enum TestImage {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cached: Result<(ToolchainStore, ToolchainImage), Error>?
 
-    static var home: FarmHome {
-        FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+    static var home: FarmLayout {
+        FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
     }
 
     static func get() throws -> (ToolchainStore, ToolchainImage) {
@@ -20,7 +20,7 @@ enum TestImage {
         defer { lock.unlock() }
         if let cached { return try cached.get() }
         let result = Result { () -> (ToolchainStore, ToolchainImage) in
-            let store = ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
+            let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
             if let image = try store.image(named: target) { return (store, image) }
             let image = try store.build(target) { FileHandle.standardError.write(Data("[toolchain] \($0)\n".utf8)) }
             return (store, image)
@@ -42,7 +42,7 @@ final class SandboxTests: XCTestCase {
     func run(_ command: [String], network: Bool = false, mounts: [BindMount] = [], limits: SandboxLimits = SandboxLimits(wallSeconds: 120, memoryBytes: 1 << 30, maxProcesses: 256, diskBytes: 1 << 30)) throws -> (SandboxOutcome, String) {
         var output: [UInt8] = []
         let config = SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: command, mounts: mounts, network: network, limits: limits)
-        let result = try Sandbox(home: store.home).run(config) { chunk, _ in output.append(contentsOf: chunk) }
+        let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, _ in output.append(contentsOf: chunk) }
         return (result.outcome, String(decoding: output, as: UTF8.self))
     }
 
@@ -52,8 +52,8 @@ final class SandboxTests: XCTestCase {
 
     func assertNothingLeaked(file: StaticString = #filePath, line: UInt = #line) throws {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
-        XCTAssertFalse(mounts.contains("wheelfarm-root") || mounts.contains(store.home.path + "/scratch"), "a sandbox mount leaked", file: file, line: line)
-        let scratch = (try? FileManager.default.contentsOfDirectory(atPath: "\(store.home.path)/scratch")) ?? []
+        XCTAssertFalse(mounts.contains("wheelfarm-root") || mounts.contains(store.layout.path + "/scratch"), "a sandbox mount leaked", file: file, line: line)
+        let scratch = (try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/scratch")) ?? []
         XCTAssertTrue(scratch.isEmpty, "scratch directories left: \(scratch)", file: file, line: line)
     }
 
@@ -168,7 +168,7 @@ final class SandboxTests: XCTestCase {
                                           limits: SandboxLimits(wallSeconds: 600, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
         let asked = LockedCounter()
         config.stop = { asked.increment() >= 2 }
-        let result = try Sandbox(home: store.home).run(config) { _, _ in }
+        let result = try NamespaceSandbox(layout: store.layout).run(config) { _, _ in }
         XCTAssertEqual(result.outcome, .signaled(9))
         XCTAssertGreaterThanOrEqual(asked.value, 2)
         try assertNoProcess(matching: "sleep 100")
@@ -228,7 +228,7 @@ final class SandboxTests: XCTestCase {
 
     func testPlanIsInspectable() throws {
         let config = SandboxConfiguration(layers: ["/img"], command: ["python3", "-V"], mounts: [BindMount(source: "/src", destination: "/in", readOnly: true)])
-        let plan = Sandbox(home: FarmHome(path: "/home")).plan(config, scratch: "/s", cgroupDirectories: ["/cg"], rlimits: [])
+        let plan = NamespaceSandbox(layout: FarmLayout(path: "/home")).plan(config, scratch: "/s", cgroupDirectories: ["/cg"], rlimits: [])
         XCTAssertEqual(Array(plan.argv.prefix(5)), ["setpriv", "--pdeathsig", "KILL", "--", "unshare"])
         XCTAssertTrue(plan.argv.contains("--net"))
         XCTAssertEqual(Array(plan.argv.suffix(2)), ["python3", "-V"])
@@ -236,7 +236,7 @@ final class SandboxTests: XCTestCase {
         XCTAssertTrue(plan.script.contains("remount,bind,ro,nosuid,nodev"))
         XCTAssertTrue(plan.script.contains("--no-new-privs"))
         XCTAssertTrue(plan.script.contains("'/cg/cgroup.procs'"))
-        let networked = Sandbox(home: FarmHome(path: "/home")).plan(SandboxConfiguration(layers: ["/img"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: [])
+        let networked = NamespaceSandbox(layout: FarmLayout(path: "/home")).plan(SandboxConfiguration(layers: ["/img"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: [])
         XCTAssertFalse(networked.argv.contains("--net"))
     }
 
@@ -257,7 +257,7 @@ final class DerivedRootTests: XCTestCase {
         let derived = DerivedRoots(store: store)
         // Clear a cached copy from an earlier run, so that the first call really installs.
         let key = DerivedRoots.key(baseDigest: image.digest, packages: ["libyaml-dev"])
-        try? FileManager.default.removeItem(atPath: "\(store.home.path)/derived/\(key)")
+        try? FileManager.default.removeItem(atPath: "\(store.layout.path)/derived/\(key)")
         let (first, builtFirst) = try derived.ensure(base: image, packages: ["libyaml-dev"]) { _ in }
         XCTAssertTrue(builtFirst)
         XCTAssertTrue(first.added.contains { $0.name == "libyaml-dev" }, "\(first.added)")
@@ -266,7 +266,7 @@ final class DerivedRootTests: XCTestCase {
         XCTAssertEqual(second.layers, first.layers)
         var output: [UInt8] = []
         let config = SandboxConfiguration(layers: second.layers, command: ["sh", "-c", "ls /usr/include/yaml.h && dpkg -s libyaml-dev | grep Status"])
-        let result = try Sandbox(home: store.home).run(config) { chunk, _ in output.append(contentsOf: chunk) }
+        let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, _ in output.append(contentsOf: chunk) }
         let text = String(decoding: output, as: UTF8.self)
         XCTAssertEqual(result.outcome, .exited(0), text)
         XCTAssertTrue(text.contains("install ok installed"), text)

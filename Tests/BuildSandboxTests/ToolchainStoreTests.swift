@@ -82,7 +82,7 @@ final class ToolchainStoreTests: XCTestCase {
 
     func testImagesAreSharedAndRemovedOnlyWhenUnused() throws {
         let home = try TemporaryDirectory()
-        let store = ToolchainStore(home: FarmHome(path: home.path), catalog: try catalog())
+        let store = ToolchainStore(layout: FarmLayout(path: home.path), catalog: try catalog())
         XCTAssertNil(try store.image(named: "cp311-bookworm-x86_64"))
         XCTAssertThrowsError(try store.requireImage(named: "cp311-bookworm-x86_64")) { XCTAssertTrue("\($0)".contains("wheelfarm toolchain build")) }
         // Two targets pointing at one stored image.
@@ -119,7 +119,7 @@ final class EmulatedBuildTests: XCTestCase {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["WHEELFARM_LONG_TESTS"] == "1", "long suite only (WHEELFARM_LONG_TESTS=1)")
         guard getuid() == 0 else { throw XCTSkip("needs root") }
         let home = TestImage.home
-        let store = ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
+        let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
         let target = "cp311-bookworm-aarch64"
         let image = try store.image(named: target) ?? store.build(target) { FileHandle.standardError.write(Data("[toolchain] \($0)\n".utf8)) }
         let src = try TemporaryDirectory()
@@ -133,7 +133,7 @@ final class EmulatedBuildTests: XCTestCase {
             mounts: [BindMount(source: src.path, destination: "/src", readOnly: true), BindMount(source: out.path, destination: "/out", readOnly: false)],
             limits: SandboxLimits(wallSeconds: 900, memoryBytes: 2 << 30, maxProcesses: 256, diskBytes: 1 << 30))
         var log: [UInt8] = []
-        let result = try Sandbox(home: home).run(config) { chunk, _ in log.append(contentsOf: chunk) }
+        let result = try NamespaceSandbox(layout: home).run(config) { chunk, _ in log.append(contentsOf: chunk) }
         let text = String(decoding: log, as: UTF8.self)
         XCTAssertEqual(result.outcome, .exited(0), text)
         XCTAssertTrue(text.contains("aarch64\naarch64\n") && text.contains("imported"), text)

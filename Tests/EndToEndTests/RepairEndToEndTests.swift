@@ -1,4 +1,5 @@
 import ELFInspection
+import FarmCore
 import Foundation
 import PackagingModel
 import TestSupport
@@ -81,7 +82,7 @@ final class RepairEndToEndTests: XCTestCase {
 
     func testRawWheelNeedsRepairAndAuditwheelAgrees() throws {
         let (status, report) = try auditJSON(rawWheel)
-        XCTAssertEqual(status, ExitStatus.notCompliant)
+        XCTAssertEqual(status, ExitStatus.failure)
         XCTAssertEqual(report["platform_tag"] as? String, "linux_x86_64")
         XCTAssertEqual(report["repair_tag"] as? String, "manylinux_2_34_x86_64")
         let external = (report["external_libraries"] as? [[String: Any]] ?? []).compactMap { $0["soname"] as? String }
@@ -220,7 +221,7 @@ final class RepairEndToEndTests: XCTestCase {
     func testRequestedTagTooOldIsRefusedAndNothingWritten() throws {
         let out = "\(work.path)/old"
         let (status, context) = try repair(rawWheel, into: out, extra: ["--plat", "manylinux2014"])
-        XCTAssertEqual(status, ExitStatus.notCompliant)
+        XCTAssertEqual(status, ExitStatus.failure)
         XCTAssertTrue(context.errors.contains("GLIBC_2.34"), context.errors)
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [], [])
     }
@@ -253,7 +254,7 @@ final class RepairEndToEndTests: XCTestCase {
         XCTAssertEqual(theirs["unsupported_isa"] as? Bool, true)
         XCTAssertEqual(theirs["overall_tag"] as? String, "linux_x86_64")
         let (status, _) = try repair(wheel, into: "\(work.path)/isa")
-        XCTAssertEqual(status, ExitStatus.notCompliant)
+        XCTAssertEqual(status, ExitStatus.failure)
     }
 
     func testBuiltBinaryAnswersVersionAndHelp() throws {
@@ -357,7 +358,7 @@ final class RequirementsBuildTests: XCTestCase {
     func run(_ arguments: [String]) throws -> Int32 {
         var command = try BuildCommand.parse(arguments)
         try command.validate()
-        return command.execute()
+        return command.run(CommandContext(capturing: false, home: nil))
     }
 
     func report(_ path: String) throws -> [[String: Any]] {

@@ -12,12 +12,12 @@ final class DoctorTests: XCTestCase {
     func testWhatIsNeededFollowsTheTargets() throws {
         let host = ZigToolchain.hostMachine
         let other = host == "x86_64" ? "aarch64" : "x86_64"
-        let native = Doctor(home: "/tmp", targets: [try catalog().spec("cp311-bookworm-\(host)")], index: nil, checkNetwork: false)
+        let native = Doctor(layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(host)")], index: nil, checkNetwork: false)
         XCTAssertTrue(native.needed(.mmdebstrap))
         XCTAssertFalse(native.needed(.archTest))
         XCTAssertFalse(native.needed(.minisign))
         XCTAssertTrue(native.foreignArchitectures.isEmpty)
-        let foreign = Doctor(home: "/tmp", targets: [try catalog().spec("cp311-bookworm-\(other)")], index: nil, checkNetwork: false)
+        let foreign = Doctor(layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(other)")], index: nil, checkNetwork: false)
         XCTAssertEqual(foreign.foreignArchitectures, [other])
         XCTAssertTrue(foreign.needed(.archTest))
         XCTAssertTrue(foreign.needed(.updateBinfmts))
@@ -25,7 +25,7 @@ final class DoctorTests: XCTestCase {
         XCTAssertTrue(foreign.needed(try XCTUnwrap(HostTool.emulator(for: other))))
         XCTAssertFalse(foreign.needed(try XCTUnwrap(HostTool.emulator(for: host))))
         // Without an index, the network check says what to set rather than failing quietly.
-        let offline = Doctor(home: "/tmp", targets: [], index: nil, checkNetwork: true).networkChecks()
+        let offline = Doctor(layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [], index: nil, checkNetwork: true).networkChecks()
         XCTAssertEqual(offline.first?.status, .missing)
         XCTAssertTrue(offline.first?.fix?.contains("index.url") == true)
     }
@@ -40,7 +40,7 @@ final class DoctorTests: XCTestCase {
         let checks = try XCTUnwrap(report["checks"] as? [[String: Any]])
         let names = Set(checks.compactMap { $0["name"] as? String })
         for tool in HostTool.all { XCTAssertTrue(names.contains(tool.name), "doctor does not check \(tool.name)") }
-        for expected in ["root", "free space", "overlayfs", "namespaces", "cgroups", "seccomp", "pip", "package index"] {
+        for expected in ["root", "free space", "leftovers", "overlayfs", "namespaces", "cgroups", "seccomp", "pip", "package index"] {
             XCTAssertTrue(names.contains(expected), "doctor does not check \(expected)")
         }
         let missing = checks.filter { $0["status"] as? String == "missing" }

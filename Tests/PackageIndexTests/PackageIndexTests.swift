@@ -31,7 +31,7 @@ final class IndexConfigurationTests: XCTestCase {
         XCTAssertEqual(SourceResolver.sdistVersion("PyYAML-6.0.2.zip", project: "pyyaml")?.description, "6.0.2")
         XCTAssertNil(SourceResolver.sdistVersion("markupsafe-3.0.2-cp311-cp311-manylinux_2_17_x86_64.whl", project: "markupsafe"))
         XCTAssertNil(SourceResolver.sdistVersion("other-1.0.tar.gz", project: "markupsafe"))
-        XCTAssertEqual(IndexClient.normalise("Foo.Bar__Baz-qux"), "foo-bar-baz-qux")
+        XCTAssertEqual(ProjectName.normalise("Foo.Bar__Baz-qux"), "foo-bar-baz-qux")
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PackagingModel
+import WheelfarmBasics
 import XCTest
 
 final class RequirementsFileTests: XCTestCase {
@@ -39,7 +40,7 @@ final class RequirementsFileTests: XCTestCase {
         try "psutil[test]~=6.1\n--requirement=../extra.txt\n".write(toFile: "\(dir)/sub/more.txt", atomically: true, encoding: .utf8)
         try "six==1.16.0\n".write(toFile: "\(dir)/extra.txt", atomically: true, encoding: .utf8)
         try "pyyaml<7\n".write(toFile: "\(dir)/constraints.txt", atomically: true, encoding: .utf8)
-        let file = try RequirementsFile.load(path: "\(dir)/requirements.txt")
+        let file = try RequirementsFile.load(path: "\(dir)/requirements.txt", reader: { Files.readText($0) })
         XCTAssertTrue(file.prereleases)
         XCTAssertEqual(file.requirements.map(\.requirement.name), ["markupsafe", "PyYAML", "tomli", "psutil", "six"])
         XCTAssertEqual(file.requirements[0].hashes, [hash, String(repeating: "cd", count: 32)])
@@ -68,7 +69,7 @@ final class RequirementsFileTests: XCTestCase {
                 XCTAssertTrue("\(error)".hasPrefix(expected), "\(text): \(error)")
             }
         }
-        XCTAssertThrowsError(try RequirementsFile.load(path: "/nonexistent/requirements.txt")) { XCTAssertTrue("\($0)".contains("cannot read")) }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "/nonexistent/requirements.txt", reader: { Files.readText($0) })) { XCTAssertTrue("\($0)".contains("cannot read")) }
     }
 
     func testIncludeCyclesAndRequireHashes() throws {
@@ -76,8 +77,8 @@ final class RequirementsFileTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "-r b.txt\n".write(toFile: "\(dir)/a.txt", atomically: true, encoding: .utf8)
         try "-r a.txt\n".write(toFile: "\(dir)/b.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/a.txt")) { XCTAssertTrue("\($0)".contains("includes itself")) }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/a.txt", reader: { Files.readText($0) })) { XCTAssertTrue("\($0)".contains("includes itself")) }
         try "--require-hashes\nsix==1.16.0\n".write(toFile: "\(dir)/h.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/h.txt")) { XCTAssertEqual("\($0)", "h.txt:2: --require-hashes is set but six has no --hash") }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/h.txt", reader: { Files.readText($0) })) { XCTAssertEqual("\($0)", "h.txt:2: --require-hashes is set but six has no --hash") }
     }
 }

@@ -26,7 +26,7 @@ final class InteropTests: XCTestCase {
 
     /// Starts the server on a free port; returns the task and the port.
     func startServer(_ repository: Repository, options: ServerOptions) async throws -> (Task<Void, Error>, Int) {
-        let box = LockedSlots<Int>(count: 1)
+        let box = Locked<[Int?]>(slots: 1)
         let task = Task { try await RepositoryServer(repository: repository, options: options).run { port in box.set(0, port) } }
         for _ in 0..<200 {
             if let port = box.get(0) { return (task, port) }

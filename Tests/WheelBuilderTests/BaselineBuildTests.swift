@@ -72,7 +72,7 @@ final class BaselineBuildTests: XCTestCase {
             try assertSigned(path)
             if requirement.hasPrefix("pyyaml") {
                 // libyaml was built from its Debian source package with zig, not taken from the root.
-                XCTAssertEqual(result.record.grafted.compactMap { $0["soname"] }, ["libyaml.so"], "\(result.record.grafted)")
+                XCTAssertEqual(result.record.grafted.map(\.soname), ["libyaml.so"], "\(result.record.grafted)")
                 XCTAssertNotNil(result.record.derivedRoot)
             }
         }
@@ -123,8 +123,8 @@ final class BaselineBuildTests: XCTestCase {
             try FileManager.default.copyItem(atPath: path, toPath: "\(wheels.path)/\((path as NSString).lastPathComponent)")
         }
         chmod(wheels.path, 0o755)
-        let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
-        let store = ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
+        let home = FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+        let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
         let image = try store.requireImage(named: Self.target)
         let script = """
         python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index --find-links /wheels cppone cpptwo numpy && \
@@ -138,7 +138,7 @@ final class BaselineBuildTests: XCTestCase {
         '
         """
         var output: [UInt8] = []
-        let result = try Sandbox(home: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+        let result = try NamespaceSandbox(layout: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
                                                                       mounts: [BindMount(source: wheels.path, destination: "/wheels", readOnly: true)])) { chunk, _ in
             output.append(contentsOf: chunk)
         }
@@ -154,12 +154,12 @@ final class BaselineBuildTests: XCTestCase {
         let markupsafe = try build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), target: Self.oldest)
         XCTAssertEqual(markupsafe.record.wheel, "markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
         let psutil = try XCTUnwrap(try build(.index(try XCTUnwrap(Requirement("psutil==6.1.0")))).wheelPath)
-        let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
-        let store = ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
+        let home = FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+        let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
         let image = try store.requireImage(named: Self.oldest)
         let script = "python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index /wheel/\((psutil as NSString).lastPathComponent) && /tmp/v/bin/python -c 'import sys, psutil; print(sys.version_info[:2], psutil.cpu_count() > 0)'"
         var output: [UInt8] = []
-        let result = try Sandbox(home: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+        let result = try NamespaceSandbox(layout: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
                                                                       mounts: [BindMount(source: (psutil as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true)])) { chunk, _ in
             output.append(contentsOf: chunk)
         }

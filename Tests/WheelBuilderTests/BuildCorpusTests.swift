@@ -24,17 +24,24 @@ final class BuildCorpusTests: XCTestCase {
         return builder
     }
 
+    static var testHome: FarmLayout {
+        FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+    }
+
     /// A builder over the test farm home with the recipes of `recipes`.
     static func makeBuilder(recipes: String) throws -> WheelBuilder {
         guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
-        let home = FarmHome(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
+        let home = FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
         let root = TestSupport.repositoryRoot
         if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
-        let builder = WheelBuilder(home: home, store: ToolchainStore(home: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
-                                   catalog: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes),
-                                   index: try IndexConfiguration.resolve(), explicitIndex: false, patchelf: try Patchelf.locate(),
-                                   builderVersion: "test", signer: try SigningKeyStore(home: home.path).loadOrGenerate().key) { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) }
-        return builder
+        let environment = BuildEnvironment(
+            layout: home, toolchains: ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
+            sandbox: NamespaceSandbox(layout: home), index: IndexClient(configuration: try IndexConfiguration.resolve()), wheels: PipWheelFetcher(),
+            policies: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes), patchelf: try Patchelf.locate(),
+            signer: try SigningKeyStore(home: home.path).loadOrGenerate().key, builderVersion: "test") { target, line in
+            FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8))
+        }
+        return WheelBuilder(environment: environment)
     }
 
     func build(_ requirement: String) throws -> TargetBuild {
@@ -54,11 +61,10 @@ final class BuildCorpusTests: XCTestCase {
         XCTAssertTrue(report.isCompliant, "\(report.findings)", file: file, line: line)
         XCTAssertTrue(report.platformTag.hasPrefix("manylinux_"), report.platformTag, file: file, line: line)
         XCTAssertFalse(report.binaries.isEmpty, file: file, line: line)
-        let recordPath = ((path as NSString).deletingLastPathComponent) + "/record.json"
-        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recordPath))) as? [String: Any]
-        XCTAssertEqual(record?["outcome"] as? String, "succeeded", file: file, line: line)
-        XCTAssertEqual((record?["toolchain_digest"] as? String)?.count, 64, file: file, line: line)
-        XCTAssertFalse((record?["build_requirements"] as? [Any] ?? []).isEmpty, file: file, line: line)
+        let record = try XCTUnwrap(try BuildStore(layout: Self.testHome).record(in: (path as NSString).deletingLastPathComponent), file: file, line: line)
+        XCTAssertEqual(record.outcome, .succeeded, file: file, line: line)
+        XCTAssertEqual(record.toolchainDigest.count, 64, file: file, line: line)
+        XCTAssertFalse(record.buildRequirements.isEmpty, file: file, line: line)
     }
 
     func testMarkupsafe() throws {
@@ -70,8 +76,8 @@ final class BuildCorpusTests: XCTestCase {
     func testPyYAMLWithLibyamlGrafted() throws {
         let result = try build("pyyaml==6.0.2")
         try assertManylinux(result)
-        XCTAssertEqual(result.record.grafted.map { $0["soname"] }, ["libyaml-0.so.2"])
-        XCTAssertEqual(result.record.grafted.first?["package"], "libyaml-0-2")
+        XCTAssertEqual(result.record.grafted.map(\.soname), ["libyaml-0.so.2"])
+        XCTAssertEqual(result.record.grafted.first?.package, "libyaml-0-2")
         XCTAssertNotNil(result.record.derivedRoot)
     }
 
@@ -164,7 +170,7 @@ final class LongCorpusTests: XCTestCase {
         let builder = try BuildCorpusTests.sharedBuilder()
         let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("lxml==5.3.0"))), targets: [BuildCorpusTests.target]).first)
         XCTAssertNil(result.failure, "\(String(describing: result.failure))")
-        let grafted = Set(result.record.grafted.compactMap { $0["soname"] })
+        let grafted = Set(result.record.grafted.map(\.soname))
         XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
     }
 

@@ -13,4 +13,7 @@ int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 /* memmem (a GNU extension the Glibc module does not expose): multipart boundaries. */
 const void *wf_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
 
+/* POSIX_SPAWN_SETSID: the child starts a new session, without a controlling terminal. */
+int wf_spawnattr_setsid(posix_spawnattr_t *attributes);
+
 #endif

@@ -1,0 +1,160 @@
+import BuildSandbox
+import FarmStore
+import Foundation
+import PackagingModel
+import Repository
+import WheelBuilder
+import WheelfarmBasics
+
+/// Another nightly holds the lock.
+public struct NightlyBusy: Error, CustomStringConvertible {
+    /// What the holder wrote into the lock file (its pid and start).
+    public var holder: String
+    public var description: String { "another nightly is running (\(holder)); not starting a second one (--wait waits for it)" }
+}
+
+/// What a nightly did.
+public struct NightlyReport: Sendable {
+    public var report: RequestReport
+    /// Jobs that failed where the same project and target did not fail last time.
+    public var newFailures: Set<Int64>
+    /// Targets whose toolchain could not be refreshed (the old image stays).
+    public var imageFailures: [String]
+    /// Where the JSON report was written.
+    public var reportPath: String
+
+    /// Exit status: 0 nothing new failed, 1 otherwise.
+    public var succeeded: Bool { newFailures.isEmpty && imageFailures.isEmpty }
+}
+
+/// The nightly: one at a time (a lock in the state folder); refresh every target's toolchain
+/// (a security update gives a new digest); queue every landed build again (unchanged inputs are
+/// skipped without the network, changed ones rebuilt) and the newest release of each followed
+/// project; run them; publish; report, naming failures that are new. Safe to kill and re-run.
+public struct Nightly: Sendable {
+    public struct Options: Sendable {
+        public var targets: [String]
+        public var refresh: Bool
+        public var publish: Publisher?
+        public var priority: Int
+        public var wait: Bool
+
+        public init(targets: [String], refresh: Bool, publish: Publisher?, priority: Int = -10, wait: Bool = false) {
+            self.targets = targets
+            self.refresh = refresh
+            self.publish = publish
+            self.priority = priority
+            self.wait = wait
+        }
+    }
+
+    public let context: FarmContext
+    public let builder: WheelBuilder
+    public let toolchains: ToolchainStore
+
+    public init(context: FarmContext, builder: WheelBuilder, toolchains: ToolchainStore) {
+        self.context = context
+        self.builder = builder
+        self.toolchains = toolchains
+    }
+
+    /// Runs the nightly. `step` gets progress lines, `say` results. Throws ``NightlyBusy``
+    /// when another runs and `wait` is off.
+    public func run(_ options: Options, step: @escaping @Sendable (String) -> Void, say: @escaping @Sendable (String) -> Void) throws -> NightlyReport {
+        let layout = context.layout
+        try FileManager.default.createDirectory(atPath: layout.state, withIntermediateDirectories: true)
+        var lock = try FileLock.attempt(path: layout.nightlyLock)
+        if lock == nil {
+            let holder = (Files.readText(layout.nightlyLock, limit: 4096) ?? "another process").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard options.wait else { throw NightlyBusy(holder: holder) }
+            say("another nightly is running (\(holder)): waiting for it")
+            lock = try FileLock(path: layout.nightlyLock)
+        }
+        defer { lock?.unlock() }
+        let started = Date()
+        lock?.note("pid \(getpid()), started \(ISO8601DateFormatter().string(from: started))\n")
+
+        let imageFailures = options.refresh ? refresh(options.targets, step: step, say: say) : []
+        let jobs = try context.jobs()
+        let request = try jobs.createRequest(RequestRecord(kind: "nightly", description: "nightly"))
+        let requestID = request.id ?? 0
+        let planned = try plan(options, request: requestID)
+        _ = try jobs.submit(planned)
+        say("nightly: \(planned.count) jobs (\(planned.filter { $0.state == .skipped }.count) unchanged), targets \(options.targets.joined(separator: ", "))")
+        try context.farm(builder: builder, say: say, publisher: options.publish).run(requests: [requestID])
+
+        let finishedJobs = try jobs.jobs(request: requestID).sorted { $0.number < $1.number }
+        for job in finishedJobs where job.origin == "followed project" && (job.state == .succeeded || job.state == .skipped) {
+            if let version = job.version { try jobs.setLastVersion(job.project, version) }
+        }
+        var newFailures = Set<Int64>()
+        for job in finishedJobs where job.state == .failed {
+            if try jobs.previousOutcome(project: job.project, target: job.target, before: job.number) != .failed { newFailures.insert(job.number) }
+        }
+        let report = RequestReport(request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
+        let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
+        try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
+        let reportPath = "\(layout.reports)/nightly-\(stamp).json"
+        try Files.writeAtomically(try report.json(), to: reportPath)
+        return NightlyReport(report: report, newFailures: newFailures, imageFailures: imageFailures, reportPath: reportPath)
+    }
+
+    /// Rebuilds each target's image under its lock; returns the targets that failed.
+    func refresh(_ targets: [String], step: @escaping @Sendable (String) -> Void, say: (String) -> Void) -> [String] {
+        var failures: [String] = []
+        for target in targets {
+            let before = (try? toolchains.image(named: target))?.digest
+            do {
+                // Not while a build of this target is making its image or roots.
+                let lock = try WheelBuilder.targetLock(layout: context.layout, target: target)
+                defer { lock.unlock() }
+                let image = try toolchains.build(target) { line in step("[\(target)] \(line)") }
+                if before == image.digest {
+                    say("[\(target)] toolchain unchanged (\(image.digest.prefix(12)))")
+                } else {
+                    say("[\(target)] toolchain \(before.map { "\($0.prefix(12)) -> " } ?? "new: ")\(image.digest.prefix(12)): builds on it are redone")
+                }
+            } catch {
+                say("[\(target)] FAILED to rebuild the toolchain: \(error); the current image stays")
+                failures.append(target)
+            }
+        }
+        return failures
+    }
+
+    /// Landed builds again (rebuilt when their inputs changed) and the newest release of followed projects.
+    func plan(_ options: Options, request: Int64) throws -> [JobRecord] {
+        let planner = RequestPlanner(context: context, builder: builder)
+        let jobs = try context.jobs()
+        var planned: [JobRecord] = []
+        var seen = Set<String>()
+        for landed in try jobs.landedBuilds() where options.targets.contains(landed.target) {
+            guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
+            let job = planner.job(requirement, origin: "landed build (job \(landed.number))", target: landed.target, request: request,
+                                  publish: options.publish != nil, priority: options.priority)
+            if seen.insert(job.identity).inserted { planned.append(job) }
+        }
+        var followed = try jobs.trackedProjects().map(\.name)
+        if let file = context.configuration.trackFile {
+            guard let text = Files.readText(file, limit: 16 << 20) else { throw FarmConfigurationError("cannot read nightly.track_file \(file)") }
+            followed += Self.names(in: text).map(ProjectName.normalise)
+        }
+        for name in Set(followed).sorted() {
+            guard let requirement = Requirement(name) else { continue }
+            for target in options.targets {
+                let job = planner.job(requirement, origin: "followed project", target: target, request: request, publish: options.publish != nil,
+                                      priority: options.priority)
+                if seen.insert(job.identity).inserted { planned.append(job) }
+            }
+        }
+        return planned
+    }
+
+    /// Project names in a file's text: one per line, blank lines and `#` comments ignored.
+    public static func names(in text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            let name = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            return name.isEmpty ? nil : name
+        }
+    }
+}

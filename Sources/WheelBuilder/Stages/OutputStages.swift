@@ -1,0 +1,305 @@
+import BuildSandbox
+import Foundation
+import PackagingModel
+import Signing
+import WheelArchive
+import WheelAudit
+import WheelfarmBasics
+
+extension Stages {
+    /// What the audit concluded.
+    struct Audited {
+        var wheel: Wheel
+        var analysis: WheelAnalysis
+        var pure: Bool
+    }
+
+    /// audit: the built wheel's binaries against the target's root: the best tag, what it
+    /// needs, and the target's ceiling. A wheel without binaries from native sources is a
+    /// silent fallback to pure Python, a failure unless the recipe allows it.
+    struct Audit {
+        let environment: BuildEnvironment
+
+        func run(_ built: String, layers: [String], recipe: Recipe, hasNativeSources: Bool, job: BuildJob) throws -> Audited {
+            try job.withStage(.audit, (built as NSString).lastPathComponent) {
+                let wheel: Wheel
+                let analysis: WheelAnalysis
+                do {
+                    wheel = try Wheel(path: built, selection: .everything)
+                    analysis = try WheelAnalyzer(catalog: environment.policies, layers: layers).analyze(wheel: wheel)
+                } catch {
+                    throw BuildFailure(stage: .audit, kind: .audit, reason: "the built wheel is refused: \(error)", log: job.log.path)
+                }
+                for finding in analysis.findings { job.note("finding: \(finding)") }
+                var pure = false
+                if analysis.binaries.isEmpty {
+                    if !wheel.filename.isPure || (hasNativeSources && recipe.allowPure != true) {
+                        throw BuildFailure(stage: .audit, kind: .build,
+                                           reason: "the build produced no binary although the sources have native code (a silent fallback to pure Python?); a recipe with \"allow_pure\": true accepts that",
+                                           log: job.log.path)
+                    }
+                    pure = true
+                }
+                if let ceiling = job.spec.tagCeiling, !pure { try checkCeiling(ceiling, analysis: analysis, job: job) }
+                return Audited(wheel: wheel, analysis: analysis, pure: pure)
+            }
+        }
+
+        /// Fails the build when the best reachable tag is less compatible than the target's
+        /// ceiling, naming the symbols and binaries that stand in the way.
+        func checkCeiling(_ ceiling: String, analysis: WheelAnalysis, job: BuildJob) throws {
+            let names = [ceiling, "\(ceiling)_\(analysis.architecture)"]
+            guard let limit = analysis.policies.first(where: { policy in names.contains(policy.name) || policy.aliases.contains { names.contains($0) } }) else {
+                throw BuildFailure(stage: .audit, kind: .configuration, reason: "the tag ceiling \(ceiling) of \(job.spec.name) names no policy for \(analysis.architecture)")
+            }
+            guard analysis.repairPolicy.priority < limit.priority else { return }
+            var reasons = analysis.symbolVersionsBeyond(limit)
+            if reasons.isEmpty { reasons = analysis.findings }
+            let flavour = job.spec.usesZig && job.compilerPinnedToGcc ? " (the recipe pins this project to gcc)" : ""
+            throw BuildFailure(stage: .audit, kind: .audit,
+                               reason: "the wheel can be tagged \(analysis.repairPolicy.name) at best, above the ceiling \(ceiling) of \(job.spec.name)\(flavour): " + reasons.joined(separator: "; "),
+                               log: job.log.path)
+        }
+    }
+
+    /// What the repair made.
+    struct Repaired {
+        var path: String
+        var grafted: [GraftedLibrary]
+        /// Grafted libraries an import of the extension modules must load from `.libs`.
+        var loadedOnImport: [Graft]
+    }
+
+    /// repair: external libraries grafted into the wheel's `.libs` folder, retagged.
+    struct Repair {
+        let environment: BuildEnvironment
+
+        func run(_ audited: Audited, layers: [String], recipe: Recipe, job: BuildJob) throws -> Repaired {
+            try job.withStage(.repair, "to \(audited.analysis.repairPolicy.name)") {
+                let analysis = audited.analysis
+                let system = SystemLibraries(layers: layers, libc: analysis.libc, architecture: analysis.architecture)
+                let plan: RepairPlan
+                do { plan = try RepairPlanner.plan(analysis, requested: nil, system: system, bundle: recipe.bundleLibraries ?? []) } catch {
+                    throw BuildFailure(stage: .repair, kind: .audit, reason: "\(error)", log: job.log.path)
+                }
+                if !plan.grafts.isEmpty && environment.patchelf == nil {
+                    throw BuildFailure(stage: .repair, kind: .configuration, reason: "grafting needs patchelf 0.14.5 or later (wheelfarm doctor)")
+                }
+                let patchelf = environment.patchelf ?? Patchelf(path: "patchelf", version: "")
+                let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: environment.builderVersion)
+                    .apply(plan, to: audited.wheel, outputDirectory: "\(job.work)/repaired")
+                let grafted = plan.grafts.map { graft in
+                    GraftedLibrary(soname: graft.soname, file: graft.destination, package: repaired.origins[graft.soname]?.name,
+                                   version: repaired.origins[graft.soname]?.version)
+                }
+                // The grafted libraries an import must load: those the extension modules need, and theirs.
+                let extensions = Set(analysis.binaries.filter(\.isExtension).map(\.path))
+                var required = Set(plan.edits.filter { extensions.contains($0.path) }.flatMap { $0.replaceNeeded.keys })
+                var queue = Array(required)
+                let bySoname = Dictionary(plan.grafts.map { ($0.soname, $0) }, uniquingKeysWith: { first, _ in first })
+                while let soname = queue.popLast() {
+                    for dependency in bySoname[soname]?.needsGrafted ?? [] where required.insert(dependency).inserted { queue.append(dependency) }
+                }
+                return Repaired(path: repaired.path, grafted: grafted, loadedOnImport: plan.grafts.filter { required.contains($0.soname) })
+            }
+        }
+    }
+
+    /// test: the wheel installed offline into a fresh sandbox of the bare image (no recipe
+    /// packages, so no build-only library can hide a missing graft); every extension loaded
+    /// with RTLD_NOW, then imported; grafted libraries must load from `.libs`; the recipe's test.
+    struct TestInstall {
+        let environment: BuildEnvironment
+        let requirements: Requirements
+
+        /// Runs in the sandbox and never imports the wheel's code itself: a child does (with
+        /// LD_BIND_NOW=1) and reports one JSON line per module; this parent writes the verdict
+        /// on the control channel, which the child cannot reach.
+        static let probe = """
+        import json, os, subprocess, sys
+        os.set_inheritable(3, False)
+        control = os.fdopen(3, 'w')
+        child = r'''
+        import ctypes, importlib, json, sys
+        def report(**fields):
+            print('WHEELFARM-MODULE ' + json.dumps(fields), flush=True)
+        for name, path in json.loads(sys.argv[1]):
+            try:
+                parent = name.rpartition('.')[0]
+                if parent:
+                    importlib.import_module(parent)
+                ctypes.CDLL(path, ctypes.RTLD_LOCAL | getattr(ctypes, 'RTLD_NOW', 2))
+            except OSError as e:
+                report(module=name, kind='load', error=str(e)); continue
+            except ModuleNotFoundError as e:
+                report(module=name, kind='missing', missing=e.name or '', error=str(e)); continue
+            except Exception as e:
+                report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e)); continue
+            try:
+                importlib.import_module(name)
+                report(module=name, kind='ok')
+            except ModuleNotFoundError as e:
+                report(module=name, kind='missing', missing=e.name or '', error=str(e))
+            except Exception as e:
+                report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e))
+        libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '.libs/' in l})
+        print('WHEELFARM-LIBS ' + json.dumps(libs), flush=True)
+        '''
+        modules = json.loads(sys.argv[1])
+        env = dict(os.environ, LD_BIND_NOW='1')
+        run = subprocess.run([sys.argv[2], '-c', child, json.dumps(modules)], stdout=subprocess.PIPE, env=env, cwd='/tmp')
+        results, libs = {}, []
+        for line in run.stdout.decode('utf-8', 'replace').splitlines():
+            if line.startswith('WHEELFARM-MODULE '):
+                entry = json.loads(line[17:]); results[entry['module']] = entry
+            elif line.startswith('WHEELFARM-LIBS '):
+                libs = json.loads(line[15:])
+        for name, _ in modules:
+            results.setdefault(name, {'module': name, 'kind': 'crash', 'error': 'the import process ended with status %d' % run.returncode})
+        control.write(json.dumps({'results': list(results.values()), 'libs': libs}) + '\\n')
+        control.close()
+        """
+
+        func run(_ wheelPath: String, image: ToolchainImage, recipe: Recipe, grafted: [Graft], job: BuildJob) throws -> [String] {
+            try job.withStage(.test, "install and import in a clean \(job.spec.name) root") {
+                let runtime = "\(job.work)/runtime"
+                try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+                let wheel = try Wheel(path: wheelPath, selection: .binariesAndMetadata)
+                let metadata = MetadataFile(parsing: String(decoding: wheel.content(of: "\(wheel.distInfo)/METADATA") ?? [], as: UTF8.self))
+                // The wheel's runtime dependencies for the target, as wheels: validated requirements only.
+                let dependencies = metadata.values("Requires-Dist").compactMap { text -> Requirement? in
+                    guard case let .success(requirement) = Requirement.validated(text) else {
+                        job.note("ignored Requires-Dist entry \(text.prefix(200)): not a plain requirement")
+                        return nil
+                    }
+                    return requirement.applies(in: requirements.markers) ? requirement : nil
+                }
+                try requirements.run(dependencies, context: WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2), job: job)
+                let modules = Self.extensionModules(wheel)
+                let script = "python3 -m venv --without-pip /tmp/t && /opt/wheelfarm/venv/bin/python -m pip --python /tmp/t/bin/python install --quiet --no-index --find-links /runtime -- "
+                    + Shell.quote("/wheel/\((wheelPath as NSString).lastPathComponent)")
+                    + " && /tmp/t/bin/python -c " + Shell.quote(Self.probe) + " " + Shell.quote(Self.json(modules.map { [$0.module, "/tmp/t/lib/python\(job.spec.python)/site-packages/\($0.path)"] }))
+                    + " /tmp/t/bin/python"
+                    + (recipe.testCommand.map { " && cd /tmp && PATH=/tmp/t/bin:$PATH sh -c " + Shell.quote($0) } ?? "")
+                let result = try job.sandbox(layers: [environment.toolchains.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+                                             environment: SandboxConfiguration.defaultEnvironment,
+                                             mounts: [BindMount(source: (wheelPath as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true),
+                                                      BindMount(source: runtime, destination: "/runtime", readOnly: true)],
+                                             wall: 900, controlChannel: true)
+                guard let line = String(decoding: result.control, as: UTF8.self).split(separator: "\n").last,
+                      let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    throw BuildFailure(stage: .test, kind: .build, reason: "the test install failed (\(result.outcome))", log: job.log.path)
+                }
+                let verdict = Self.judge(report["results"] as? [[String: Any]] ?? [], wheel: wheel, dependencies: metadata.values("Requires-Dist"))
+                for warning in verdict.warnings { job.note("warning: \(warning)") }
+                if !verdict.failures.isEmpty {
+                    throw BuildFailure(stage: .test, kind: .build, reason: "extension modules do not load without the build's libraries: " + verdict.failures.joined(separator: "; "),
+                                       log: job.log.path)
+                }
+                let loaded = report["libs"] as? [String] ?? []
+                for graft in grafted where !loaded.contains(where: { $0.hasSuffix("/" + graft.destination) }) {
+                    throw BuildFailure(stage: .test, kind: .build, reason: "the grafted \(graft.destination) was not loaded from the wheel's .libs folder", log: job.log.path)
+                }
+                guard result.outcome.succeeded else {
+                    throw BuildFailure(stage: .test, kind: .build, reason: "the recipe's test command failed (\(result.outcome))", log: job.log.path)
+                }
+                job.note("imported \(modules.map(\.module).joined(separator: ", ")); grafted libraries loaded: \(loaded.count)")
+                return verdict.warnings
+            }
+        }
+
+        static func json(_ value: Any) -> String {
+            (try? JSONSerialization.data(withJSONObject: value)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+        }
+
+        /// Every Python extension module of a wheel: its dotted name and its path in site-packages.
+        static func extensionModules(_ wheel: Wheel) -> [(module: String, path: String)] {
+            wheel.binaries.compactMap { path, result -> (String, String)? in
+                guard case let .success(elf) = result, elf.isPythonExtension(fileName: (path as NSString).lastPathComponent) else { return nil }
+                var parts = path.split(separator: "/").map(String.init)
+                if parts.count > 2, parts[0].hasSuffix(".data"), parts[1] == "platlib" || parts[1] == "purelib" { parts.removeFirst(2) }
+                let installed = parts.joined(separator: "/")
+                guard let last = parts.popLast() else { return nil }
+                return ((parts + [String(last.split(separator: ".").first ?? "")]).joined(separator: "."), installed)
+            }.sorted { $0.0 < $1.0 }
+        }
+
+        /// Failures and warnings from the probe's per-module results. A module that cannot be
+        /// imported only because a Python module outside the wheel and outside its Requires-Dist
+        /// is missing (a GUI binding, a test helper, another backend) is a warning: the binary
+        /// loaded. A library that does not load, an undefined symbol or a crash is a failure.
+        static func judge(_ results: [[String: Any]], wheel: Wheel, dependencies: [String]) -> (failures: [String], warnings: [String]) {
+            let ownTopLevels = Set(wheel.members.compactMap { $0.path.split(separator: "/").first.map { String($0.split(separator: ".").first ?? "") } })
+            let declared = Set(dependencies.compactMap { Requirement($0).map { ProjectName.normalise($0.name) } })
+            var failures: [String] = [], warnings: [String] = []
+            for entry in results.sorted(by: { ($0["module"] as? String ?? "") < ($1["module"] as? String ?? "") }) {
+                let module = entry["module"] as? String ?? "?"
+                let error = entry["error"] as? String ?? ""
+                switch entry["kind"] as? String {
+                case "ok": continue
+                case "missing":
+                    let missing = (entry["missing"] as? String ?? "").split(separator: ".").first.map(String.init) ?? ""
+                    if !missing.isEmpty && !ownTopLevels.contains(missing) && !declared.contains(ProjectName.normalise(missing)) {
+                        warnings.append("\(module) loads, but importing it needs the optional module \(missing), which the wheel does not require")
+                    } else {
+                        failures.append("\(module): \(error)")
+                    }
+                default:
+                    failures.append("\(module): \(error)")
+                }
+            }
+            return (failures, warnings)
+        }
+    }
+
+    /// store: the wheel into the build store, with the next PEP 427 build number when an
+    /// earlier build of this version had other inputs and other bytes (the earlier file keeps
+    /// its name, so lock files with its hash still install).
+    struct Store {
+        let environment: BuildEnvironment
+
+        func run(_ final: String, job: BuildJob) throws -> (path: String, name: String, sha256: String) {
+            try job.withStage(.store, (final as NSString).lastPathComponent) {
+                let store = BuildStore(layout: environment.layout)
+                let destination = store.directory(project: job.record.project, version: job.record.version, target: job.target)
+                try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+                var finalName = (final as NSString).lastPathComponent
+                let bytes = try Files.readBytes(final)
+                let sha256 = Digest.hex(Digest.sha256(bytes))
+                if let previous = try store.record(in: destination), let name = WheelFilename(finalName),
+                   let number = BuildStore.nextBuildNumber(previous: previous, directory: destination, name: name, sha256: sha256) {
+                    finalName = WheelFilename(distribution: name.distribution, version: name.version, build: String(number), pythonTags: name.pythonTags,
+                                              abiTags: name.abiTags, platformTags: name.platformTags).description
+                    job.note("an earlier build of this version had other inputs and other bytes: this one is build number \(number)")
+                }
+                let path = "\(destination)/\(finalName)"
+                try Files.writeAtomically(bytes, to: path)
+                return (path, finalName, sha256)
+            }
+        }
+    }
+
+    /// sign: a minisign signature and a signed in-toto provenance statement beside the wheel,
+    /// written before the record, which marks the build done.
+    struct Sign {
+        let environment: BuildEnvironment
+
+        func run(_ wheelPath: String, job: BuildJob) throws {
+            guard let signer = environment.signer else { return }
+            try job.withStage(.sign, "with key \(signer.keyIDText)") {
+                let name = (wheelPath as NSString).lastPathComponent
+                let bytes = try Files.readBytes(wheelPath)
+                try Files.writeAtomically(Array(try signer.sign(bytes, fileName: name).utf8), to: wheelPath + ".minisig")
+                let record = job.record
+                let facts = ProvenanceFacts(
+                    wheelName: name, wheelSha256: record.wheelSha256 ?? "", sdistName: record.sdist?.filename ?? "",
+                    sdistSha256: record.sdist?.sha256 ?? "", sdistURL: record.sdist?.url ?? "", target: job.target,
+                    toolchainDigest: record.toolchainDigest, derivedRoot: record.derivedRoot, recipeDigest: record.recipeDigest,
+                    buildRequirements: record.buildRequirements.map { ($0.file, $0.sha256) }, builderVersion: environment.builderVersion,
+                    startedAt: record.startedAt, finishedAt: environment.clock.now)
+                try Files.writeAtomically(Array(try Provenance.envelope(statement: Provenance.statement(facts), key: signer).utf8), to: wheelPath + ".intoto.json")
+                job.note("signed with key \(signer.keyIDText): \(name).minisig, \(name).intoto.json")
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import WheelArchive
+import WheelfarmBasics
+
+extension Stages {
+    /// configure: the target's image, made on first use (or when its definition changed).
+    /// Builds of one target running at once (the farm's workers, other processes) make it once:
+    /// the first takes the target's lock and builds, the others find it made.
+    struct Toolchain {
+        let environment: BuildEnvironment
+
+        func run(job: BuildJob) throws -> ToolchainImage {
+            let toolchains = environment.toolchains
+            let target = job.spec.name
+            if let built = try toolchains.image(named: target), toolchains.isCurrent(built) { return built }
+            let lock = try WheelBuilder.targetLock(layout: environment.layout, target: target)
+            defer { lock.unlock() }
+            if let built = try toolchains.image(named: target), toolchains.isCurrent(built) { return built }
+            let why = try toolchains.image(named: target) == nil ? "is not built yet" : "is out of date (its definition changed)"
+            return try job.withStage(.configure, "toolchain \(target) \(why): building it now (once; a minute or three for native targets)") {
+                do {
+                    return try toolchains.build(target) { [environment] line in environment.progress(target, "  \(line)") }
+                } catch let error as ToolchainError {
+                    throw BuildFailure(stage: .configure, kind: error.isTransient ? .transient : .configuration, reason: "\(error)")
+                }
+            }
+        }
+    }
+
+    /// resolve: the sdist a requirement names on the index, for the target's interpreter.
+    struct Resolve {
+        let environment: BuildEnvironment
+
+        func run(_ requirement: Requirement, prereleases: Bool, hashes: [String], job: BuildJob) throws -> ResolvedSource {
+            let resolved = try job.withStage(.resolve, "\(requirement) for Python \(job.spec.python) on \(environment.index.configuration.indexURL)") {
+                do { return try SourceResolver(client: environment.index).resolve(requirement, pythonVersion: job.spec.python, prereleases: prereleases) } catch {
+                    throw BuildFailure(stage: .resolve, kind: (error as? IndexError)?.isTransient == true ? .transient : .configuration, reason: "\(error)")
+                }
+            }
+            if !hashes.isEmpty, !hashes.contains((resolved.file.sha256 ?? "").lowercased()) {
+                throw BuildFailure(stage: .fetch, kind: .configuration,
+                                   reason: "\(resolved.file.filename) has sha256 \(resolved.file.sha256 ?? "unknown"), which none of the requirement's --hash values allows")
+            }
+            return resolved
+        }
+    }
+
+    /// fetch: the sdist into the content-addressed source store (hash checked), or a local
+    /// source (a tree is packed first, so both go through the same extraction).
+    struct Fetch {
+        let environment: BuildEnvironment
+
+        func run(_ resolved: ResolvedSource, job: BuildJob) throws -> (path: String, facts: SdistFacts) {
+            try job.withStage(.fetch, resolved.file.filename) {
+                let fetched: (path: String, downloaded: Bool)
+                do { fetched = try SourceStore(directory: environment.layout.sources).fetch(resolved.file, client: environment.index) } catch let error as IndexError {
+                    throw BuildFailure(stage: .fetch, kind: error.isTransient ? .transient : .configuration, reason: "\(error)")
+                }
+                job.note(fetched.downloaded ? "downloaded \(resolved.file.url)" : "already in the source store: \(fetched.path)")
+                return (fetched.path, SdistFacts(filename: resolved.file.filename, sha256: resolved.file.sha256 ?? "", url: resolved.file.url))
+            }
+        }
+
+        func run(local path: String, job: BuildJob) throws -> (path: String, facts: SdistFacts) {
+            try job.withStage(.fetch, "local source \(path)") {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    throw BuildFailure(stage: .fetch, kind: .configuration, reason: "\(path): no such file or directory")
+                }
+                var sdist = path
+                if isDirectory.boolValue {
+                    let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+                    sdist = "\(job.work)/\((absolute as NSString).lastPathComponent).tar.gz"
+                    let result = try ProcessRunner.run(.tar, ["-czf", sdist, "--exclude=.git", "--exclude=__pycache__", "-C",
+                                                              (absolute as NSString).deletingLastPathComponent, "--", (absolute as NSString).lastPathComponent])
+                    guard result.status == 0 else { throw BuildFailure(stage: .fetch, kind: .configuration, reason: "cannot pack \(path): \(result.stderr)") }
+                }
+                return (sdist, SdistFacts(filename: (sdist as NSString).lastPathComponent, sha256: Digest.hex(try Digest.sha256(fileAt: sdist)), url: "file://" + path))
+            }
+        }
+    }
+
+    /// What extraction found.
+    struct ExtractedSource {
+        var projectRoot: String
+        var buildSystem: BuildSystem
+        /// Name and version from PKG-INFO (or the file name), for local sources.
+        var name: String
+        var version: String
+        var hasNativeSources: Bool
+    }
+
+    /// extract: the sdist unpacked safely (hostile archives refused), its project root and build system.
+    struct Extract {
+        func run(_ sdist: String, job: BuildJob) throws -> ExtractedSource {
+            try job.withStage(.extract, (sdist as NSString).lastPathComponent) {
+                let tree = "\(job.work)/src"
+                do { try SourceArchive.extract(sdist, into: tree) } catch {
+                    throw BuildFailure(stage: .extract, kind: .build, reason: "\(error)")
+                }
+                let root = try Self.projectRoot(tree)
+                let (name, version) = Self.nameAndVersion(root, fallback: (sdist as NSString).lastPathComponent)
+                return ExtractedSource(projectRoot: root, buildSystem: try Self.buildSystem(root), name: name, version: version,
+                                       hasNativeSources: Self.hasNativeSources(root))
+            }
+        }
+
+        /// The folder of the extracted tree that holds pyproject.toml or setup.py (an sdist's single top folder).
+        static func projectRoot(_ tree: String) throws -> String {
+            func isProject(_ dir: String) -> Bool {
+                FileManager.default.fileExists(atPath: "\(dir)/pyproject.toml") || FileManager.default.fileExists(atPath: "\(dir)/setup.py")
+            }
+            if isProject(tree) { return tree }
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: tree)) ?? []).filter { !$0.hasPrefix(".") }
+            if entries.count == 1, isProject("\(tree)/\(entries[0])") { return "\(tree)/\(entries[0])" }
+            throw BuildFailure(stage: .extract, kind: .configuration, reason: "no pyproject.toml or setup.py at the top of the source tree")
+        }
+
+        static func buildSystem(_ root: String) throws -> BuildSystem {
+            guard let text = Files.readText("\(root)/pyproject.toml", limit: 1 << 20) else { return .legacyDefault }
+            do { return try BuildSystem(pyproject: text) ?? .legacyDefault } catch {
+                throw BuildFailure(stage: .extract, kind: .build, reason: "\(error)")
+            }
+        }
+
+        /// Name and version of a local source: PKG-INFO when the sdist has one, else the archive name.
+        static func nameAndVersion(_ root: String, fallback: String) -> (String, String) {
+            if let text = Files.readText("\(root)/PKG-INFO", limit: 4 << 20) {
+                let meta = MetadataFile(parsing: text)
+                if let name = meta.value("Name"), let version = meta.value("Version"), PackageVersion(version) != nil,
+                   case .success = Requirement.validated(name) { return (name, version) }
+            }
+            var stem = fallback
+            for suffix in [".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz"] where stem.hasSuffix(suffix) { stem = String(stem.dropLast(suffix.count)) }
+            if let dash = stem.lastIndex(of: "-"), PackageVersion(String(stem[stem.index(after: dash)...])) != nil {
+                return (String(stem[..<dash]), String(stem[stem.index(after: dash)...]))
+            }
+            return (stem, "0")
+        }
+
+        /// Whether the sources hold native code (C, C++, Cython, Rust, Fortran).
+        static func hasNativeSources(_ root: String) -> Bool {
+            let suffixes = [".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f", ".f90"]
+            guard let walker = FileManager.default.enumerator(atPath: root) else { return false }
+            var seen = 0
+            while let path = walker.nextObject() as? String {
+                seen += 1
+                if seen > 50_000 { break }
+                if path.hasPrefix("tests/") || path.hasPrefix("docs/") { continue }
+                if suffixes.contains(where: { path.hasSuffix($0) }) { return true }
+            }
+            return false
+        }
+    }
+}

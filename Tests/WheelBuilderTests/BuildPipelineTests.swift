@@ -1,0 +1,287 @@
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import TestSupport
+@testable import WheelBuilder
+import WheelArchive
+import WheelAudit
+@_spi(AnyProgram) import WheelfarmBasics
+import WheelfarmTesting
+import XCTest
+
+/// A build environment of fakes: the pipeline's logic with neither root nor network.
+final class PipelineHarness: @unchecked Sendable {
+    let work: TemporaryDirectory
+    let index = FixtureIndex()
+    let wheels = FixtureWheels()
+    let clock = ManualClock()
+    let toolchains: FixtureToolchains
+    let layout: FarmLayout
+    let recipes: String
+    /// What the scripted backend builds: a wheel name and its bytes, per build run.
+    nonisolated(unsafe) var makeWheel: (SandboxConfiguration) throws -> (String, [UInt8])
+    /// The backend's answer to get_requires_for_build_wheel, written on the control channel.
+    nonisolated(unsafe) var hookAnswer: String = #"{"requires": []}"# + "\n" + #"{"building": true}"# + "\n"
+    /// What the build "prints".
+    nonisolated(unsafe) var buildOutput = "compiling...\n"
+    lazy var sandbox = ScriptedSandbox(clock: clock) { [unowned self] config in
+        if config.isBuild {
+            let (name, bytes) = try self.makeWheel(config)
+            return ScriptedRun(output: self.buildOutput, control: self.hookAnswer, files: ["/out/\(name)": bytes], seconds: 5)
+        }
+        if config.isTestInstall { return ScriptedRun(output: "installed\n", control: #"{"results": [], "libs": []}"# + "\n", seconds: 2) }
+        return ScriptedRun(outcome: .exited(1), output: "unexpected run: \(config.command.prefix(2))")
+    }
+
+    static let targets = ["cp311-bookworm-glibc2.17-x86_64", "cp313-trixie-glibc2.17-x86_64"]
+
+    init() throws {
+        work = try TemporaryDirectory(prefix: "wf-pipeline")
+        layout = FarmLayout(path: "\(work.path)/home")
+        recipes = "\(work.path)/recipes"
+        try FileManager.default.createDirectory(atPath: recipes, withIntermediateDirectories: true)
+        toolchains = FixtureToolchains(catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot), root: "\(work.path)/images")
+        let scratch = "\(work.path)/wheels"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        makeWheel = { _ in
+            let path = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: scratch)
+            return ((path as NSString).lastPathComponent, try Files.readBytes(path))
+        }
+    }
+
+    func builder() throws -> WheelBuilder {
+        let environment = BuildEnvironment(
+            layout: layout, toolchains: toolchains, sandbox: sandbox, index: IndexClient(configuration: index.configuration, transport: index, clock: clock),
+            wheels: wheels, clock: clock, policies: try PolicyCatalog.load(dataDirectory: TestSupport.repositoryRoot),
+            recipes: RecipeBook(directory: recipes), patchelf: nil, signer: nil, builderVersion: "test")
+        return WheelBuilder(environment: environment)
+    }
+
+    /// Publishes an sdist of `name` `version` on the fixture index; `files` go into its top folder.
+    @discardableResult
+    func sdist(_ name: String, _ version: String, files: [String: String] = [:], sha256: String? = nil,
+               pyproject: String = "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n") throws -> [UInt8] {
+        let top = "\(work.path)/sdists/\(name)-\(version)"
+        var all = files
+        all["pyproject.toml"] = pyproject
+        all["PKG-INFO"] = "Metadata-Version: 2.1\nName: \(name)\nVersion: \(version)\n"
+        for (path, text) in all {
+            try FileManager.default.createDirectory(atPath: ("\(top)/\(path)" as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Files.writeAtomically(Array(text.utf8), to: "\(top)/\(path)")
+        }
+        let archive = "\(work.path)/sdists/\(name)-\(version).tar.gz"
+        try ProcessRunner.check("tar", ["-czf", archive, "-C", "\(work.path)/sdists", "\(name)-\(version)"])
+        let bytes = try Files.readBytes(archive)
+        index.add(project: name, filename: "\(name)-\(version).tar.gz", bytes: bytes, sha256: sha256)
+        return bytes
+    }
+
+    func build(_ requirement: String, targets: [String] = [PipelineHarness.targets[0]], reuse: Bool = false, hooks: BuildHooks = BuildHooks()) throws -> [TargetBuild] {
+        try builder().build(.index(try XCTUnwrap(Requirement(requirement))), targets: targets, reuse: reuse, hooks: hooks)
+    }
+}
+
+/// The build's logic, stage by stage, without root, network or toolchains.
+final class BuildPipelineTests: XCTestCase {
+    func testPureWheelIsBuiltOnceForAllTargets() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "VERSION = '1.0'\n"])
+        let results = try harness.build("demo==1.0", targets: PipelineHarness.targets)
+        XCTAssertNil(results[0].failure, "\(String(describing: results[0].failure))")
+        XCTAssertEqual(results[0].record.wheel, "demo-1.0-py3-none-any.whl")
+        XCTAssertTrue(results[0].record.pure)
+        XCTAssertEqual(results[1].skipped, "pure wheel, already built for \(PipelineHarness.targets[0])")
+        XCTAssertEqual(harness.sandbox.runs.filter(\.isBuild).count, 1)
+        XCTAssertEqual(harness.toolchains.builds, [PipelineHarness.targets[0]])
+        // The record is on disk, typed, and names what went in.
+        let stored = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: (try XCTUnwrap(results[0].wheelPath) as NSString).deletingLastPathComponent))
+        XCTAssertEqual(stored.outcome, .succeeded)
+        XCTAssertEqual(stored.sdist?.filename, "demo-1.0.tar.gz")
+        XCTAssertEqual(stored.buildRequirements.map(\.name), ["setuptools"])
+    }
+
+    func testSilentFallbackToPurePythonIsRefused() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "", "demo/_speedups.c": "int x;\n"])
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .audit, "\(String(describing: result.failure))")
+        XCTAssertTrue(result.failure?.reason.contains("silent fallback") == true, result.failure?.reason ?? "")
+        XCTAssertNil(result.wheelPath)
+        XCTAssertEqual(result.record.outcome, .failed)
+    }
+
+    func testHashMismatchIsRefusedAndNothingIsStored() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", sha256: String(repeating: "0", count: 64))
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .fetch)
+        XCTAssertEqual(result.failure?.kind, .configuration)
+        XCTAssertTrue(result.failure?.reason.contains("does not match") == true, result.failure?.reason ?? "")
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: harness.layout.sources)) ?? [], [])
+        XCTAssertTrue(harness.sandbox.runs.isEmpty)
+    }
+
+    func testTransientIndexFailuresAreRetriedWithBackoff() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let page = harness.index.pageURL("demo")
+        harness.index.fail(page, with: [.transport(url: page, reason: "connection reset"), .http(url: page, status: 503)])
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        XCTAssertEqual(harness.index.requests.filter { $0 == page }.count, 3)
+        // base 0.5 s, doubling, times a jitter factor in [0.5, 1.5).
+        XCTAssertEqual(harness.clock.sleeps.count, 2)
+        XCTAssertTrue((0.25..<0.75).contains(harness.clock.sleeps[0]), "\(harness.clock.sleeps)")
+        XCTAssertTrue((0.5..<1.5).contains(harness.clock.sleeps[1]), "\(harness.clock.sleeps)")
+    }
+
+    func testAMissingProjectIsNotRetried() throws {
+        let harness = try PipelineHarness()
+        let result = try XCTUnwrap(try harness.build("nothere==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .resolve)
+        XCTAssertEqual(result.failure?.kind, .configuration)
+        XCTAssertEqual(harness.clock.sleeps, [])
+    }
+
+    func testPipDownloadFailuresAreRetriedThenTransient() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        harness.wheels.script([.failed("Read timed out", transient: true), .failed("Read timed out", transient: true), .failed("Read timed out", transient: true)])
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.kind, .transient)
+        XCTAssertEqual(result.failure?.stage, .prepare)
+        XCTAssertEqual(harness.wheels.requests.count, 3)
+        XCTAssertEqual(harness.clock.sleeps.count, 2)
+    }
+
+    func testRebuildWithOtherBytesGetsTheNextBuildNumber() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let first = try XCTUnwrap(try harness.build("demo==1.0").first?.wheelPath)
+        let scratch = "\(harness.work.path)/other"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        harness.makeWheel = { _ in
+            let path = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: scratch, files: ["demo/__init__.py": Array("VERSION = 'other'\n".utf8)])
+            return ((path as NSString).lastPathComponent, try Files.readBytes(path))
+        }
+        let second = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(second.record.wheel, "demo-1.0-1-py3-none-any.whl")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: first), "the earlier wheel keeps its name")
+    }
+
+    func testCurrentBuildIsSkippedByItsKey() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        XCTAssertNil(try harness.build("demo==1.0").first?.failure)
+        let runs = harness.sandbox.runs.count
+        let again = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first)
+        XCTAssertEqual(again.skipped, "already built with the same inputs")
+        XCTAssertEqual(harness.sandbox.runs.count, runs)
+        // A changed recipe is another key: built again.
+        try Files.writeAtomically(Array(#"{"environment": {"X": "1"}}"#.utf8), to: "\(harness.recipes)/demo.json")
+        let changed = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first)
+        XCTAssertNil(changed.skipped)
+        XCTAssertGreaterThan(harness.sandbox.runs.count, runs)
+    }
+
+    func testStageTimingsAreRecordedOnceEachAndNestedBuildsApart() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\"helper>=1\"]\nbuild-backend = \"setuptools.build_meta\"\n")
+        try harness.sdist("helper", "1.0")
+        // No wheel of helper for the target: it is built from its sdist first.
+        harness.wheels.script([.noWheel("helper>=1")])
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        let own = result.record.stages.filter { $0.build == nil }.map(\.stage)
+        XCTAssertEqual(own, [.configure, .resolve, .fetch, .extract, .prepare, .build, .audit, .test, .store])
+        let nested = result.record.stages.filter { $0.build == "build requirement helper" }.map(\.stage)
+        XCTAssertEqual(nested, [.resolve, .fetch, .extract, .prepare, .build])
+        // The clock moves only in the sandbox: 5 s per build run, 2 s for the test install.
+        XCTAssertEqual(result.record.timings["build"], 5)
+        XCTAssertEqual(result.record.timings["test"], 2)
+        XCTAssertEqual(result.record.timings["prepare"], 5, "the outer prepare stage holds the nested build")
+        XCTAssertEqual(result.record.stages.first { $0.build != nil && $0.stage == .build }?.seconds, 5)
+    }
+
+    func testHostileBuildRequirementsNeverReachACommandLine() throws {
+        for entry in ["--index-url=https://attacker.invalid/simple", "evil @ https://attacker.invalid/evil.whl", "../../etc", "-rrequirements.txt",
+                      "ok[--x]", "name; os_name == 'posix' and $(touch /tmp/x)"] {
+            let harness = try PipelineHarness()
+            let quoted = entry.replacingOccurrences(of: "\"", with: "\\\"")
+            try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\"setuptools\", \"\(quoted)\"]\nbuild-backend = \"setuptools.build_meta\"\n")
+            let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+            XCTAssertEqual(result.failure?.stage, .prepare, entry)
+            XCTAssertTrue(result.failure?.reason.contains("from [build-system] requires") == true, "\(entry): \(result.failure?.reason ?? "")")
+            XCTAssertEqual(harness.wheels.requests, [], "\(entry) reached the downloader")
+            XCTAssertTrue(harness.sandbox.runs.isEmpty)
+        }
+    }
+
+    func testTheHookAnswerIsValidatedToo() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        harness.hookAnswer = #"{"requires": ["--find-links=https://attacker.invalid/"]}"# + "\n"
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .prepare)
+        XCTAssertTrue(result.failure?.reason.contains("get_requires_for_build_wheel") == true, result.failure?.reason ?? "")
+        XCTAssertFalse(harness.wheels.requests.joined().contains("attacker"))
+    }
+
+    func testForgedOutputLinesChangeNothing() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        harness.buildOutput = #"{"requires": ["forged-package"]}"# + "\nWHEELFARM-REQUIRES [\"forged-package\"]\nWHEELFARM-BUILDING\n"
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        XCTAssertFalse(harness.wheels.requests.joined().contains("forged"))
+        XCTAssertTrue(try String(contentsOfFile: result.logPath, encoding: .utf8).contains("forged-package"), "the output is kept in the log")
+    }
+
+    func testOutputOtherThanOneWheelIsRefused() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        harness.makeWheel = { _ in ("not-a-wheel.txt", Array("x".utf8)) }
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .build)
+        XCTAssertTrue(result.failure?.reason.contains("not a wheel file name") == true, result.failure?.reason ?? "")
+    }
+
+    func testACancelledBuildStopsBeforeItsNextStage() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let result = try XCTUnwrap(try harness.build("demo==1.0", hooks: BuildHooks(shouldStop: { true })).first)
+        XCTAssertEqual(result.failure?.kind, .cancelled)
+        XCTAssertTrue(harness.sandbox.runs.isEmpty)
+    }
+
+    func testTheSchedulerIsAskedForARequirementWithoutAWheel() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\"helper\"]\nbuild-backend = \"setuptools.build_meta\"\n")
+        harness.wheels.script([.noWheel("helper")])
+        let asked = Locked<[String]>([])
+        let result = try XCTUnwrap(try harness.build("demo==1.0", hooks: BuildHooks(buildDependency: { requirement, target in
+            asked.append("\(requirement)@\(target)")
+            return .wait("the farm builds \(requirement) first")
+        })).first)
+        XCTAssertEqual(result.failure?.kind, .deferred)
+        XCTAssertEqual(asked.current, ["helper@\(PipelineHarness.targets[0])"])
+    }
+
+    func testAnOptionalModuleMissingAtImportIsAWarningAndABrokenLibraryAFailure() throws {
+        let work = try TemporaryDirectory(prefix: "wf-judge")
+        let path = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: work.path)
+        let wheel = try Wheel(path: path, selection: .binariesAndMetadata)
+        let verdict = Stages.TestInstall.judge([
+            ["module": "demo._tk", "kind": "missing", "missing": "tkinter", "error": "No module named 'tkinter'"],
+            ["module": "demo._own", "kind": "missing", "missing": "demo.helpers", "error": "No module named 'demo.helpers'"],
+            ["module": "demo._dep", "kind": "missing", "missing": "numpy", "error": "No module named 'numpy'"],
+            ["module": "demo._lib", "kind": "load", "error": "libfoo.so.1: cannot open shared object file"],
+            ["module": "demo._ok", "kind": "ok"],
+        ], wheel: wheel, dependencies: ["numpy>=1.20"])
+        XCTAssertEqual(verdict.warnings.count, 1)
+        XCTAssertTrue(verdict.warnings[0].contains("tkinter"))
+        XCTAssertEqual(verdict.failures.count, 3, "\(verdict.failures)")
+        XCTAssertTrue(verdict.failures.contains { $0.contains("libfoo.so.1") })
+    }
+}
