@@ -10,13 +10,13 @@ let package = Package(
     name: "wheelfarm",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "wheelfarm", targets: ["wheelfarm"]),
+        .executable(name: "wheelfarm", targets: ["wheelfarm"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0")
     ],
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
@@ -31,23 +31,37 @@ let package = Package(
         .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "Signing", dependencies: ["CCrypto", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "Repository", dependencies: ["CSupport", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "RepositoryServer", dependencies: [
-            "Repository", "PackagingModel", "WheelfarmBasics",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
-        ], exclude: ["README.md"]),
-        .target(name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"], exclude: ["README.md"]),
+        .target(
+            name: "RepositoryServer",
+            dependencies: [
+                "Repository", "PackagingModel", "WheelfarmBasics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird")
+            ], exclude: ["README.md"]),
+        .target(
+            name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"],
+            exclude: ["README.md"]),
         .target(name: "FarmStore", dependencies: ["WheelfarmBasics", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["README.md"]),
-        .target(name: "FarmCore", dependencies: ["FarmStore", "WheelBuilder", "BuildSandbox", "WheelAudit", "Signing", "PackageIndex", "PackagingModel", "WheelArchive", "Repository", "WheelfarmBasics",
-                                                 .product(name: "TOMLKit", package: "TOMLKit")], exclude: ["README.md"]),
-        .target(name: "WheelfarmCommands", dependencies: [
-            "FarmCore", "FarmStore", "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics",
-            "Repository", "RepositoryServer",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], exclude: ["README.md"]),
+        .target(
+            name: "FarmCore",
+            dependencies: [
+                "FarmStore", "WheelBuilder", "BuildSandbox", "WheelAudit", "Signing", "PackageIndex", "PackagingModel", "WheelArchive", "Repository",
+                "WheelfarmBasics",
+                .product(name: "TOMLKit", package: "TOMLKit")
+            ], exclude: ["README.md"]),
+        .target(
+            name: "WheelfarmCommands",
+            dependencies: [
+                "FarmCore", "FarmStore", "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing",
+                "WheelfarmBasics",
+                "Repository", "RepositoryServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
         // Fakes shipped for tests: a scripted sandbox, an index in memory, fixture images and wheels, a manual clock.
-        .target(name: "WheelfarmTesting", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "WheelfarmBasics"]),
+        .target(
+            name: "WheelfarmTesting", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "WheelfarmBasics"],
+            exclude: ["README.md"]),
         .target(name: "TestSupport", dependencies: ["WheelfarmBasics", "WheelArchive", "PackagingModel"], path: "Tests/TestSupport"),
         .testTarget(name: "WheelfarmBasicsTests", dependencies: ["WheelfarmBasics"]),
         .testTarget(name: "PackagingModelTests", dependencies: ["PackagingModel", "WheelfarmBasics"]),
@@ -55,12 +69,33 @@ let package = Package(
         .testTarget(name: "WheelArchiveTests", dependencies: ["WheelArchive", "WheelfarmBasics", "TestSupport", "PackagingModel"]),
         .testTarget(name: "WheelAuditTests", dependencies: ["WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
         .testTarget(name: "PackageIndexTests", dependencies: ["PackageIndex", "PackagingModel", "WheelfarmBasics", "TestSupport"]),
-        .testTarget(name: "WheelBuilderTests", dependencies: ["WheelBuilder", "WheelfarmTesting", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive", "WheelfarmBasics", "TestSupport"]),
+        .testTarget(
+            name: "WheelBuilderTests",
+            dependencies: [
+                "WheelBuilder", "WheelfarmTesting", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive",
+                "WheelfarmBasics", "TestSupport"
+            ]),
         .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "RepositoryServer", "Signing", "WheelfarmBasics", "TestSupport"]),
-        .testTarget(name: "FarmTests", dependencies: ["FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
+            name: "FarmTests",
+            dependencies: [
+                "FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
+        .testTarget(
+            name: "WheelfarmCommandsTests",
+            dependencies: [
+                "WheelfarmCommands", "FarmCore", "WheelBuilder", "WheelfarmTesting", "WheelfarmBasics", "Repository",
+                "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["WheelfarmCommands", "FarmCore", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive", "WheelfarmBasics", "PackagingModel", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "WheelfarmCommands", "FarmCore", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive",
+                "WheelfarmBasics", "PackagingModel", "TestSupport"
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

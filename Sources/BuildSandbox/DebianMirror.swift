@@ -24,7 +24,8 @@ public struct DebianMirror: Sendable, Equatable {
         let directory = "\(root)/etc/apt/sources.list.d"
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted() {
             guard file.hasSuffix(".list") || file.hasSuffix(".sources"),
-                  let text = try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8) else { continue }
+                let text = try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+            else { continue }
             texts.append((text, file.hasSuffix(".sources")))
         }
         return parse(texts.map { $0.1 ? entries(deb822: $0.0) : entries(oneLine: $0.0) }.flatMap { $0 })
@@ -69,7 +70,8 @@ public struct DebianMirror: Sendable, Equatable {
                 if parts.count == 2 { fields[parts[0].lowercased()] = parts[1] }
             }
             guard (fields["types"] ?? "").split(separator: " ").contains("deb"), fields["enabled"]?.lowercased() != "no",
-                  let uri = fields["uris"]?.split(separator: " ").first.map(String.init), uri.contains("://") else { return nil }
+                let uri = fields["uris"]?.split(separator: " ").first.map(String.init), uri.contains("://")
+            else { return nil }
             return Entry(uri: uri, suites: (fields["suites"] ?? "").split(separator: " ").map(String.init))
         }
     }

@@ -83,7 +83,9 @@ public struct DerivedRoots: Sendable {
     /// target's compiler, as the unprivileged user, into ``prefix``, which the root's loader
     /// configuration lists so that audits resolve and repairs graft what builds link.
     /// `useGcc` builds them with the root's gcc even on a zig target.
-    public func ensure(base: ToolchainImage, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false, progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
+    public func ensure(
+        base: ToolchainImage, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false, progress: (String) -> Void
+    ) throws -> (DerivedRoot, built: Bool) {
         let baseRoot = store.rootfs(digest: base.digest)
         if packages.isEmpty && sources.isEmpty {
             let root = DerivedRoot(key: base.digest, baseDigest: base.digest, requested: [], added: [], builtAt: base.builtAt, layers: [baseRoot])
@@ -91,7 +93,8 @@ public struct DerivedRoots: Sendable {
         }
         let key = Self.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
         let dir = store.layout.derivedRoot(key)
-        if let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"), var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data) {
+        if let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"), var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data)
+        {
             root.layers = ["\(dir)/layer", baseRoot]
             return (root, false)
         }
@@ -107,8 +110,10 @@ public struct DerivedRoots: Sendable {
         let script = Self.preparationScript(sources: sources, spec: base.spec, useGcc: useGcc)
         var log: [UInt8] = []
         // Its own mount and PID namespaces, dying with wheelfarm: a kill leaves no mount and no process.
-        let status = try ProcessRunner.stream(.setpriv, PrivateNamespaces.shell(script, [staging] + requested),
-                                              environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASE": baseRoot, "LANG": "C.UTF-8"]) { chunk, _ in
+        let status = try ProcessRunner.stream(
+            .setpriv, PrivateNamespaces.shell(script, [staging] + requested),
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BASE": baseRoot, "LANG": "C.UTF-8"]
+        ) { chunk, _ in
             if log.count < 1 << 20 { log.append(contentsOf: chunk) }
         }
         guard status == 0 else {
@@ -117,10 +122,11 @@ public struct DerivedRoots: Sendable {
         }
         let after = (try? String(contentsOfFile: "\(staging)/packages.tsv", encoding: .utf8)) ?? ""
         let basePackages = Set(base.packages)
-        let added = after.split(separator: "\n").compactMap { line -> InstalledPackage? in
-            let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            return parts.count == 3 ? InstalledPackage(name: parts[0], version: parts[1], architecture: parts[2]) : nil
-        }.filter { !basePackages.contains($0) }.sorted { $0.name < $1.name }
+        let added =
+            after.split(separator: "\n").compactMap { line -> InstalledPackage? in
+                let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                return parts.count == 3 ? InstalledPackage(name: parts[0], version: parts[1], architecture: parts[2]) : nil
+            }.filter { !basePackages.contains($0) }.sorted { $0.name < $1.name }
             + Self.builtSources(upper: "\(staging)/upper")
         // The host's resolver configuration must not stay in the layer.
         try? FileManager.default.removeItem(atPath: "\(staging)/upper/etc/resolv.conf")
@@ -146,20 +152,20 @@ public struct DerivedRoots: Sendable {
     static func preparationScript(sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
         let chroot = "chroot \"$S/merged\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8"
         return """
-        set -e
-        S="$1"; shift
-        \(stepFunction)
-        run_step "mounting the overlay over the image" mount -t overlay wheelfarm-derive -o "lowerdir=$BASE,upperdir=$S/upper,workdir=$S/work" "$S/merged"
-        run_step "mounting /proc in the root" mount -t proc proc "$S/merged/proc"
-        cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
-        if [ $# -gt 0 ]; then
-        run_step "apt-get update" \(chroot) apt-get update -qq
-        run_step "installing $*" \(chroot) apt-get install -y -qq --no-install-recommends "$@"
-        \(chroot) sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
-        fi
-        \(sourceBuildScript(sources, spec: spec, useGcc: useGcc))
-        chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"
-        """
+            set -e
+            S="$1"; shift
+            \(stepFunction)
+            run_step "mounting the overlay over the image" mount -t overlay wheelfarm-derive -o "lowerdir=$BASE,upperdir=$S/upper,workdir=$S/work" "$S/merged"
+            run_step "mounting /proc in the root" mount -t proc proc "$S/merged/proc"
+            cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
+            if [ $# -gt 0 ]; then
+            run_step "apt-get update" \(chroot) apt-get update -qq
+            run_step "installing $*" \(chroot) apt-get install -y -qq --no-install-recommends "$@"
+            \(chroot) sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
+            fi
+            \(sourceBuildScript(sources, spec: spec, useGcc: useGcc))
+            chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"
+            """
     }
 
     /// Removes what dead processes left while making derived roots (unmounting first).
@@ -175,12 +181,12 @@ public struct DerivedRoots: Sendable {
     /// A shell function `run_step NAME COMMAND...`: appends NAME to `$S/steps` and runs COMMAND with
     /// its output in `$S/step-<n>.log`; a failing step ends the script with its status.
     static let stepFunction = """
-    n=0
-    run_step() {
-      n=$((n + 1)); printf '%s\\n' "$1" >> "$S/steps"; shift
-      "$@" > "$S/step-$n.log" 2>&1 || { rc=$?; exit "$rc"; }
-    }
-    """
+        n=0
+        run_step() {
+          n=$((n + 1)); printf '%s\\n' "$1" >> "$S/steps"; shift
+          "$@" > "$S/step-$n.log" 2>&1 || { rc=$?; exit "$rc"; }
+        }
+        """
 
     /// The step a failed preparation stopped at and that step's output (`fallback` when no step ran).
     static func failedStep(_ staging: String, fallback: String) -> (String, String) {
@@ -205,41 +211,41 @@ public struct DerivedRoots: Sendable {
         let unprivileged = "chroot \"$R\" /usr/bin/setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/env -i \(environment)"
         // deb-src entries mirror the root's deb entries (one-line and deb822 formats).
         var script = """
-        R="$S/merged"
-        sed -n 's/^deb /deb-src /p' "$R/etc/apt/sources.list" > "$R/etc/apt/sources.list.d/wheelfarm-src.list" 2>/dev/null || true
-        for f in "$R"/etc/apt/sources.list.d/*.sources; do if [ -e "$f" ]; then sed 's/^Types: deb$/Types: deb-src/' "$f" > "${f%.sources}-wheelfarm-src.sources"; fi; done
-        run_step "apt-get update with source packages" \(plain) apt-get update -qq
-        mkdir -p "$R\(prefix)/lib" "$R\(prefix)/include" "$R/opt/wheelfarm/src"
-        chown -R 65534:65534 "$R\(prefix)"
+            R="$S/merged"
+            sed -n 's/^deb /deb-src /p' "$R/etc/apt/sources.list" > "$R/etc/apt/sources.list.d/wheelfarm-src.list" 2>/dev/null || true
+            for f in "$R"/etc/apt/sources.list.d/*.sources; do if [ -e "$f" ]; then sed 's/^Types: deb$/Types: deb-src/' "$f" > "${f%.sources}-wheelfarm-src.sources"; fi; done
+            run_step "apt-get update with source packages" \(plain) apt-get update -qq
+            mkdir -p "$R\(prefix)/lib" "$R\(prefix)/include" "$R/opt/wheelfarm/src"
+            chown -R 65534:65534 "$R\(prefix)"
 
-        """
+            """
         for build in sources {
             let name = quote(build.source)
             script += """
-            run_step "fetching the Debian source of \(build.source)" \(plain) sh -c 'cd /opt/wheelfarm/src && apt-get source -qq --only-source "$1"' sh \(name)
-            dir=$(cd "$R/opt/wheelfarm/src" && ls -d \(name)-*/ | head -n 1)
-            [ -n "$dir" ] || { echo "apt-get source \(build.source) unpacked nothing" >> "$S/step-$n.log"; exit 1; }
-            chown -R 65534:65534 "$R/opt/wheelfarm/src/$dir"
-
-            """
-            if let configure = build.configure {
-                script += """
-                run_step "configuring \(build.source) (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(configure))
+                run_step "fetching the Debian source of \(build.source)" \(plain) sh -c 'cd /opt/wheelfarm/src && apt-get source -qq --only-source "$1"' sh \(name)
+                dir=$(cd "$R/opt/wheelfarm/src" && ls -d \(name)-*/ | head -n 1)
+                [ -n "$dir" ] || { echo "apt-get source \(build.source) unpacked nothing" >> "$S/step-$n.log"; exit 1; }
+                chown -R 65534:65534 "$R/opt/wheelfarm/src/$dir"
 
                 """
+            if let configure = build.configure {
+                script += """
+                    run_step "configuring \(build.source) (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(configure))
+
+                    """
             }
             script += """
-            run_step "building \(build.source) from source (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
-            rm -rf "$R/opt/wheelfarm/src/$dir"
+                run_step "building \(build.source) from source (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
+                rm -rf "$R/opt/wheelfarm/src/$dir"
 
-            """
+                """
         }
         script += """
-        chown -R 0:0 "$R\(prefix)"
-        echo \(prefix)/lib > "$R/etc/ld.so.conf.d/wheelfarm-prefix.conf"
-        rm -f "$R/etc/apt/sources.list.d/wheelfarm-src.list" "$R"/etc/apt/sources.list.d/*-wheelfarm-src.sources
-        rm -rf "$R"/var/lib/apt/lists/*
-        """
+            chown -R 0:0 "$R\(prefix)"
+            echo \(prefix)/lib > "$R/etc/ld.so.conf.d/wheelfarm-prefix.conf"
+            rm -f "$R/etc/apt/sources.list.d/wheelfarm-src.list" "$R"/etc/apt/sources.list.d/*-wheelfarm-src.sources
+            rm -rf "$R"/var/lib/apt/lists/*
+            """
         return script
     }
 

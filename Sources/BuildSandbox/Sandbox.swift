@@ -72,9 +72,11 @@ public struct SandboxConfiguration: Sendable {
     public var controlChannel = false
 
     /// Creates a configuration with a minimal default environment.
-    public init(layers: [String], command: [String], environment: [String: String] = SandboxConfiguration.defaultEnvironment,
-                workingDirectory: String = "/tmp", mounts: [BindMount] = [], network: Bool = false,
-                uid: Int = 65534, gid: Int = 65534, limits: SandboxLimits = SandboxLimits()) {
+    public init(
+        layers: [String], command: [String], environment: [String: String] = SandboxConfiguration.defaultEnvironment,
+        workingDirectory: String = "/tmp", mounts: [BindMount] = [], network: Bool = false,
+        uid: Int = 65534, gid: Int = 65534, limits: SandboxLimits = SandboxLimits()
+    ) {
         self.layers = layers
         self.command = command
         self.environment = environment
@@ -90,7 +92,7 @@ public struct SandboxConfiguration: Sendable {
     public static let defaultEnvironment: [String: String] = [
         "PATH": "/opt/wheelfarm/venv/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1",
-        "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
+        "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"
     ]
 }
 
@@ -181,7 +183,7 @@ public struct NamespaceSandbox: SandboxRunner {
         var lines: [String] = [
             "set -u",
             "fail() { echo \(q(Self.setupMarker))\"$*\" >&2; exit \(Self.setupFailureStatus); }",
-            "step() { \"$@\" || fail \"$*\"; }",
+            "step() { \"$@\" || fail \"$*\"; }"
         ]
         // Join the run's cgroups first, so that everything after is limited and killable.
         for dir in cgroupDirectories { lines.append("echo $$ > \(q(dir + "/cgroup.procs")) || fail 'cannot join cgroup \(dir)'") }
@@ -198,7 +200,7 @@ public struct NamespaceSandbox: SandboxRunner {
             "step cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom \"$R/dev/\"",
             "ln -s /proc/self/fd \"$R/dev/fd\"; ln -s /proc/self/fd/0 \"$R/dev/stdin\"; ln -s /proc/self/fd/1 \"$R/dev/stdout\"; ln -s /proc/self/fd/2 \"$R/dev/stderr\"",
             "mkdir -p \"$R/dev/shm\" && step mount -t tmpfs -o nosuid,nodev,size=67108864 wheelfarm-shm \"$R/dev/shm\"",
-            "mkdir -p \"$R/tmp\" && chmod 1777 \"$R/tmp\"",
+            "mkdir -p \"$R/tmp\" && chmod 1777 \"$R/tmp\""
         ]
         for mount in config.mounts {
             let dst = q(mount.destination)
@@ -214,7 +216,7 @@ public struct NamespaceSandbox: SandboxRunner {
         lines += [
             "hostname wheelfarm",
             "cd \"$R\" && mkdir .wheelfarm-oldroot && step pivot_root . .wheelfarm-oldroot",
-            "cd / && step umount -l /.wheelfarm-oldroot && rmdir /.wheelfarm-oldroot",
+            "cd / && step umount -l /.wheelfarm-oldroot && rmdir /.wheelfarm-oldroot"
         ]
         var exec = ["/usr/bin/setpriv", "--reuid=\(config.uid)", "--regid=\(config.gid)", "--clear-groups"]
         if config.uid != 0 { exec += ["--inh-caps=-all", "--bounding-set=-all"] }
@@ -230,7 +232,8 @@ public struct NamespaceSandbox: SandboxRunner {
         let script = lines.joined(separator: "\n") + "\n"
         var namespaces = ["--mount", "--pid", "--ipc", "--uts"]
         if !config.network { namespaces.append("--net") }
-        let argv = ["setpriv", "--pdeathsig", "KILL", "--", "unshare"] + namespaces
+        let argv =
+            ["setpriv", "--pdeathsig", "KILL", "--", "unshare"] + namespaces
             + ["--fork", "--kill-child", "--", "/bin/sh", "-c", script, "wheelfarm-sandbox"] + config.command
         return SandboxPlan(argv: argv, script: script)
     }
@@ -266,30 +269,34 @@ public struct NamespaceSandbox: SandboxRunner {
         // A new session: the build has no controlling terminal, so it can neither push keystrokes
         // into the operator's terminal (TIOCSTI) nor get its signals.
         let options = ProcessRunner.SpawnOptions(newSession: true, controlChannel: config.controlChannel)
-        let status = try ProcessRunner.stream(.setpriv, Array(plan.argv.dropFirst()), environment: environment, options: options, tick: { pid in
-            if !timedOut && Date() >= deadline {
-                timedOut = true
-                cgroup.killAll()
-                kill(pid, SIGKILL)
-            }
-            if !stopped, let stop = config.stop, Date() >= nextStopCheck {
-                nextStopCheck = Date().addingTimeInterval(1)
-                if stop() {
-                    stopped = true
+        let status = try ProcessRunner.stream(
+            .setpriv, Array(plan.argv.dropFirst()), environment: environment, options: options,
+            tick: { pid in
+                if !timedOut && Date() >= deadline {
+                    timedOut = true
                     cgroup.killAll()
                     kill(pid, SIGKILL)
                 }
-            }
-        }, onOutput: { chunk, isError in
-            // util-linux's unshare complains when its child was killed by a signal; that is our doing.
-            if isError && chunk.starts(with: Array("unshare: sigprocmask".utf8)) { return }
-            // The marker line may arrive in one chunk with a tool's own message before it (mount's,
-            // say): keep the start of standard error and look for the marker's line at the end.
-            if isError && setupError.count < 16384 { setupError.append(contentsOf: chunk.prefix(16384 - setupError.count)) }
-            output(chunk, isError)
-        }, onControl: { chunk in
-            if control.count < SandboxResult.controlLimit { control.append(contentsOf: chunk.prefix(SandboxResult.controlLimit - control.count)) }
-        })
+                if !stopped, let stop = config.stop, Date() >= nextStopCheck {
+                    nextStopCheck = Date().addingTimeInterval(1)
+                    if stop() {
+                        stopped = true
+                        cgroup.killAll()
+                        kill(pid, SIGKILL)
+                    }
+                }
+            },
+            onOutput: { chunk, isError in
+                // util-linux's unshare complains when its child was killed by a signal; that is our doing.
+                if isError && chunk.starts(with: Array("unshare: sigprocmask".utf8)) { return }
+                // The marker line may arrive in one chunk with a tool's own message before it (mount's,
+                // say): keep the start of standard error and look for the marker's line at the end.
+                if isError && setupError.count < 16384 { setupError.append(contentsOf: chunk.prefix(16384 - setupError.count)) }
+                output(chunk, isError)
+            },
+            onControl: { chunk in
+                if control.count < SandboxResult.controlLimit { control.append(contentsOf: chunk.prefix(SandboxResult.controlLimit - control.count)) }
+            })
         let seconds = Date().timeIntervalSince(started)
         let outcome: SandboxOutcome
         if timedOut {
@@ -297,7 +304,8 @@ public struct NamespaceSandbox: SandboxRunner {
         } else if cgroup.hitMemoryLimit && status != 0 {
             outcome = .memoryExceeded(bytes: config.limits.memoryBytes)
         } else if status == Self.setupFailureStatus,
-                  let line = String(decoding: setupError, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix(Self.setupMarker) }) {
+            let line = String(decoding: setupError, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix(Self.setupMarker) })
+        {
             outcome = .setupFailed(String(line.dropFirst(Self.setupMarker.count)).trimmingCharacters(in: .whitespacesAndNewlines))
         } else if status > 128 {
             outcome = .signaled(status - 128)
@@ -318,8 +326,10 @@ public struct NamespaceSandbox: SandboxRunner {
 extension RunCgroup {
     /// The cgroups of an earlier run, found by id, to kill and remove them.
     convenience init(adopting id: String) {
-        let candidates = ["/sys/fs/cgroup/wheelfarm", "/sys/fs/cgroup/memory/wheelfarm", "/sys/fs/cgroup/pids/wheelfarm",
-                          "/sys/fs/cgroup/unified/wheelfarm", "/sys/fs/cgroup/freezer/wheelfarm"].map { "\($0)/\(id)" }
+        let candidates = [
+            "/sys/fs/cgroup/wheelfarm", "/sys/fs/cgroup/memory/wheelfarm", "/sys/fs/cgroup/pids/wheelfarm",
+            "/sys/fs/cgroup/unified/wheelfarm", "/sys/fs/cgroup/freezer/wheelfarm"
+        ].map { "\($0)/\(id)" }
         self.init(existing: candidates.filter { FileManager.default.fileExists(atPath: $0) })
     }
 }

@@ -60,9 +60,11 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
     public var compilerEnvironment: [String: String] {
         guard usesZig else { return [:] }
         let bin = ZigToolchain.binDirectory
-        return ["CC": "\(bin)/cc", "CXX": "\(bin)/c++", "LDSHARED": "\(bin)/cc -shared", "LDCXXSHARED": "\(bin)/c++ -shared",
-                "_PYTHON_SYSCONFIGDATA_NAME": ZigToolchain.sysconfigModule,
-                "PATH": "\(bin):" + (SandboxConfiguration.defaultEnvironment["PATH"] ?? "/usr/bin:/bin")]
+        return [
+            "CC": "\(bin)/cc", "CXX": "\(bin)/c++", "LDSHARED": "\(bin)/cc -shared", "LDCXXSHARED": "\(bin)/c++ -shared",
+            "_PYTHON_SYSCONFIGDATA_NAME": ZigToolchain.sysconfigModule,
+            "PATH": "\(bin):" + (SandboxConfiguration.defaultEnvironment["PATH"] ?? "/usr/bin:/bin")
+        ]
     }
 }
 
@@ -102,8 +104,10 @@ public enum ToolchainError: Error, CustomStringConvertible {
     /// the index): worth another attempt later, unlike a compile error.
     public var isTransient: Bool {
         guard case let .buildFailed(_, _, detail) = self else { return false }
-        let signs = ["Temporary failure resolving", "Could not connect to", "Failed to fetch", "Connection timed out", "Connection refused",
-                     "NewConnectionError", "Read timed out", "Max retries exceeded", "503 Service", "502 Bad Gateway"]
+        let signs = [
+            "Temporary failure resolving", "Could not connect to", "Failed to fetch", "Connection timed out", "Connection refused",
+            "NewConnectionError", "Read timed out", "Max retries exceeded", "503 Service", "502 Bad Gateway"
+        ]
         return signs.contains { detail.contains($0) }
     }
 
@@ -133,7 +137,9 @@ public struct ToolchainCatalog: Sendable {
             let path = "\(dir)/\(file)"
             do {
                 let spec = try JSONDecoder().decode(ToolchainSpec.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-                guard "\(spec.name).json" == file else { throw ToolchainError.invalidSpec(path: path, reason: "name '\(spec.name)' differs from the file name") }
+                guard "\(spec.name).json" == file else {
+                    throw ToolchainError.invalidSpec(path: path, reason: "name '\(spec.name)' differs from the file name")
+                }
                 specs[spec.name] = spec
             } catch let error as ToolchainError {
                 throw error

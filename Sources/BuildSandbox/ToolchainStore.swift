@@ -34,8 +34,10 @@ public struct ToolchainImage: Codable, Sendable {
     /// scripts run in it): when the definition changes, the image is out of date.
     public var definition: String?
 
-    public init(spec: ToolchainSpec, digest: String, packages: [InstalledPackage], frontendWheels: [String: String], builtAt: Date,
-                sizeBytes: Int64, buildSeconds: Double, definition: String? = nil) {
+    public init(
+        spec: ToolchainSpec, digest: String, packages: [InstalledPackage], frontendWheels: [String: String], builtAt: Date,
+        sizeBytes: Int64, buildSeconds: Double, definition: String? = nil
+    ) {
         self.spec = spec
         self.digest = digest
         self.packages = packages
@@ -76,8 +78,9 @@ public struct ToolchainStore: Sendable {
         _ = try catalog.spec(name)
         let pointer = layout.pointer(name)
         guard let data = FileManager.default.contents(atPath: pointer),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let digest = object["digest"] as? String else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let digest = object["digest"] as? String
+        else { return nil }
         guard let manifest = FileManager.default.contents(atPath: "\(layout.image(digest))/manifest.json") else { return nil }
         return try Self.decoder.decode(ToolchainImage.self, from: manifest)
     }
@@ -134,7 +137,11 @@ public struct ToolchainStore: Sendable {
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
         DispatchQueue.global().async {
-            if let output = try? ProcessRunner.run(.python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements) { downloadBox.set(0, output) }
+            if let output = try? ProcessRunner.run(
+                .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
+            {
+                downloadBox.set(0, output)
+            }
             downloadGroup.leave()
         }
         // zig (for baseline targets) downloads alongside: the host's build, which runs in any root.
@@ -157,14 +164,21 @@ public struct ToolchainStore: Sendable {
         let mirrors = DebianMirror.host()?.sourceLines(suite: spec.suite) ?? []
         // In private namespaces: the /proc, /sys and /dev mounts mmdebstrap makes in the root vanish if wheelfarm is killed.
         let mmdebstrap = try ProcessRunner.executable(.mmdebstrap)
-        let status = try ProcessRunner.stream(.setpriv, PrivateNamespaces.arguments([mmdebstrap, "--variant=minbase", "--architectures=\(spec.debianArchitecture)",
-                                                                                     "--include=\(include)", "--", spec.suite, rootfs] + mirrors)) { chunk, _ in
+        let status = try ProcessRunner.stream(
+            .setpriv,
+            PrivateNamespaces.arguments(
+                [
+                    mmdebstrap, "--variant=minbase", "--architectures=\(spec.debianArchitecture)",
+                    "--include=\(include)", "--", spec.suite, rootfs
+                ] + mirrors)
+        ) { chunk, _ in
             log.append(contentsOf: chunk)
             for line in String(decoding: chunk, as: UTF8.self).split(separator: "\n") where line.hasPrefix("I: ") { progress("  " + line.dropFirst(3)) }
         }
         guard status == 0 else {
-            throw ToolchainError.buildFailed(target: name, step: "making the \(spec.suite) \(spec.debianArchitecture) root with mmdebstrap",
-                                             detail: String(decoding: log, as: UTF8.self))
+            throw ToolchainError.buildFailed(
+                target: name, step: "making the \(spec.suite) \(spec.debianArchitecture) root with mmdebstrap",
+                detail: String(decoding: log, as: UTF8.self))
         }
 
         progress("installing the build frontend (\(spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
@@ -202,9 +216,10 @@ public struct ToolchainStore: Sendable {
         let packages = try Self.installedPackages(rootfs: rootfs)
         let digest = Self.digest(spec: spec, packages: packages, frontendWheels: frontendWheels)
         let size = Self.diskUsage(rootfs)
-        let image = ToolchainImage(spec: spec, digest: digest, packages: packages, frontendWheels: frontendWheels,
-                                   builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started),
-                                   definition: Self.definitionDigest(spec))
+        let image = ToolchainImage(
+            spec: spec, digest: digest, packages: packages, frontendWheels: frontendWheels,
+            builtAt: Date(), sizeBytes: size, buildSeconds: Date().timeIntervalSince(started),
+            definition: Self.definitionDigest(spec))
         try? FileManager.default.removeItem(atPath: wheels)
         let final = layout.image(digest)
         if FileManager.default.fileExists(atPath: "\(final)/manifest.json") {
@@ -274,8 +289,9 @@ public struct ToolchainStore: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         var bytes = Array((try? encoder.encode(spec)) ?? Data())
         if spec.usesZig {
-            bytes += Array((ZigToolchain.wrapper(mode: "cc", spec: spec) + ZigToolchain.wrapper(mode: "c++", spec: spec)
-                + ZigToolchain.sysconfigProgram + ZigToolchain.warmUpScript(spec)).utf8)
+            bytes += Array(
+                (ZigToolchain.wrapper(mode: "cc", spec: spec) + ZigToolchain.wrapper(mode: "c++", spec: spec)
+                    + ZigToolchain.sysconfigProgram + ZigToolchain.warmUpScript(spec)).utf8)
         }
         return Digest.hex(Digest.sha256(bytes))
     }
@@ -308,8 +324,12 @@ public enum Emulation {
     public static func ensureRegistered(architecture: String, progress: (String) -> Void) throws {
         let entry = "/proc/sys/fs/binfmt_misc/qemu-\(architecture)"
         if let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") { return }
-        guard FileManager.default.fileExists(atPath: "/usr/bin/qemu-\(architecture)-static") || FileManager.default.fileExists(atPath: "/usr/libexec/qemu-binfmt/\(architecture)-binfmt-P") else {
-            throw ToolchainError.missingTool("qemu-user-static", hint: "apt-get install qemu-user-static binfmt-support, to run \(architecture) roots under emulation")
+        guard
+            FileManager.default.fileExists(atPath: "/usr/bin/qemu-\(architecture)-static")
+                || FileManager.default.fileExists(atPath: "/usr/libexec/qemu-binfmt/\(architecture)-binfmt-P")
+        else {
+            throw ToolchainError.missingTool(
+                "qemu-user-static", hint: "apt-get install qemu-user-static binfmt-support, to run \(architecture) roots under emulation")
         }
         progress("registering qemu-\(architecture) with binfmt_misc (emulated builds are several times slower)")
         if !FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/register") {
@@ -317,7 +337,8 @@ public enum Emulation {
         }
         _ = try? ProcessRunner.run(.updateBinfmts, ["--enable", "qemu-\(architecture)"])
         guard let state = try? String(contentsOfFile: entry, encoding: .utf8), state.hasPrefix("enabled") else {
-            throw ToolchainError.missingTool("binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
+            throw ToolchainError.missingTool(
+                "binfmt_misc registration of qemu-\(architecture)", hint: "run 'update-binfmts --enable qemu-\(architecture)' as root")
         }
     }
 }
@@ -336,13 +357,17 @@ public protocol ToolchainProvider: Sendable {
     /// The root file system of an image.
     func rootfs(digest: String) -> String
     /// The derived root of `base` with `packages` and `sources` (made the first time).
-    func derivedRoot(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
-                     progress: (String) -> Void) throws -> (DerivedRoot, built: Bool)
+    func derivedRoot(
+        base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
+        progress: (String) -> Void
+    ) throws -> (DerivedRoot, built: Bool)
 }
 
 extension ToolchainStore: ToolchainProvider {
-    public func derivedRoot(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
-                            progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
+    public func derivedRoot(
+        base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
+        progress: (String) -> Void
+    ) throws -> (DerivedRoot, built: Bool) {
         try DerivedRoots(store: self).ensure(base: base, packages: packages, sources: sources, useGcc: useGcc, progress: progress)
     }
 }
@@ -351,11 +376,13 @@ extension ToolchainStore {
     /// The digests some target's pointer names (whether or not the target is still in the catalog).
     public func pointedDigests() -> Set<String> {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: layout.pointers)) ?? []
-        return Set(files.filter { $0.hasSuffix(".json") }.compactMap { file in
-            guard let data = FileManager.default.contents(atPath: "\(layout.pointers)/\(file)"),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-            return object["digest"] as? String
-        })
+        return Set(
+            files.filter { $0.hasSuffix(".json") }.compactMap { file in
+                guard let data = FileManager.default.contents(atPath: "\(layout.pointers)/\(file)"),
+                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+                else { return nil }
+                return object["digest"] as? String
+            })
     }
 
     /// The base image a derived root was made over, from its manifest.

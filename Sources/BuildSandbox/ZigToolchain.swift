@@ -41,9 +41,15 @@ public enum ZigToolchain {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lastError = ""
         for attempt in 1...3 {
-            let result = try ProcessRunner.run(.python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-                                                        "--dest", directory, "ziglang==\(version)"])
-            if result.status == 0, let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") }) {
+            let result = try ProcessRunner.run(
+                .python3,
+                [
+                    "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+                    "--dest", directory, "ziglang==\(version)"
+                ])
+            if result.status == 0,
+                let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") })
+            {
                 return "\(directory)/\(file)"
             }
             lastError = result.stderr
@@ -54,8 +60,12 @@ public enum ZigToolchain {
 
     /// Installs zig from `wheel` into `rootfs` and prepares wrappers, sysconfig and cache.
     static func install(spec: ToolchainSpec, wheel: String, rootfs: String, progress: (String) -> Void) throws {
-        let unpacked = try ProcessRunner.run(.python3, ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
-                                                      "--target", rootfs + installDirectory, wheel])
+        let unpacked = try ProcessRunner.run(
+            .python3,
+            [
+                "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
+                "--target", rootfs + installDirectory, wheel
+            ])
         guard unpacked.status == 0 else {
             throw ToolchainError.buildFailed(target: spec.name, step: "unpacking ziglang", detail: unpacked.stderr)
         }
@@ -76,54 +86,54 @@ public enum ZigToolchain {
     /// Writes the sysconfig module and fills zig's cache in the root `$1`: `$2` is
     /// ``sysconfigProgram``, `$3` the warm-up script.
     static let installScript = """
-    set -e
-    mount -t proc proc "$1/proc"
-    chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp python3 -c "$2" \(binDirectory) \(sysconfigModule)
-    chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp sh -c "$3"
-    chown -R 65534:65534 "$1\(cacheDirectory)"
-    """
+        set -e
+        mount -t proc proc "$1/proc"
+        chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp python3 -c "$2" \(binDirectory) \(sysconfigModule)
+        chroot "$1" /usr/bin/env -i PATH=\(binDirectory):/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp sh -c "$3"
+        chown -R 65534:65534 "$1\(cacheDirectory)"
+        """
 
     static func wrapper(mode: String, spec: ToolchainSpec) -> String {
         let triplet = spec.multiarchTriplet
         return """
-        #!/bin/sh
-        # wheelfarm: zig \(mode) for \(target(spec)) (glibc \(spec.baselineGlibc) baseline). The root's headers
-        # and libraries come after zig's own libc, so the libc linked against stays the baseline's.
-        ZIG_GLOBAL_CACHE_DIR=\(cacheDirectory)
-        ZIG_LOCAL_CACHE_DIR=\(cacheDirectory)
-        export ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
-        exec \(installDirectory)/ziglang/zig \(mode) -target \(target(spec)) "$@" -idirafter /usr/include/\(triplet) -idirafter /usr/include -L/usr/lib/\(triplet)
+            #!/bin/sh
+            # wheelfarm: zig \(mode) for \(target(spec)) (glibc \(spec.baselineGlibc) baseline). The root's headers
+            # and libraries come after zig's own libc, so the libc linked against stays the baseline's.
+            ZIG_GLOBAL_CACHE_DIR=\(cacheDirectory)
+            ZIG_LOCAL_CACHE_DIR=\(cacheDirectory)
+            export ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
+            exec \(installDirectory)/ziglang/zig \(mode) -target \(target(spec)) "$@" -idirafter /usr/include/\(triplet) -idirafter /usr/include -L/usr/lib/\(triplet)
 
-        """
+            """
     }
 
     /// Writes the sysconfig module: the interpreter's own build variables with gcc's names
     /// replaced by the wrappers and gcc-only flags dropped. Arguments: the wrappers' folder, the module name.
     static let sysconfigProgram = """
-    import importlib, os, pprint, sys, sysconfig
-    bindir, module = sys.argv[1], sys.argv[2]
-    data = importlib.import_module(sysconfig._get_sysconfigdata_name())
-    original = data.build_time_vars
-    dropped = {'-Wl,-Bsymbolic-functions', '-Wl,-O1', '-ffat-lto-objects', '-fuse-linker-plugin'}
-    def drop(token):
-        return token in dropped or token.startswith('-flto') or token.startswith('-specs=')
-    def compiler(token):
-        base = token.rsplit('/', 1)[-1]
-        if base in ('gcc', 'cc') or base.endswith('-gcc'): return bindir + '/cc'
-        if base in ('g++', 'c++') or base.endswith('-g++'): return bindir + '/c++'
-        if base.endswith('-gcc-ar'): return 'ar'
-        return None
-    patched = {}
-    for key, value in original.items():
-        if isinstance(value, str) and any(compiler(t) or drop(t) for t in value.split()):
-            value = ' '.join(compiler(t) or t for t in value.split() if not drop(t))
-        patched[key] = value
-    # Beside the interpreter's own module: on sys.path (sysconfig is a package from 3.13 on).
-    path = os.path.join(os.path.dirname(data.__file__), module + '.py')
-    with open(path, 'w') as f:
-        f.write('# Written by wheelfarm: this interpreter\\'s build variables for zig (gcc-only flags dropped).\\n')
-        f.write('build_time_vars = ' + pprint.pformat(patched) + '\\n')
-    """
+        import importlib, os, pprint, sys, sysconfig
+        bindir, module = sys.argv[1], sys.argv[2]
+        data = importlib.import_module(sysconfig._get_sysconfigdata_name())
+        original = data.build_time_vars
+        dropped = {'-Wl,-Bsymbolic-functions', '-Wl,-O1', '-ffat-lto-objects', '-fuse-linker-plugin'}
+        def drop(token):
+            return token in dropped or token.startswith('-flto') or token.startswith('-specs=')
+        def compiler(token):
+            base = token.rsplit('/', 1)[-1]
+            if base in ('gcc', 'cc') or base.endswith('-gcc'): return bindir + '/cc'
+            if base in ('g++', 'c++') or base.endswith('-g++'): return bindir + '/c++'
+            if base.endswith('-gcc-ar'): return 'ar'
+            return None
+        patched = {}
+        for key, value in original.items():
+            if isinstance(value, str) and any(compiler(t) or drop(t) for t in value.split()):
+                value = ' '.join(compiler(t) or t for t in value.split() if not drop(t))
+            patched[key] = value
+        # Beside the interpreter's own module: on sys.path (sysconfig is a package from 3.13 on).
+        path = os.path.join(os.path.dirname(data.__file__), module + '.py')
+        with open(path, 'w') as f:
+            f.write('# Written by wheelfarm: this interpreter\\'s build variables for zig (gcc-only flags dropped).\\n')
+            f.write('build_time_vars = ' + pprint.pformat(patched) + '\\n')
+        """
 
     /// Compiles and imports a C and a C++ extension at -O0 and -O2: fills zig's cache (its C
     /// runtime, libc stubs and libc++ per optimisation mode) and proves the compiler works.

@@ -169,11 +169,15 @@ public struct ELFFile: Sendable {
             for i in 0..<shnum {
                 let base = shoff + i * shentsize
                 if is64 {
-                    sections.append(Section(type: try r.u32(base + 4), offset: try r.word(base + 24), size: try r.word(base + 32),
-                                            link: Int(try r.u32(base + 40)), entsize: try r.word(base + 56), name: Int(try r.u32(base))))
+                    sections.append(
+                        Section(
+                            type: try r.u32(base + 4), offset: try r.word(base + 24), size: try r.word(base + 32),
+                            link: Int(try r.u32(base + 40)), entsize: try r.word(base + 56), name: Int(try r.u32(base))))
                 } else {
-                    sections.append(Section(type: try r.u32(base + 4), offset: try r.word(base + 16), size: try r.word(base + 20),
-                                            link: Int(try r.u32(base + 24)), entsize: try r.word(base + 36), name: Int(try r.u32(base))))
+                    sections.append(
+                        Section(
+                            type: try r.u32(base + 4), offset: try r.word(base + 16), size: try r.word(base + 20),
+                            link: Int(try r.u32(base + 24)), entsize: try r.word(base + 36), name: Int(try r.u32(base))))
                 }
             }
         }
@@ -191,7 +195,8 @@ public struct ELFFile: Sendable {
         } else if let seg = dynamicSegment {
             dynEntries = try Self.readDynamic(r, offset: seg.offset, size: seg.size, entsize: dynEntSize)
             if let strtab = dynEntries.first(where: { $0.tag == 5 })?.value,
-               let load = loads.first(where: { strtab >= $0.vaddr && strtab < $0.vaddr + $0.filesz }) {
+                let load = loads.first(where: { strtab >= $0.vaddr && strtab < $0.vaddr + $0.filesz })
+            {
                 dynStrOffset = strtab - load.vaddr + load.offset
                 dynStrSize = dynEntries.first(where: { $0.tag == 10 })?.value ?? (r.size - (dynStrOffset ?? 0))
             }

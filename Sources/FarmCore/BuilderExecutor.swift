@@ -14,8 +14,12 @@ public struct BuilderExecutor: JobExecutor {
         guard let requirement = Requirement(job.requirement) else {
             return .finished(.failed(kind: .permanent, stage: "resolve", reason: "cannot parse the requirement '\(job.requirement)'", log: nil), version: nil)
         }
-        guard let build = builder.build(.index(requirement), targets: [job.target], prereleases: job.prereleases, sdistHashes: job.hashList,
-                                        reuse: true, hooks: hooks).first else {
+        guard
+            let build = builder.build(
+                .index(requirement), targets: [job.target], prereleases: job.prereleases, sdistHashes: job.hashList,
+                reuse: true, hooks: hooks
+            ).first
+        else {
             return .finished(.failed(kind: .permanent, stage: "configure", reason: "the builder returned nothing", log: nil), version: nil)
         }
         return Self.result(build)
@@ -27,7 +31,8 @@ public struct BuilderExecutor: JobExecutor {
         if let failure = build.failure {
             switch failure.kind {
             case .deferred: return .deferred(failure.reason)
-            case .transient: return .finished(.failed(kind: .transient, stage: failure.stage.rawValue, reason: failure.reason, log: build.logPath), version: version)
+            case .transient:
+                return .finished(.failed(kind: .transient, stage: failure.stage.rawValue, reason: failure.reason, log: build.logPath), version: version)
             default: return .finished(.failed(kind: .permanent, stage: failure.stage.rawValue, reason: failure.reason, log: build.logPath), version: version)
             }
         }

@@ -87,8 +87,9 @@ public struct Doctor: Sendable {
     func rootCheck() -> HostCheck {
         getuid() == 0
             ? HostCheck(category: "host", name: "root", status: .ok, detail: "running as root")
-            : HostCheck(category: "host", name: "root", status: .missing, detail: "running as uid \(getuid()): namespaces, mounts and cgroups need root",
-                        fix: "run wheelfarm as root")
+            : HostCheck(
+                category: "host", name: "root", status: .missing, detail: "running as uid \(getuid()): namespaces, mounts and cgroups need root",
+                fix: "run wheelfarm as root")
     }
 
     func spaceCheck() -> HostCheck {
@@ -101,7 +102,9 @@ public struct Doctor: Sendable {
         }
         let free = Double(info.f_bavail) * Double(info.f_frsize) / Double(1 << 30)
         let detail = String(format: "%.1f GiB free for %@ (an image takes about 1 GiB, a build up to its 8 GiB scratch)", free, home)
-        if free < 5 { return HostCheck(category: "host", name: "free space", status: .missing, detail: detail, fix: "free space, or set `home` on a larger file system") }
+        if free < 5 {
+            return HostCheck(category: "host", name: "free space", status: .missing, detail: detail, fix: "free space, or set `home` on a larger file system")
+        }
         if free < 20 { return HostCheck(category: "host", name: "free space", status: .warning, detail: detail, fix: "20 GiB or more is comfortable") }
         return HostCheck(category: "host", name: "free space", status: .ok, detail: detail)
     }
@@ -114,8 +117,9 @@ public struct Doctor: Sendable {
             return HostCheck(category: "host", name: "leftovers", status: .ok, detail: "no leftovers of dead processes in \(home)")
         }
         let what = (mounts.map { "mount \($0)" } + folders).prefix(5).joined(separator: ", ")
-        return HostCheck(category: "host", name: "leftovers", status: .warning,
-                         detail: "\(folders.count) folders and \(mounts.count) mounts left by processes that are gone: \(what)", fix: "wheelfarm gc")
+        return HostCheck(
+            category: "host", name: "leftovers", status: .warning,
+            detail: "\(folders.count) folders and \(mounts.count) mounts left by processes that are gone: \(what)", fix: "wheelfarm gc")
     }
 
     // MARK: - Programs
@@ -127,7 +131,8 @@ public struct Doctor: Sendable {
             if tool == .patchelf { checks.append(patchelfCheck()); continue }
             guard let path = tool.resolve() else {
                 let why = needed ? tool.purpose : "\(tool.purpose) (not needed by the configured targets)"
-                checks.append(HostCheck(category: "program", name: tool.name, status: needed ? .missing : .warning, detail: "not installed: \(why)", fix: tool.fix))
+                checks.append(
+                    HostCheck(category: "program", name: tool.name, status: needed ? .missing : .warning, detail: "not installed: \(why)", fix: tool.fix))
                 continue
             }
             checks.append(HostCheck(category: "program", name: tool.name, status: .ok, detail: "\(path): \(tool.purpose)"))
@@ -141,16 +146,18 @@ public struct Doctor: Sendable {
             let patchelf = try Patchelf.locate()
             return HostCheck(category: "program", name: "patchelf", status: .ok, detail: "\(patchelf.path) \(patchelf.version): \(HostTool.patchelf.purpose)")
         } catch {
-            return HostCheck(category: "program", name: "patchelf", status: .missing, detail: "\(error)",
-                             fix: "\(HostTool.patchelf.fix); Debian 12's patchelf 0.14.3 is too old")
+            return HostCheck(
+                category: "program", name: "patchelf", status: .missing, detail: "\(error)",
+                fix: "\(HostTool.patchelf.fix); Debian 12's patchelf 0.14.3 is too old")
         }
     }
 
     func pipCheck(_ python: String) -> HostCheck {
         let output = try? ProcessRunner.run(.python3, ["-m", "pip", "--version"], environment: ["PATH": HostTool.searchPath, "LANG": "C.UTF-8"])
         guard let output, output.status == 0 else {
-            return HostCheck(category: "program", name: "pip", status: .missing, detail: "\(python) has no pip: build requirements are downloaded with it",
-                             fix: "apt-get install python3-pip")
+            return HostCheck(
+                category: "program", name: "pip", status: .missing, detail: "\(python) has no pip: build requirements are downloaded with it",
+                fix: "apt-get install python3-pip")
         }
         let version = output.stdout.split(separator: " ").prefix(2).joined(separator: " ")
         return HostCheck(category: "program", name: "pip", status: .ok, detail: "\(version) for \(python): downloads build requirements")
@@ -162,15 +169,20 @@ public struct Doctor: Sendable {
         var checks: [HostCheck] = []
         let filesystems = (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8)) ?? ""
         let hasOverlay = filesystems.split(separator: "\n").contains { $0.hasSuffix("\toverlay") }
-        checks.append(hasOverlay
-            ? HostCheck(category: "kernel", name: "overlayfs", status: .ok, detail: "every sandbox writes to an overlay over its read-only image")
-            : HostCheck(category: "kernel", name: "overlayfs", status: .missing, detail: "the kernel offers no overlay file system", fix: "modprobe overlay"))
+        checks.append(
+            hasOverlay
+                ? HostCheck(category: "kernel", name: "overlayfs", status: .ok, detail: "every sandbox writes to an overlay over its read-only image")
+                : HostCheck(
+                    category: "kernel", name: "overlayfs", status: .missing, detail: "the kernel offers no overlay file system", fix: "modprobe overlay"))
         checks.append(namespaceCheck())
         checks.append(cgroupCheck())
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        checks.append(status.contains("Seccomp:")
-            ? HostCheck(category: "kernel", name: "seccomp", status: .ok, detail: "system call filters are available")
-            : HostCheck(category: "kernel", name: "seccomp", status: .missing, detail: "the kernel has no seccomp", fix: "a kernel built with CONFIG_SECCOMP_FILTER"))
+        checks.append(
+            status.contains("Seccomp:")
+                ? HostCheck(category: "kernel", name: "seccomp", status: .ok, detail: "system call filters are available")
+                : HostCheck(
+                    category: "kernel", name: "seccomp", status: .missing, detail: "the kernel has no seccomp", fix: "a kernel built with CONFIG_SECCOMP_FILTER"
+                ))
         return checks
     }
 
@@ -178,17 +190,19 @@ public struct Doctor: Sendable {
         let kinds = ["mnt", "pid", "ipc", "uts", "net"]
         let absent = kinds.filter { !FileManager.default.fileExists(atPath: "/proc/self/ns/\($0)") }
         guard absent.isEmpty else {
-            return HostCheck(category: "kernel", name: "namespaces", status: .missing, detail: "no \(absent.joined(separator: ", ")) namespaces",
-                             fix: "a kernel with CONFIG_NAMESPACES and its mount, PID, IPC, UTS and network namespaces")
+            return HostCheck(
+                category: "kernel", name: "namespaces", status: .missing, detail: "no \(absent.joined(separator: ", ")) namespaces",
+                fix: "a kernel with CONFIG_NAMESPACES and its mount, PID, IPC, UTS and network namespaces")
         }
         guard getuid() == 0 else {
             return HostCheck(category: "kernel", name: "namespaces", status: .warning, detail: "present; not tried (needs root)")
         }
         let tried = try? ProcessRunner.run(.unshare, ["--mount", "--pid", "--ipc", "--uts", "--net", "--fork", "--", "/bin/true"])
         guard let tried, tried.status == 0 else {
-            return HostCheck(category: "kernel", name: "namespaces", status: .missing,
-                             detail: "unshare could not make them: \(tried?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "did not run")",
-                             fix: "allow namespaces to root (a container host may forbid them)")
+            return HostCheck(
+                category: "kernel", name: "namespaces", status: .missing,
+                detail: "unshare could not make them: \(tried?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "did not run")",
+                fix: "allow namespaces to root (a container host may forbid them)")
         }
         return HostCheck(category: "kernel", name: "namespaces", status: .ok, detail: "mount, PID, IPC, UTS and network namespaces work")
     }
@@ -201,18 +215,21 @@ public struct Doctor: Sendable {
             let lacking = ["memory", "pids"].filter { !present.contains($0) }
             return lacking.isEmpty
                 ? HostCheck(category: "kernel", name: "cgroups", status: .ok, detail: "v2 with memory and pids: per-build limits and cgroup.kill")
-                : HostCheck(category: "kernel", name: "cgroups", status: .warning, detail: "v2 without \(lacking.joined(separator: ", ")): limits fall back to rlimits",
-                            fix: "enable the controllers (systemd: Delegate=, or cgroup_enable= on the kernel command line)")
+                : HostCheck(
+                    category: "kernel", name: "cgroups", status: .warning, detail: "v2 without \(lacking.joined(separator: ", ")): limits fall back to rlimits",
+                    fix: "enable the controllers (systemd: Delegate=, or cgroup_enable= on the kernel command line)")
         }
         let memory = fm.fileExists(atPath: "\(root)/memory/memory.limit_in_bytes")
         let pids = fm.fileExists(atPath: "\(root)/pids/pids.max") || fm.fileExists(atPath: "\(root)/pids")
         let kill = fm.fileExists(atPath: "\(root)/unified/cgroup.procs")
         if memory && pids {
-            return HostCheck(category: "kernel", name: "cgroups", status: .ok,
-                             detail: "v1 memory and pids" + (kill ? ", v2 hierarchy for cgroup.kill" : ", freezer to stop runs"))
+            return HostCheck(
+                category: "kernel", name: "cgroups", status: .ok,
+                detail: "v1 memory and pids" + (kill ? ", v2 hierarchy for cgroup.kill" : ", freezer to stop runs"))
         }
-        return HostCheck(category: "kernel", name: "cgroups", status: .warning, detail: "no memory or pids controller: limits fall back to rlimits",
-                         fix: "mount the cgroup v2 hierarchy with memory and pids")
+        return HostCheck(
+            category: "kernel", name: "cgroups", status: .warning, detail: "no memory or pids controller: limits fall back to rlimits",
+            fix: "mount the cgroup v2 hierarchy with memory and pids")
     }
 
     // MARK: - Emulation
@@ -231,8 +248,9 @@ public struct Doctor: Sendable {
             let registrable = HostTool.updateBinfmts.resolve() != nil && FileManager.default.fileExists(atPath: "/usr/share/binfmts/qemu-\(architecture)")
             return registrable
                 ? HostCheck(category: "emulation", name: name, status: .ok, detail: "not registered yet; wheelfarm registers it on first use")
-                : HostCheck(category: "emulation", name: name, status: .missing, detail: "\(architecture) binaries cannot run on this host",
-                            fix: "apt-get install qemu-user-static binfmt-support")
+                : HostCheck(
+                    category: "emulation", name: name, status: .missing, detail: "\(architecture) binaries cannot run on this host",
+                    fix: "apt-get install qemu-user-static binfmt-support")
         }
     }
 
@@ -243,31 +261,42 @@ public struct Doctor: Sendable {
         if let index {
             do {
                 let files = try IndexClient(configuration: index).files(of: "pip")
-                checks.append(HostCheck(category: "network", name: "package index", status: .ok,
-                                        detail: "\(index.indexURL) (\(index.source)) answers: \(files.count) files of pip"))
+                checks.append(
+                    HostCheck(
+                        category: "network", name: "package index", status: .ok,
+                        detail: "\(index.indexURL) (\(index.source)) answers: \(files.count) files of pip"))
             } catch {
-                checks.append(HostCheck(category: "network", name: "package index", status: .missing, detail: "\(index.indexURL) (\(index.source)): \(error)",
-                                        fix: "check the network, or set index.url / pip's index-url"))
+                checks.append(
+                    HostCheck(
+                        category: "network", name: "package index", status: .missing, detail: "\(index.indexURL) (\(index.source)): \(error)",
+                        fix: "check the network, or set index.url / pip's index-url"))
             }
         } else {
-            checks.append(HostCheck(category: "network", name: "package index", status: .missing, detail: "no package index is configured",
-                                    fix: "set index.url, PIP_INDEX_URL or pip.conf's index-url"))
+            checks.append(
+                HostCheck(
+                    category: "network", name: "package index", status: .missing, detail: "no package index is configured",
+                    fix: "set index.url, PIP_INDEX_URL or pip.conf's index-url"))
         }
         guard let mirror = DebianMirror.host() else {
-            checks.append(HostCheck(category: "network", name: "Debian mirror", status: .warning,
-                                    detail: "the host's apt sources name no Debian archive: mmdebstrap uses its built-in default",
-                                    fix: "add the archive to /etc/apt/sources.list.d/"))
+            checks.append(
+                HostCheck(
+                    category: "network", name: "Debian mirror", status: .warning,
+                    detail: "the host's apt sources name no Debian archive: mmdebstrap uses its built-in default",
+                    fix: "add the archive to /etc/apt/sources.list.d/"))
             return checks
         }
         for suite in Set(targets.map(\.suite)).sorted() {
             let url = mirror.releaseURL(suite: suite)
             let result = try? ProcessRunner.run(.curl, ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", "--retry", "2", url])
             let code = result?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            checks.append(code == "200"
-                ? HostCheck(category: "network", name: "Debian mirror (\(suite))", status: .ok, detail: "\(url) answers")
-                : HostCheck(category: "network", name: "Debian mirror (\(suite))", status: .missing,
-                            detail: "\(url): \(code.isEmpty ? (result?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "curl did not run") : "HTTP \(code)")",
-                            fix: "check the network and the host's apt sources"))
+            checks.append(
+                code == "200"
+                    ? HostCheck(category: "network", name: "Debian mirror (\(suite))", status: .ok, detail: "\(url) answers")
+                    : HostCheck(
+                        category: "network", name: "Debian mirror (\(suite))", status: .missing,
+                        detail:
+                            "\(url): \(code.isEmpty ? (result?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? "curl did not run") : "HTTP \(code)")",
+                        fix: "check the network and the host's apt sources"))
         }
         return checks
     }

@@ -59,9 +59,11 @@ public final class Farm: Sendable {
     /// The farm's home: what dead processes left there is swept.
     let layout: FarmLayout?
 
-    public init(store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
-                publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil,
-                layout: FarmLayout? = nil) {
+    public init(
+        store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
+        publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil,
+        layout: FarmLayout? = nil
+    ) {
         self.layout = layout
         self.store = store
         self.executor = executor
@@ -137,19 +139,20 @@ public final class Farm: Sendable {
     /// Runs one claimed job to its outcome and records it.
     func execute(_ job: JobRecord) {
         let id = job.number
-        let hooks = BuildHooks(gate: { [store] identity in
-            do {
-                if let holder = try store.claimKey(id, key: identity.key, version: identity.version) {
-                    return "job \(holder) is building \(identity.project) \(identity.version) for \(identity.target) with the same inputs"
+        let hooks = BuildHooks(
+            gate: { [store] identity in
+                do {
+                    if let holder = try store.claimKey(id, key: identity.key, version: identity.version) {
+                        return "job \(holder) is building \(identity.project) \(identity.version) for \(identity.target) with the same inputs"
+                    }
+                } catch {
+                    return "cannot record the build key: \(error)"
                 }
-            } catch {
-                return "cannot record the build key: \(error)"
-            }
-            return nil
-        }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false },
-        buildDependency: { [store] text, target in
-            Self.dependencyAnswer(store: store, job: job, requirement: text, target: target)
-        })
+                return nil
+            }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false },
+            buildDependency: { [store] text, target in
+                Self.dependencyAnswer(store: store, job: job, requirement: text, target: target)
+            })
         let result = executor.execute(job, hooks: hooks)
         do {
             switch result {
@@ -180,16 +183,20 @@ public final class Farm: Sendable {
         guard let requirement = Requirement(text) else { return .buildHere }
         let project = ProjectName.normalise(requirement.name)
         do {
-            if let landed = try store.landedWheel(project: project, target: target, accepts: { version in
-                PackageVersion(version).map { requirement.specifier.contains($0, prereleases: true) } ?? false
-            }), let path = landed.wheelPath {
+            if let landed = try store.landedWheel(
+                project: project, target: target,
+                accepts: { version in
+                    PackageVersion(version).map { requirement.specifier.contains($0, prereleases: true) } ?? false
+                }), let path = landed.wheelPath
+            {
                 return .wheel(path)
             }
             var plain = requirement
             plain.marker = nil
-            let dependency = JobRecord(requestId: job.requestId, requirement: plain.description, origin: "build requirement of \(job.project)",
-                                       project: project, version: nil, target: target, priority: job.priority + 1, maxAttempts: job.maxAttempts,
-                                       memoryGb: job.memoryGb, cores: job.cores, prereleases: job.prereleases, publish: job.publish)
+            let dependency = JobRecord(
+                requestId: job.requestId, requirement: plain.description, origin: "build requirement of \(job.project)",
+                project: project, version: nil, target: target, priority: job.priority + 1, maxAttempts: job.maxAttempts,
+                memoryGb: job.memoryGb, cores: job.cores, prereleases: job.prereleases, publish: job.publish)
             guard let holder = try store.waitForDependency(job.number, dependency: dependency) else { return .buildHere }
             return .wait("waits for job \(holder), which builds its build requirement \(text)")
         } catch {

@@ -35,7 +35,7 @@ public struct FarmConfiguration: Sendable {
         ("signing.key", .string, "minisign secret key file (default: <home>/keys/signing.key)"),
         ("nightly.track_file", .string, "file of project names the nightly follows, one per line, besides `wheelfarm track`"),
         ("gc.keep_days", .int, "`wheelfarm gc` keeps logs and failed builds younger than this"),
-        ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept"),
+        ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept")
     ]
 
     enum Kind: Sendable { case string, int, double, bool, list }
@@ -48,8 +48,10 @@ public struct FarmConfiguration: Sendable {
     /// Loads the configuration: the file is `configPath`, else `$WHEELFARM_CONFIG`, else
     /// `<home>/config.toml` when it exists. `flags` are the values given on the command line
     /// (by key). Errors name the file, line and key.
-    public init(configPath: String? = nil, homeFlag: String? = nil, flags: [String: String] = [:],
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(
+        configPath: String? = nil, homeFlag: String? = nil, flags: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         var values: [String: (String, String)] = [:]
         let machine = FarmLimits.machine
         values["jobs"] = (String(machine.jobs), "default")
@@ -180,12 +182,14 @@ public struct FarmConfiguration: Sendable {
     /// The scheduler's limits.
     public var limits: FarmLimits {
         let machine = FarmLimits.machine
-        return FarmLimits(jobs: max(1, value("jobs").flatMap(Int.init) ?? machine.jobs),
-                          memoryGb: value("limits.memory_gb").flatMap(Double.init) ?? machine.memoryGb,
-                          cores: max(1, value("limits.cores").flatMap(Int.init) ?? machine.cores),
-                          retry: RetryPolicy(maxAttempts: max(1, value("retry.max_attempts").flatMap(Int.init) ?? 4),
-                                             baseSeconds: value("retry.base_seconds").flatMap(Double.init) ?? 10,
-                                             maxSeconds: value("retry.max_seconds").flatMap(Double.init) ?? 600))
+        return FarmLimits(
+            jobs: max(1, value("jobs").flatMap(Int.init) ?? machine.jobs),
+            memoryGb: value("limits.memory_gb").flatMap(Double.init) ?? machine.memoryGb,
+            cores: max(1, value("limits.cores").flatMap(Int.init) ?? machine.cores),
+            retry: RetryPolicy(
+                maxAttempts: max(1, value("retry.max_attempts").flatMap(Int.init) ?? 4),
+                baseSeconds: value("retry.base_seconds").flatMap(Double.init) ?? 10,
+                maxSeconds: value("retry.max_seconds").flatMap(Double.init) ?? 600))
     }
 
     /// The settings as a TOML document, each with a comment saying where it came from.

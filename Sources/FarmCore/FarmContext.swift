@@ -93,8 +93,10 @@ public final class FarmContext: @unchecked Sendable {
     }
 
     /// The farm over `builder`; landed jobs that ask for it are published with `publisher`.
-    public func farm(builder: WheelBuilder, say: @escaping @Sendable (String) -> Void, limits: FarmLimits? = nil, publisher: Publisher?,
-                     followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil) throws -> Farm {
+    public func farm(
+        builder: WheelBuilder, say: @escaping @Sendable (String) -> Void, limits: FarmLimits? = nil, publisher: Publisher?,
+        followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil
+    ) throws -> Farm {
         var publish: (@Sendable (JobRecord) -> Bool)? = nil
         if let publisher {
             publish = { job in
@@ -104,8 +106,9 @@ public final class FarmContext: @unchecked Sendable {
                 return report.succeeded
             }
         }
-        return Farm(store: try jobs(), executor: BuilderExecutor(builder: builder), limits: limits ?? configuration.limits, say: say,
-                    publisher: publish, followUps: followUps, layout: layout)
+        return Farm(
+            store: try jobs(), executor: BuilderExecutor(builder: builder), limits: limits ?? configuration.limits, say: say,
+            publisher: publish, followUps: followUps, layout: layout)
     }
 }
 

@@ -63,7 +63,8 @@ public struct GarbageCollector: Sendable {
                     guard wheelName != record.wheel, !fm.fileExists(atPath: "\(layout.repository)/files/\(project)/\(wheelName)") else { continue }
                     add("\(folder)/\(file)", "earlier build not named by the record and not published")
                 }
-                for file in ["failed-build.log", "failed-record.json"] where fm.fileExists(atPath: "\(folder)/\(file)") && modified("\(folder)/\(file)") < cutoff {
+                for file in ["failed-build.log", "failed-record.json"]
+                where fm.fileExists(atPath: "\(folder)/\(file)") && modified("\(folder)/\(file)") < cutoff {
                     add("\(folder)/\(file)", "log of a failed rebuild older than \(keepDays) days")
                 }
             } else if modified(folder) < cutoff && !list(folder).contains(where: { $0.hasSuffix(".whl") }) {

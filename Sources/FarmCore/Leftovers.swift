@@ -9,8 +9,10 @@ import WheelfarmBasics
 public enum Leftovers {
     /// The places owner-stamped folders live in, with the name prefix of each kind.
     static func places(_ layout: FarmLayout) -> [(directory: String, prefix: String)] {
-        [(layout.jobs, "*"), (layout.images, ".staging-*"), (layout.images, ".removing-*"), (layout.derived, ".staging-*"),
-         (layout.derived, ".building-*"), (layout.scratch, "run"), ("\(layout.repository)/incoming", "*")]
+        [
+            (layout.jobs, "*"), (layout.images, ".staging-*"), (layout.images, ".removing-*"), (layout.derived, ".staging-*"),
+            (layout.derived, ".building-*"), (layout.scratch, "run"), ("\(layout.repository)/incoming", "*")
+        ]
     }
 
     /// The leftovers present now, without removing them.
@@ -23,7 +25,8 @@ public enum Leftovers {
     public static func sweep(_ layout: FarmLayout) -> SweepReport {
         var report = SweepReport()
         for place in places(layout) {
-            let part = place.directory == layout.scratch
+            let part =
+                place.directory == layout.scratch
                 ? NamespaceSandbox.sweepStale(layout.scratch)
                 : OwnedFolders.sweep(place.directory, prefix: place.prefix)
             report.removed += part.removed

@@ -91,7 +91,8 @@ public struct Nightly: Sendable {
         for job in finishedJobs where job.state == .failed {
             if try jobs.previousOutcome(project: job.project, target: job.target, before: job.number) != .failed { newFailures.insert(job.number) }
         }
-        let report = RequestReport(request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
+        let report = RequestReport(
+            request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
         let reportPath = "\(layout.reports)/nightly-\(stamp).json"
@@ -130,8 +131,9 @@ public struct Nightly: Sendable {
         var seen = Set<String>()
         for landed in try jobs.landedBuilds() where options.targets.contains(landed.target) {
             guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
-            let job = planner.job(requirement, origin: "landed build (job \(landed.number))", target: landed.target, request: request,
-                                  publish: options.publish != nil, priority: options.priority)
+            let job = planner.job(
+                requirement, origin: "landed build (job \(landed.number))", target: landed.target, request: request,
+                publish: options.publish != nil, priority: options.priority)
             if seen.insert(job.identity).inserted { planned.append(job) }
         }
         var followed = try jobs.trackedProjects().map(\.name)
@@ -142,8 +144,9 @@ public struct Nightly: Sendable {
         for name in Set(followed).sorted() {
             guard let requirement = Requirement(name) else { continue }
             for target in options.targets {
-                let job = planner.job(requirement, origin: "followed project", target: target, request: request, publish: options.publish != nil,
-                                      priority: options.priority)
+                let job = planner.job(
+                    requirement, origin: "followed project", target: target, request: request, publish: options.publish != nil,
+                    priority: options.priority)
                 if seen.insert(job.identity).inserted { planned.append(job) }
             }
         }

@@ -35,16 +35,20 @@ public struct RequestPlanner: Sendable {
     }
 
     /// A job for `requirement` on `target`; a pinned one whose build is current is skipped at once.
-    public func job(_ requirement: Requirement, hashes: [String] = [], origin: String, target: String, request: Int64, publish: Bool,
-                    priority: Int = 0, prereleases: Bool = false) -> JobRecord {
+    public func job(
+        _ requirement: Requirement, hashes: [String] = [], origin: String, target: String, request: Int64, publish: Bool,
+        priority: Int = 0, prereleases: Bool = false
+    ) -> JobRecord {
         let needs = builder.resources(project: requirement.name, target: target)
         let version = Self.pinnedVersion(requirement)
-        var job = JobRecord(requestId: request, requirement: requirement.withoutMarker.description, origin: origin,
-                            project: ProjectName.normalise(requirement.name), version: version, target: target, priority: priority,
-                            maxAttempts: context.configuration.limits.retry.maxAttempts, memoryGb: needs.memoryGb, cores: needs.cores,
-                            hashes: hashes, prereleases: prereleases, publish: publish)
+        var job = JobRecord(
+            requestId: request, requirement: requirement.withoutMarker.description, origin: origin,
+            project: ProjectName.normalise(requirement.name), version: version, target: target, priority: priority,
+            maxAttempts: context.configuration.limits.retry.maxAttempts, memoryGb: needs.memoryGb, cores: needs.cores,
+            hashes: hashes, prereleases: prereleases, publish: publish)
         if let version, let existing = builder.existingBuild(project: requirement.name, version: version, target: target),
-           hashes.isEmpty || hashes.contains(existing.record.sdist?.sha256 ?? "") {
+            hashes.isEmpty || hashes.contains(existing.record.sdist?.sha256 ?? "")
+        {
             job.state = .skipped
             job.reason = existing.skipped
             job.wheel = existing.wheelPath.map { ($0 as NSString).lastPathComponent }
@@ -63,8 +67,10 @@ public struct RequestPlanner: Sendable {
             for entry in file.requirements where entry.applies(to: markers) {
                 guard seen.insert(ProjectName.normalise(entry.requirement.name)).inserted else { continue }
                 let requirement = Self.constrained(entry.requirement, by: file, markers: markers)
-                planned.append(job(requirement, hashes: entry.hashes, origin: entry.origin, target: target, request: request, publish: publish,
-                                   priority: priority, prereleases: prereleases || file.prereleases))
+                planned.append(
+                    job(
+                        requirement, hashes: entry.hashes, origin: entry.origin, target: target, request: request, publish: publish,
+                        priority: priority, prereleases: prereleases || file.prereleases))
             }
         }
         return planned
@@ -83,8 +89,10 @@ public struct RequestPlanner: Sendable {
 
     /// Submits one request with every requirement of `file` for every target, runs it to the
     /// end (with `withDeps`, each landed wheel's runtime dependencies become jobs too) and reports.
-    public func run(_ file: RequirementsFile, targets: [String], description: String, withDeps: Bool, publish: Publisher?, priority: Int,
-                    prereleases: Bool, limits: FarmLimits? = nil, say: @escaping @Sendable (String) -> Void) throws -> RequestReport {
+    public func run(
+        _ file: RequirementsFile, targets: [String], description: String, withDeps: Bool, publish: Publisher?, priority: Int,
+        prereleases: Bool, limits: FarmLimits? = nil, say: @escaping @Sendable (String) -> Void
+    ) throws -> RequestReport {
         let started = Date()
         let jobs = try context.jobs()
         let request = try jobs.createRequest(RequestRecord(kind: "requirements", description: description, withDeps: withDeps))
@@ -99,8 +107,9 @@ public struct RequestPlanner: Sendable {
                 guard let path = landed.wheelPath, let markers = planner.markers(landed.target) else { return [] }
                 return Self.dependencies(of: path, markers: markers).compactMap { dependency -> JobRecord? in
                     guard known.insert("\(ProjectName.normalise(dependency.name))@\(landed.target)") else { return nil }
-                    return planner.job(dependency, origin: "dependency of \(landed.project)", target: landed.target, request: requestID,
-                                       publish: publish != nil, priority: priority)
+                    return planner.job(
+                        dependency, origin: "dependency of \(landed.project)", target: landed.target, request: requestID,
+                        publish: publish != nil, priority: priority)
                 }
             }
         }
@@ -113,7 +122,8 @@ public struct RequestPlanner: Sendable {
     /// extras; entries that are not plain requirements are left out.
     public static func dependencies(of wheelPath: String, markers: Marker.Environment) -> [Requirement] {
         guard let wheel = try? Wheel(path: wheelPath, selection: .binariesAndMetadata),
-              let metadata = wheel.content(of: "\(wheel.distInfo)/METADATA") else { return [] }
+            let metadata = wheel.content(of: "\(wheel.distInfo)/METADATA")
+        else { return [] }
         return MetadataFile(parsing: String(decoding: metadata, as: UTF8.self)).values("Requires-Dist").compactMap { text in
             guard case let .success(dependency) = Requirement.validated(text), dependency.applies(in: markers) else { return nil }
             var plain = dependency.withoutMarker

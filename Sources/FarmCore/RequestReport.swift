@@ -113,9 +113,11 @@ public struct RequestReport: Sendable {
     }
 
     /// The JUnit XML report: one test case per requirement and target; a failure carries the end of its log.
-    public func junit(logTail: (String) -> String = { path in
-        (try? String(contentsOfFile: path, encoding: .utf8)).map { String($0.suffix(4000)) } ?? ""
-    }) -> String {
+    public func junit(
+        logTail: (String) -> String = { path in
+            (try? String(contentsOfFile: path, encoding: .utf8)).map { String($0.suffix(4000)) } ?? ""
+        }
+    ) -> String {
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
                 .replacingOccurrences(of: "\"", with: "&quot;").filter { $0 == "\n" || $0 == "\t" || !($0.asciiValue.map { $0 < 32 } ?? false) }
@@ -125,12 +127,14 @@ public struct RequestReport: Sendable {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         xml += "<testsuites name=\"wheelfarm build\" tests=\"\(rows.count)\" failures=\"\(failures)\" time=\"\(String(format: "%.3f", seconds))\">\n"
         for (target, group) in Dictionary(grouping: rows, by: \.target).sorted(by: { $0.key < $1.key }) {
-            xml += "  <testsuite name=\"\(escape(target))\" tests=\"\(group.count)\" failures=\"\(group.filter { $0.outcome == .failed }.count)\" skipped=\"\(group.filter { $0.outcome == .skipped }.count)\">\n"
+            xml +=
+                "  <testsuite name=\"\(escape(target))\" tests=\"\(group.count)\" failures=\"\(group.filter { $0.outcome == .failed }.count)\" skipped=\"\(group.filter { $0.outcome == .skipped }.count)\">\n"
             for row in group {
                 xml += "    <testcase classname=\"\(escape(target))\" name=\"\(escape(row.requirement))\" time=\"\(String(format: "%.3f", row.seconds))\">"
                 switch row.outcome {
                 case .failed, .cancelled:
-                    xml += "\n      <failure message=\"\(escape("\(row.stage ?? ""): \(row.failure ?? "")"))\">\(escape(row.log.map(logTail) ?? ""))</failure>\n    "
+                    xml +=
+                        "\n      <failure message=\"\(escape("\(row.stage ?? ""): \(row.failure ?? "")"))\">\(escape(row.log.map(logTail) ?? ""))</failure>\n    "
                 case .skipped:
                     xml += "<skipped message=\"\(escape(row.failure ?? "skipped"))\"/>"
                 case .built, .alreadyBuilt:

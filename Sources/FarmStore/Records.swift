@@ -53,9 +53,11 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var finishedAt: Double?
 
     /// A new queued job.
-    public init(requestId: Int64, requirement: String, origin: String, project: String, version: String?, target: String,
-                priority: Int = 0, maxAttempts: Int = 4, memoryGb: Double = 2, cores: Int = 1, hashes: [String] = [],
-                prereleases: Bool = false, publish: Bool = false, now: Double = Date().timeIntervalSince1970) {
+    public init(
+        requestId: Int64, requirement: String, origin: String, project: String, version: String?, target: String,
+        priority: Int = 0, maxAttempts: Int = 4, memoryGb: Double = 2, cores: Int = 1, hashes: [String] = [],
+        prereleases: Bool = false, publish: Bool = false, now: Double = Date().timeIntervalSince1970
+    ) {
         self.requestId = requestId
         self.requirement = requirement
         self.origin = origin

@@ -54,97 +54,99 @@ public final class SQLiteJobStore: Sendable {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("1-jobs") { db in
-            try db.execute(sql: """
-            CREATE TABLE requests (
-                id INTEGER PRIMARY KEY,
-                kind TEXT NOT NULL,
-                description TEXT NOT NULL,
-                with_deps INTEGER NOT NULL DEFAULT 0,
-                created_at DOUBLE NOT NULL
-            );
-            CREATE TABLE jobs (
-                id INTEGER PRIMARY KEY,
-                request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
-                requirement TEXT NOT NULL,
-                origin TEXT NOT NULL,
-                project TEXT NOT NULL,
-                version TEXT,
-                target TEXT NOT NULL,
-                identity TEXT NOT NULL,
-                build_key TEXT,
-                state TEXT NOT NULL,
-                stage TEXT,
-                reason TEXT,
-                failure_kind TEXT,
-                priority INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                max_attempts INTEGER NOT NULL DEFAULT 4,
-                not_before DOUBLE,
-                owner TEXT,
-                memory_gb DOUBLE NOT NULL DEFAULT 2,
-                cores INTEGER NOT NULL DEFAULT 1,
-                hashes TEXT NOT NULL DEFAULT '',
-                prereleases INTEGER NOT NULL DEFAULT 0,
-                publish INTEGER NOT NULL DEFAULT 0,
-                published_at DOUBLE,
-                cancel_requested INTEGER NOT NULL DEFAULT 0,
-                wheel TEXT,
-                wheel_path TEXT,
-                wheel_sha256 TEXT,
-                log_path TEXT,
-                created_at DOUBLE NOT NULL,
-                updated_at DOUBLE NOT NULL,
-                started_at DOUBLE,
-                finished_at DOUBLE
-            );
-            -- The same build is never queued or run twice at once.
-            CREATE UNIQUE INDEX jobs_one_active_identity ON jobs(identity) WHERE state IN ('queued', 'running');
-            CREATE UNIQUE INDEX jobs_one_running_key ON jobs(build_key) WHERE state = 'running' AND build_key IS NOT NULL;
-            CREATE INDEX jobs_by_state ON jobs(state, updated_at);
-            CREATE INDEX jobs_by_request ON jobs(request_id, state);
-            CREATE INDEX jobs_by_build ON jobs(project, version, target);
-            CREATE TABLE job_events (
-                id INTEGER PRIMARY KEY,
-                job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-                at DOUBLE NOT NULL,
-                from_state TEXT,
-                to_state TEXT NOT NULL,
-                stage TEXT,
-                message TEXT
-            );
-            CREATE INDEX job_events_by_job ON job_events(job_id, id);
-            CREATE TABLE job_dependencies (
-                job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-                depends_on INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-                PRIMARY KEY (job_id, depends_on)
-            );
-            CREATE INDEX job_dependencies_by_target ON job_dependencies(depends_on);
-            CREATE TABLE tracked_projects (
-                name TEXT PRIMARY KEY,
-                added_at DOUBLE NOT NULL,
-                last_version TEXT
-            );
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE requests (
+                        id INTEGER PRIMARY KEY,
+                        kind TEXT NOT NULL,
+                        description TEXT NOT NULL,
+                        with_deps INTEGER NOT NULL DEFAULT 0,
+                        created_at DOUBLE NOT NULL
+                    );
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY,
+                        request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+                        requirement TEXT NOT NULL,
+                        origin TEXT NOT NULL,
+                        project TEXT NOT NULL,
+                        version TEXT,
+                        target TEXT NOT NULL,
+                        identity TEXT NOT NULL,
+                        build_key TEXT,
+                        state TEXT NOT NULL,
+                        stage TEXT,
+                        reason TEXT,
+                        failure_kind TEXT,
+                        priority INTEGER NOT NULL DEFAULT 0,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        max_attempts INTEGER NOT NULL DEFAULT 4,
+                        not_before DOUBLE,
+                        owner TEXT,
+                        memory_gb DOUBLE NOT NULL DEFAULT 2,
+                        cores INTEGER NOT NULL DEFAULT 1,
+                        hashes TEXT NOT NULL DEFAULT '',
+                        prereleases INTEGER NOT NULL DEFAULT 0,
+                        publish INTEGER NOT NULL DEFAULT 0,
+                        published_at DOUBLE,
+                        cancel_requested INTEGER NOT NULL DEFAULT 0,
+                        wheel TEXT,
+                        wheel_path TEXT,
+                        wheel_sha256 TEXT,
+                        log_path TEXT,
+                        created_at DOUBLE NOT NULL,
+                        updated_at DOUBLE NOT NULL,
+                        started_at DOUBLE,
+                        finished_at DOUBLE
+                    );
+                    -- The same build is never queued or run twice at once.
+                    CREATE UNIQUE INDEX jobs_one_active_identity ON jobs(identity) WHERE state IN ('queued', 'running');
+                    CREATE UNIQUE INDEX jobs_one_running_key ON jobs(build_key) WHERE state = 'running' AND build_key IS NOT NULL;
+                    CREATE INDEX jobs_by_state ON jobs(state, updated_at);
+                    CREATE INDEX jobs_by_request ON jobs(request_id, state);
+                    CREATE INDEX jobs_by_build ON jobs(project, version, target);
+                    CREATE TABLE job_events (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                        at DOUBLE NOT NULL,
+                        from_state TEXT,
+                        to_state TEXT NOT NULL,
+                        stage TEXT,
+                        message TEXT
+                    );
+                    CREATE INDEX job_events_by_job ON job_events(job_id, id);
+                    CREATE TABLE job_dependencies (
+                        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                        depends_on INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                        PRIMARY KEY (job_id, depends_on)
+                    );
+                    CREATE INDEX job_dependencies_by_target ON job_dependencies(depends_on);
+                    CREATE TABLE tracked_projects (
+                        name TEXT PRIMARY KEY,
+                        added_at DOUBLE NOT NULL,
+                        last_version TEXT
+                    );
+                    """)
         }
         migrator.registerMigration("2-state-counts") { db in
             // `wheelfarm status` counts jobs by state: kept by triggers, so that the count is a
             // read of a few rows however many jobs the store holds; recent jobs of a state come
             // from an index in id order.
-            try db.execute(sql: """
-            CREATE TABLE job_state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-            INSERT INTO job_state_counts (state, n) SELECT state, count(*) FROM jobs GROUP BY state;
-            CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
-                INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
-            END;
-            CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state BEGIN
-                UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
-                INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
-            END;
-            CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
-                UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
-            END;
-            CREATE INDEX jobs_by_state_id ON jobs(state, id);
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE job_state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+                    INSERT INTO job_state_counts (state, n) SELECT state, count(*) FROM jobs GROUP BY state;
+                    CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+                        INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state BEGIN
+                        UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+                        INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+                    END;
+                    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+                        UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+                    END;
+                    CREATE INDEX jobs_by_state_id ON jobs(state, id);
+                    """)
         }
         return migrator
     }
@@ -186,7 +188,9 @@ public final class SQLiteJobStore: Sendable {
                 job.createdAt = now
                 job.updatedAt = now
                 var waitOn = dependencies[index] ?? []
-                if let holder = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running')", arguments: [job.identity]) {
+                if let holder = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running')", arguments: [job.identity])
+                {
                     waitOn.append(holder)
                 }
                 let unfinished = try waitOn.filter { id in
@@ -205,8 +209,11 @@ public final class SQLiteJobStore: Sendable {
                 job.state = unfinished.isEmpty ? .queued : .waiting
                 job.reason = unfinished.isEmpty ? nil : "waiting for job \(unfinished.map(String.init).joined(separator: ", "))"
                 try job.insert(db)
-                for dependency in waitOn { try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [job.id, dependency]) }
-                try JobEvent(jobId: job.number, at: now, fromState: nil, toState: job.state, stage: nil, message: job.reason ?? "submitted: \(job.origin)").insert(db)
+                for dependency in waitOn {
+                    try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [job.id, dependency])
+                }
+                try JobEvent(jobId: job.number, at: now, fromState: nil, toState: job.state, stage: nil, message: job.reason ?? "submitted: \(job.origin)")
+                    .insert(db)
                 stored.append(job)
             }
             return stored
@@ -217,13 +224,17 @@ public final class SQLiteJobStore: Sendable {
 
     /// Moves a job to `next`, checking the state machine, and records the event; returns the job as stored.
     @discardableResult
-    public func transition(_ id: Int64, to next: JobState, stage: String? = nil, reason: String? = nil, kind: FailureKind? = nil,
-                           now: Double = Date().timeIntervalSince1970) throws -> JobRecord {
+    public func transition(
+        _ id: Int64, to next: JobState, stage: String? = nil, reason: String? = nil, kind: FailureKind? = nil,
+        now: Double = Date().timeIntervalSince1970
+    ) throws -> JobRecord {
         try pool.write { db in try Self.transition(db, id, to: next, stage: stage, reason: reason, kind: kind, now: now) { _ in } }
     }
 
-    static func transition(_ db: Database, _ id: Int64, to next: JobState, stage: String?, reason: String?, kind: FailureKind?, now: Double,
-                           change: (inout JobRecord) -> Void) throws -> JobRecord {
+    static func transition(
+        _ db: Database, _ id: Int64, to next: JobState, stage: String?, reason: String?, kind: FailureKind?, now: Double,
+        change: (inout JobRecord) -> Void
+    ) throws -> JobRecord {
         guard var job = try JobRecord.fetchOne(db, key: id) else { throw FarmStoreError.noSuchJob(id) }
         guard job.state.canMove(to: next) else { throw FarmStoreError.illegalTransition(job: id, from: job.state, to: next) }
         let previous = job.state
@@ -244,26 +255,29 @@ public final class SQLiteJobStore: Sendable {
     /// Takes the next runnable job among `requests` (all when nil) for `owner`: highest priority
     /// first, then the request with the fewest running jobs (fair across requests), then the
     /// oldest; it must fit in `memoryGb` and `cores`. Atomic across processes.
-    public func claimNext(requests: [Int64]?, adopted: [Int64] = [], owner: String, memoryGb: Double, cores: Int,
-                          now: Double = Date().timeIntervalSince1970) throws -> JobRecord? {
+    public func claimNext(
+        requests: [Int64]?, adopted: [Int64] = [], owner: String, memoryGb: Double, cores: Int,
+        now: Double = Date().timeIntervalSince1970
+    ) throws -> JobRecord? {
         try pool.write { db in
             var sql = """
-            SELECT j.id FROM jobs j
-            WHERE j.state = 'queued' AND (j.not_before IS NULL OR j.not_before <= ?) AND j.memory_gb <= ? AND j.cores <= ?
-            """
+                SELECT j.id FROM jobs j
+                WHERE j.state = 'queued' AND (j.not_before IS NULL OR j.not_before <= ?) AND j.memory_gb <= ? AND j.cores <= ?
+                """
             var arguments: StatementArguments = [now, memoryGb + 1e-9, cores]
             if let requests {
                 // Jobs of other requests that ours wait for are adopted: nobody else may be running them.
-                sql += " AND (j.request_id IN (\(requests.map { _ in "?" }.joined(separator: ","))) OR j.id IN (\(adopted.map { _ in "?" }.joined(separator: ","))))"
+                sql +=
+                    " AND (j.request_id IN (\(requests.map { _ in "?" }.joined(separator: ","))) OR j.id IN (\(adopted.map { _ in "?" }.joined(separator: ","))))"
                 for id in requests + adopted { _ = arguments.append(contentsOf: [id]) }
             }
             sql += """
 
-            ORDER BY j.priority DESC,
-                     (SELECT count(*) FROM jobs r WHERE r.request_id = j.request_id AND r.state = 'running') ASC,
-                     j.id ASC
-            LIMIT 1
-            """
+                ORDER BY j.priority DESC,
+                         (SELECT count(*) FROM jobs r WHERE r.request_id = j.request_id AND r.state = 'running') ASC,
+                         j.id ASC
+                LIMIT 1
+                """
             guard let id = try Int64.fetchOne(db, sql: sql, arguments: arguments) else { return nil }
             return try Self.transition(db, id, to: .running, stage: nil, reason: nil, kind: nil, now: now) { job in
                 job.owner = owner
@@ -278,12 +292,15 @@ public final class SQLiteJobStore: Sendable {
         try pool.write { db in
             if let holder = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE build_key = ? AND state = 'running' AND id != ?", arguments: [key, id]) {
                 try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [id, holder])
-                _ = try Self.transition(db, id, to: .waiting, stage: nil, reason: "job \(holder) is building the same sdist with the same inputs", kind: nil, now: now) { job in
+                _ = try Self.transition(
+                    db, id, to: .waiting, stage: nil, reason: "job \(holder) is building the same sdist with the same inputs", kind: nil, now: now
+                ) { job in
                     job.version = version ?? job.version
                 }
                 return holder
             }
-            try db.execute(sql: "UPDATE jobs SET build_key = ?, version = coalesce(?, version), updated_at = ? WHERE id = ?", arguments: [key, version, now, id])
+            try db.execute(
+                sql: "UPDATE jobs SET build_key = ?, version = coalesce(?, version), updated_at = ? WHERE id = ?", arguments: [key, version, now, id])
             return nil
         }
     }
@@ -291,10 +308,12 @@ public final class SQLiteJobStore: Sendable {
     /// The newest landed wheel of `project` for `target` (or a pure one) whose version `accepts`, when its file is there.
     public func landedWheel(project: String, target: String, accepts: (String) -> Bool) throws -> JobRecord? {
         let candidates = try pool.read { db in
-            try JobRecord.fetchAll(db, sql: """
-                SELECT * FROM jobs WHERE project = ? AND state IN ('succeeded', 'skipped') AND wheel_path IS NOT NULL AND version IS NOT NULL
-                AND (target = ? OR wheel LIKE '%-none-any.whl') ORDER BY id DESC LIMIT 50
-                """, arguments: [project, target])
+            try JobRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM jobs WHERE project = ? AND state IN ('succeeded', 'skipped') AND wheel_path IS NOT NULL AND version IS NOT NULL
+                    AND (target = ? OR wheel LIKE '%-none-any.whl') ORDER BY id DESC LIMIT 50
+                    """, arguments: [project, target])
         }
         return candidates.first { job in
             guard let version = job.version, let path = job.wheelPath else { return false }
@@ -308,12 +327,16 @@ public final class SQLiteJobStore: Sendable {
     /// (the build then makes it itself).
     public func waitForDependency(_ id: Int64, dependency: JobRecord, now: Double = Date().timeIntervalSince1970) throws -> Int64? {
         try pool.write { db in
-            var holder = try Int64.fetchOne(db, sql: """
-                SELECT id FROM jobs WHERE project = ? AND target = ? AND state IN ('queued', 'waiting', 'running') AND id != ? ORDER BY id LIMIT 1
-                """, arguments: [dependency.project, dependency.target, id])
+            var holder = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT id FROM jobs WHERE project = ? AND target = ? AND state IN ('queued', 'waiting', 'running') AND id != ? ORDER BY id LIMIT 1
+                    """, arguments: [dependency.project, dependency.target, id])
             if holder == nil {
-                if let state = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE identity = ? ORDER BY id DESC LIMIT 1", arguments: [dependency.identity]),
-                   state == JobState.failed.rawValue || state == JobState.cancelled.rawValue {
+                if let state = try String.fetchOne(
+                    db, sql: "SELECT state FROM jobs WHERE identity = ? ORDER BY id DESC LIMIT 1", arguments: [dependency.identity]),
+                    state == JobState.failed.rawValue || state == JobState.cancelled.rawValue
+                {
                     return nil
                 }
                 var job = dependency
@@ -325,16 +348,21 @@ public final class SQLiteJobStore: Sendable {
                 holder = job.id
             }
             guard let holder else { return nil }
-            let circular = try Bool.fetchOne(db, sql: """
-                WITH RECURSIVE awaited(id) AS (
-                    SELECT depends_on FROM job_dependencies WHERE job_id = ?
-                    UNION SELECT d.depends_on FROM job_dependencies d JOIN awaited a ON d.job_id = a.id)
-                SELECT EXISTS (SELECT 1 FROM awaited WHERE id = ?)
-                """, arguments: [holder, id]) ?? false
+            let circular =
+                try Bool.fetchOne(
+                    db,
+                    sql: """
+                        WITH RECURSIVE awaited(id) AS (
+                            SELECT depends_on FROM job_dependencies WHERE job_id = ?
+                            UNION SELECT d.depends_on FROM job_dependencies d JOIN awaited a ON d.job_id = a.id)
+                        SELECT EXISTS (SELECT 1 FROM awaited WHERE id = ?)
+                        """, arguments: [holder, id]) ?? false
             if circular { return nil }
             try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [id, holder])
-            _ = try Self.transition(db, id, to: .waiting, stage: "prepare", reason: "waits for job \(holder), which builds its build requirement \(dependency.requirement)",
-                                    kind: nil, now: now) { _ in }
+            _ = try Self.transition(
+                db, id, to: .waiting, stage: "prepare", reason: "waits for job \(holder), which builds its build requirement \(dependency.requirement)",
+                kind: nil, now: now
+            ) { _ in }
             return holder
         }
     }
@@ -342,12 +370,16 @@ public final class SQLiteJobStore: Sendable {
     /// Records how a run of a job ended. A transient failure with attempts left goes back to
     /// the queue after the policy's backoff; dependents are released when the job lands and
     /// fail with it when it fails for good. A job cancelled while it ran stays cancelled.
-    public func complete(_ id: Int64, outcome: JobOutcome, version: String? = nil, retry: RetryPolicy, now: Double = Date().timeIntervalSince1970,
-                         jitter: Double = Double.random(in: 0..<1)) throws -> Completion {
+    public func complete(
+        _ id: Int64, outcome: JobOutcome, version: String? = nil, retry: RetryPolicy, now: Double = Date().timeIntervalSince1970,
+        jitter: Double = Double.random(in: 0..<1)
+    ) throws -> Completion {
         try pool.write { db in
             guard let current = try JobRecord.fetchOne(db, key: id) else { throw FarmStoreError.noSuchJob(id) }
             if current.cancelRequested || current.state == .cancelled {
-                let job = current.state == .cancelled ? current
+                let job =
+                    current.state == .cancelled
+                    ? current
                     : try Self.transition(db, id, to: .cancelled, stage: current.stage, reason: "cancelled while running", kind: nil, now: now) { _ in }
                 return Completion(job: job, released: [], failedDependents: try Self.failDependents(db, of: id, now: now))
             }
@@ -365,9 +397,11 @@ public final class SQLiteJobStore: Sendable {
             case let .failed(kind, stage, reason, log):
                 if kind == .transient && current.attempts < current.maxAttempts {
                     let delay = retry.delay(afterAttempt: current.attempts, jitter: jitter)
-                    let job = try Self.transition(db, id, to: .queued, stage: stage,
-                                                  reason: "attempt \(current.attempts) of \(current.maxAttempts) failed (\(reason)); retrying in \(Int(delay.rounded(.up))) s",
-                                                  kind: .transient, now: now) { job in
+                    let job = try Self.transition(
+                        db, id, to: .queued, stage: stage,
+                        reason: "attempt \(current.attempts) of \(current.maxAttempts) failed (\(reason)); retrying in \(Int(delay.rounded(.up))) s",
+                        kind: .transient, now: now
+                    ) { job in
                         job.notBefore = now + delay; job.logPath = log ?? job.logPath; job.version = version ?? job.version
                     }
                     return Completion(job: job, released: [], failedDependents: [])
@@ -384,20 +418,27 @@ public final class SQLiteJobStore: Sendable {
     /// Dependents of a landed job whose dependencies have all landed: waiting, or failed
     /// because of a dependency (a fixed dependency re-queues them), go to the queue.
     static func releaseDependents(_ db: Database, of id: Int64, now: Double) throws -> [Int64] {
-        let dependents = try Int64.fetchAll(db, sql: """
-            SELECT d.job_id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
-            WHERE d.depends_on = ? AND (j.state = 'waiting' OR (j.state = 'failed' AND j.failure_kind = 'dependency'))
-            """, arguments: [id])
+        let dependents = try Int64.fetchAll(
+            db,
+            sql: """
+                SELECT d.job_id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+                WHERE d.depends_on = ? AND (j.state = 'waiting' OR (j.state = 'failed' AND j.failure_kind = 'dependency'))
+                """, arguments: [id])
         var released: [Int64] = []
         for dependent in dependents {
-            let open = try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on
-                WHERE d.job_id = ? AND j.state NOT IN ('succeeded', 'skipped')
-                """, arguments: [dependent]) ?? 0
+            let open =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on
+                        WHERE d.job_id = ? AND j.state NOT IN ('succeeded', 'skipped')
+                        """, arguments: [dependent]) ?? 0
             guard open == 0 else { continue }
             // Another job may have taken the identity meanwhile: then this one waits on it.
             if let identity = try String.fetchOne(db, sql: "SELECT identity FROM jobs WHERE id = ?", arguments: [dependent]),
-               let holder = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running') AND id != ?", arguments: [identity, dependent]) {
+                let holder = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running') AND id != ?", arguments: [identity, dependent])
+            {
                 try db.execute(sql: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)", arguments: [dependent, holder])
                 continue
             }
@@ -412,12 +453,16 @@ public final class SQLiteJobStore: Sendable {
 
     /// Waiting dependents of a job that failed or was cancelled fail too, marked as such.
     static func failDependents(_ db: Database, of id: Int64, now: Double) throws -> [Int64] {
-        let dependents = try Int64.fetchAll(db, sql: """
-            SELECT d.job_id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id WHERE d.depends_on = ? AND j.state = 'waiting'
-            """, arguments: [id])
+        let dependents = try Int64.fetchAll(
+            db,
+            sql: """
+                SELECT d.job_id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id WHERE d.depends_on = ? AND j.state = 'waiting'
+                """, arguments: [id])
         var failed: [Int64] = []
         for dependent in dependents {
-            let job = try transition(db, dependent, to: .failed, stage: "dependency", reason: "job \(id), which it waits for, did not land", kind: .dependency, now: now) { _ in }
+            let job = try transition(
+                db, dependent, to: .failed, stage: "dependency", reason: "job \(id), which it waits for, did not land", kind: .dependency, now: now
+            ) { _ in }
             failed.append(job.number)
             failed += try failDependents(db, of: dependent, now: now)
         }
@@ -432,7 +477,9 @@ public final class SQLiteJobStore: Sendable {
         try pool.write { db in
             guard let job = try JobRecord.fetchOne(db, key: id) else { throw FarmStoreError.noSuchJob(id) }
             if job.state == .queued || job.state == .waiting || job.state == .running { return job }
-            if let holder = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running') AND id != ?", arguments: [job.identity, id]) {
+            if let holder = try Int64.fetchOne(
+                db, sql: "SELECT id FROM jobs WHERE identity = ? AND state IN ('queued', 'running') AND id != ?", arguments: [job.identity, id])
+            {
                 throw FarmStoreError.database("the same build is already job \(holder) (\(job.identity)); it will run that one")
             }
             return try Self.transition(db, id, to: .queued, stage: nil, reason: reason, kind: nil, now: now) { job in
@@ -462,7 +509,9 @@ public final class SQLiteJobStore: Sendable {
                     try JobEvent(jobId: id, at: now, fromState: .running, toState: .running, stage: job.stage, message: "cancellation requested").insert(db)
                     return job
                 }
-                return try Self.transition(db, id, to: .cancelled, stage: job.stage, reason: "cancelled by an operator (its process was gone)", kind: nil, now: now) { _ in }
+                return try Self.transition(
+                    db, id, to: .cancelled, stage: job.stage, reason: "cancelled by an operator (its process was gone)", kind: nil, now: now
+                ) { _ in }
             default:
                 return job
             }
@@ -483,16 +532,22 @@ public final class SQLiteJobStore: Sendable {
             for job in running where !(job.owner.map(isAlive) ?? false) {
                 let pid = job.owner.flatMap(ProcessIdentity.pid).map { " (pid \($0))" } ?? ""
                 if job.cancelRequested {
-                    recovered.append(try Self.transition(db, job.number, to: .cancelled, stage: job.stage, reason: "cancelled; its process\(pid) is gone", kind: nil, now: now) { _ in })
+                    recovered.append(
+                        try Self.transition(
+                            db, job.number, to: .cancelled, stage: job.stage, reason: "cancelled; its process\(pid) is gone", kind: nil, now: now
+                        ) { _ in })
                     _ = try Self.failDependents(db, of: job.number, now: now)
                     continue
                 }
-                recovered.append(try Self.transition(db, job.number, to: .queued, stage: job.stage,
-                                                     reason: "re-queued: the process running it\(pid) is gone", kind: nil, now: now) { job in
-                    // An interrupted attempt is not the build's fault: it does not count.
-                    job.attempts = max(0, job.attempts - 1)
-                    job.buildKey = nil
-                })
+                recovered.append(
+                    try Self.transition(
+                        db, job.number, to: .queued, stage: job.stage,
+                        reason: "re-queued: the process running it\(pid) is gone", kind: nil, now: now
+                    ) { job in
+                        // An interrupted attempt is not the build's fault: it does not count.
+                        job.attempts = max(0, job.attempts - 1)
+                        job.buildKey = nil
+                    })
             }
             return recovered
         }
@@ -578,18 +633,21 @@ public final class SQLiteJobStore: Sendable {
             let list = requests.map { _ in "?" }.joined(separator: ",")
             var arguments: StatementArguments = []
             for id in requests + requests { _ = arguments.append(contentsOf: [id]) }
-            return try JobRecord.fetchAll(db, sql: """
-                SELECT DISTINCT o.* FROM jobs j JOIN job_dependencies d ON d.job_id = j.id JOIN jobs o ON o.id = d.depends_on
-                WHERE j.state = 'waiting' AND j.request_id IN (\(list)) AND o.request_id NOT IN (\(list)) AND o.state IN ('queued', 'waiting', 'running')
-                """, arguments: arguments)
+            return try JobRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT o.* FROM jobs j JOIN job_dependencies d ON d.job_id = j.id JOIN jobs o ON o.id = d.depends_on
+                    WHERE j.state = 'waiting' AND j.request_id IN (\(list)) AND o.request_id NOT IN (\(list)) AND o.state IN ('queued', 'waiting', 'running')
+                    """, arguments: arguments)
         }
     }
 
     /// Finished jobs that asked to be published and are not yet.
     public func unpublished(requests: [Int64]? = nil) throws -> [JobRecord] {
         try pool.read { db in
-            var query = JobRecord.filter(Column("publish") == true && Column("published_at") == nil && Column("wheel_path") != nil
-                                         && [JobState.succeeded.rawValue, JobState.skipped.rawValue].contains(Column("state")))
+            var query = JobRecord.filter(
+                Column("publish") == true && Column("published_at") == nil && Column("wheel_path") != nil
+                    && [JobState.succeeded.rawValue, JobState.skipped.rawValue].contains(Column("state")))
             if let requests { query = query.filter(requests.contains(Column("request_id"))) }
             return try query.order(Column("id")).fetchAll(db)
         }
@@ -598,22 +656,27 @@ public final class SQLiteJobStore: Sendable {
     /// The most recent job for each (project, version, target) that landed: what the nightly re-checks.
     public func landedBuilds() throws -> [JobRecord] {
         try pool.read { db in
-            try JobRecord.fetchAll(db, sql: """
-                SELECT * FROM jobs WHERE id IN (
-                    SELECT max(id) FROM jobs WHERE state IN ('succeeded', 'skipped') AND version IS NOT NULL AND wheel IS NOT NULL
-                    GROUP BY project, version, target)
-                ORDER BY project, version, target
-                """)
+            try JobRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM jobs WHERE id IN (
+                        SELECT max(id) FROM jobs WHERE state IN ('succeeded', 'skipped') AND version IS NOT NULL AND wheel IS NOT NULL
+                        GROUP BY project, version, target)
+                    ORDER BY project, version, target
+                    """)
         }
     }
 
     /// The last finished job for `project` (any version) on `target` before job `before`.
     public func previousOutcome(project: String, target: String, before: Int64) throws -> JobState? {
         try pool.read { db in
-            try String.fetchOne(db, sql: """
-                SELECT state FROM jobs WHERE project = ? AND target = ? AND id < ? AND state IN ('succeeded', 'skipped', 'failed')
-                ORDER BY id DESC LIMIT 1
-                """, arguments: [project, target, before]).flatMap(JobState.init(rawValue:))
+            try String.fetchOne(
+                db,
+                sql: """
+                    SELECT state FROM jobs WHERE project = ? AND target = ? AND id < ? AND state IN ('succeeded', 'skipped', 'failed')
+                    ORDER BY id DESC LIMIT 1
+                    """, arguments: [project, target, before]
+            ).flatMap(JobState.init(rawValue:))
         }
     }
 

@@ -33,8 +33,10 @@ public final class IndexClient: Sendable {
     public static let sdistLimit = 2 << 30
 
     /// Creates a client for `configuration` over `transport` (curl by default).
-    public init(configuration: IndexConfiguration, transport: (any IndexTransport)? = nil,
-                backoff: Backoff = Backoff(attempts: 4, baseSeconds: 0.5, maxSeconds: 8), clock: any Clock = SystemClock()) {
+    public init(
+        configuration: IndexConfiguration, transport: (any IndexTransport)? = nil,
+        backoff: Backoff = Backoff(attempts: 4, baseSeconds: 0.5, maxSeconds: 8), clock: any Clock = SystemClock()
+    ) {
         self.configuration = configuration
         self.transport = transport ?? CurlTransport(configuration: configuration)
         self.backoff = backoff
@@ -52,8 +54,9 @@ public final class IndexClient: Sendable {
             guard let filename = file["filename"] as? String, let href = file["url"] as? String else { return nil }
             let absolute = URL(string: href, relativeTo: URL(string: url))?.absoluteString ?? href
             let yanked = (file["yanked"] as? Bool) ?? ((file["yanked"] as? String) != nil)
-            return IndexFile(filename: filename, url: absolute, sha256: (file["hashes"] as? [String: String])?["sha256"],
-                             requiresPython: file["requires-python"] as? String, yanked: yanked, size: file["size"] as? Int)
+            return IndexFile(
+                filename: filename, url: absolute, sha256: (file["hashes"] as? [String: String])?["sha256"],
+                requiresPython: file["requires-python"] as? String, yanked: yanked, size: file["size"] as? Int)
         }
     }
 

@@ -58,7 +58,10 @@ public struct SourceResolver: Sendable {
             return a.1.filename.hasSuffix(".tar.gz") && !b.1.filename.hasSuffix(".tar.gz")
         }
         guard let best = preferred.first else {
-            let why = rejected.isEmpty ? "no source distribution matches \(requirement.specifier.description.isEmpty ? "any version" : requirement.specifier.description)" : "no usable source distribution: " + rejected.prefix(5).joined(separator: "; ")
+            let why =
+                rejected.isEmpty
+                ? "no source distribution matches \(requirement.specifier.description.isEmpty ? "any version" : requirement.specifier.description)"
+                : "no usable source distribution: " + rejected.prefix(5).joined(separator: "; ")
             if requirement.specifier.isExactPin && rejected.isEmpty && !files.isEmpty {
                 // The project is there but not this release's sdist: often it is uploaded after the wheels.
                 throw IndexError.notYetPublished(project: requirement.name, detail: why + " on \(client.configuration.indexURL)")

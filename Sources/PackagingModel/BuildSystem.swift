@@ -1,3 +1,5 @@
+import Foundation
+
 /// The `[build-system]` table of a pyproject.toml (PEP 517/518), with the defaults pip applies
 /// to projects that have none.
 public struct BuildSystem: Equatable, Sendable {
@@ -98,5 +100,3 @@ public struct BuildSystem: Equatable, Sendable {
         return out
     }
 }
-
-import Foundation

@@ -23,7 +23,7 @@ public indirect enum Marker: Sendable, Equatable {
                 "platform_machine": machine,
                 "platform_release": "",
                 "platform_version": "",
-                "extra": "",
+                "extra": ""
             ]
         }
     }
@@ -83,7 +83,9 @@ public indirect enum Marker: Sendable, Equatable {
             if c.isWhitespace { index = text.index(after: index); continue }
             if c == "(" || c == ")" { tokens.append(String(c)); index = text.index(after: index); continue }
             if c == "\"" || c == "'" {
-                guard let close = text[text.index(after: index)...].firstIndex(of: c) else { throw ParseError(description: "unclosed string in marker '\(text)'") }
+                guard let close = text[text.index(after: index)...].firstIndex(of: c) else {
+                    throw ParseError(description: "unclosed string in marker '\(text)'")
+                }
                 tokens.append(String(text[index...close]))
                 index = text.index(after: close)
                 continue
@@ -132,7 +134,9 @@ public indirect enum Marker: Sendable, Equatable {
             tokens.removeFirst()
             return inner
         }
-        guard tokens.count >= 3, operators.contains(tokens[1]) else { throw ParseError(description: "expected 'variable operator value' in marker near '\(first)'") }
+        guard tokens.count >= 3, operators.contains(tokens[1]) else {
+            throw ParseError(description: "expected 'variable operator value' in marker near '\(first)'")
+        }
         let known = Set(Environment(pythonFullVersion: "3.0.0", machine: "").values.keys)
         for side in [tokens[0], tokens[2]] where !(side.hasPrefix("\"") || side.hasPrefix("'")) && !known.contains(side) {
             throw ParseError(description: "unknown marker variable '\(side)'")

@@ -50,7 +50,9 @@ public struct PackageVersion: Hashable, Sendable, Comparable, CustomStringConver
         }
         // Pre-release.
         var pre: (String, Int)? = nil
-        let preSpellings: [(String, String)] = [("alpha", "a"), ("beta", "b"), ("preview", "rc"), ("pre", "rc"), ("rc", "rc"), ("c", "rc"), ("a", "a"), ("b", "b")]
+        let preSpellings: [(String, String)] = [
+            ("alpha", "a"), ("beta", "b"), ("preview", "rc"), ("pre", "rc"), ("rc", "rc"), ("c", "rc"), ("a", "a"), ("b", "b")
+        ]
         var probe = s
         if let c = probe.first, c == "." || c == "-" || c == "_" { probe = probe.dropFirst() }
         for (spelling, kind) in preSpellings where probe.hasPrefix(spelling) {
@@ -156,7 +158,7 @@ public struct PackageVersion: Hashable, Sendable, Comparable, CustomStringConver
         for (x, y) in zip(a, b) where x != y {
             switch (Int(x), Int(y)) {
             case let (xi?, yi?): return xi < yi ? -1 : 1
-            case (.some, nil): return 1   // numeric segments sort after alphanumeric ones
+            case (.some, nil): return 1  // numeric segments sort after alphanumeric ones
             case (nil, .some): return -1
             default: return x < y ? -1 : 1
             }

@@ -21,7 +21,7 @@ public struct PlatformTag: Hashable, Sendable, CustomStringConvertible {
 
     /// Legacy manylinux names (PEP 513, 571, 599) and the glibc versions they stand for.
     public static let legacyManylinux: [String: (Int, Int)] = [
-        "manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17),
+        "manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)
     ]
 
     /// Creates a tag from its parts.
@@ -39,8 +39,9 @@ public struct PlatformTag: Hashable, Sendable, CustomStringConvertible {
             return
         }
         for (legacy, version) in Self.legacyManylinux where text.hasPrefix(legacy + "_") {
-            self.init(family: .manylinux, major: version.0, minor: version.1,
-                      architecture: String(text.dropFirst(legacy.count + 1)))
+            self.init(
+                family: .manylinux, major: version.0, minor: version.1,
+                architecture: String(text.dropFirst(legacy.count + 1)))
             return
         }
         let family: Family

@@ -42,7 +42,9 @@ public struct RecordFile: Sendable, Equatable {
                 throw PackagingError.malformedRecord(line: number + 1, reason: "expected 3 fields, found \(fields.count)")
             }
             let size: Int?
-            if fields[2].isEmpty { size = nil } else {
+            if fields[2].isEmpty {
+                size = nil
+            } else {
                 guard let value = Int(fields[2]), value >= 0 else {
                     throw PackagingError.malformedRecord(line: number + 1, reason: "size '\(fields[2])' is not a number")
                 }
@@ -80,8 +82,12 @@ enum CSV {
                 if c == "\"" {
                     if let n = next() {
                         if n == "\"" { field.unicodeScalars.append("\"") } else { inQuotes = false; pending = n }
-                    } else { inQuotes = false }
-                } else { field.unicodeScalars.append(c) }
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    field.unicodeScalars.append(c)
+                }
                 continue
             }
             switch c {

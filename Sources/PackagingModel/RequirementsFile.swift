@@ -76,7 +76,11 @@ public struct RequirementsFile: Sendable {
             var line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
             if logical.isEmpty { startLine = index + 1 }
             // A comment starts with '#' at the line's start or after whitespace.
-            if line.hasPrefix("#") { line = "" } else if let range = line.range(of: #"\s#"#, options: .regularExpression) { line = String(line[..<range.lowerBound]) }
+            if line.hasPrefix("#") {
+                line = ""
+            } else if let range = line.range(of: #"\s#"#, options: .regularExpression) {
+                line = String(line[..<range.lowerBound])
+            }
             if line.hasSuffix("\\") {
                 logical += String(line.dropLast()) + " "
                 if index < lines.count - 1 { continue }
@@ -103,7 +107,7 @@ public struct RequirementsFile: Sendable {
         "--only-binary": "wheelfarm always builds from sdists",
         "--prefer-binary": "wheelfarm always builds from sdists",
         "--trusted-host": "set trusted hosts in pip's configuration",
-        "--use-feature": "pip feature flags do not apply to wheelfarm",
+        "--use-feature": "pip feature flags do not apply to wheelfarm"
     ]
 
     mutating func handle(_ content: String, origin: String, directory: String, asConstraints: Bool, seen: Set<String>, reader: (String) -> String?) throws {
@@ -140,7 +144,9 @@ public struct RequirementsFile: Sendable {
             throw ParseError(origin: origin, message: "only --hash may follow a requirement on its line")
         }
         text = text.trimmingCharacters(in: .whitespaces)
-        if text.contains("://") || text.hasPrefix(".") || text.hasPrefix("/") || text.range(of: #"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*@"#, options: .regularExpression) != nil {
+        if text.contains("://") || text.hasPrefix(".") || text.hasPrefix("/")
+            || text.range(of: #"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*@"#, options: .regularExpression) != nil
+        {
             throw ParseError(origin: origin, message: "URL and path requirements are not supported; name a project on the index")
         }
         guard let requirement = Requirement(text) else { throw ParseError(origin: origin, message: "cannot parse requirement '\(text)'") }

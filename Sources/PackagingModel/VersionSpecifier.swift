@@ -41,14 +41,19 @@ public struct VersionSpecifier: Hashable, Sendable, CustomStringConvertible {
             let c = candidate.withoutLocal
             guard c < spec else { return false }
             // <V excludes pre-releases of V itself unless V is a pre-release.
-            if !spec.isPrerelease && c.isPrerelease && c.epoch == spec.epoch && c.paddedRelease(spec.release.count) == spec.paddedRelease(c.release.count) { return false }
+            if !spec.isPrerelease && c.isPrerelease && c.epoch == spec.epoch && c.paddedRelease(spec.release.count) == spec.paddedRelease(c.release.count) {
+                return false
+            }
             return true
         case ">":
             let c = candidate.withoutLocal
             guard c > spec else { return false }
             // >V excludes post-releases of V unless V is one.
             if spec.post == nil, c.post != nil, c.epoch == spec.epoch, c.pre == nil || (c.pre?.kind == spec.pre?.kind && c.pre?.number == spec.pre?.number),
-               c.paddedRelease(spec.release.count) == spec.paddedRelease(c.release.count) { return false }
+                c.paddedRelease(spec.release.count) == spec.paddedRelease(c.release.count)
+            {
+                return false
+            }
             return true
         case "~=":
             // ~=V.N means >=V.N, ==V.*

@@ -35,8 +35,10 @@ public struct WheelFilename: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Creates a file name from its parts.
-    public init(distribution: String, version: String, build: String? = nil,
-                pythonTags: [String], abiTags: [String], platformTags: [String]) {
+    public init(
+        distribution: String, version: String, build: String? = nil,
+        pythonTags: [String], abiTags: [String], platformTags: [String]
+    ) {
         self.distribution = distribution
         self.version = version
         self.build = build

@@ -54,7 +54,8 @@ public enum IndexPages {
 
     /// The project list as HTML.
     public static func rootHTML(_ projects: [String]) -> String {
-        var html = "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"\(apiVersion)\"><title>Simple index</title></head>\n<body>\n"
+        var html =
+            "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"\(apiVersion)\"><title>Simple index</title></head>\n<body>\n"
         for project in projects { html += "<a href=\"\(percentEncode(project))/\">\(escape(project))</a><br>\n" }
         return html + "</body>\n</html>\n"
     }
@@ -66,7 +67,8 @@ public enum IndexPages {
 
     /// A project's files as HTML (from `/simple/<project>/`).
     public static func projectHTML(_ manifest: ProjectManifest) -> String {
-        var html = "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"\(apiVersion)\"><title>Links for \(escape(manifest.name))</title></head>\n<body>\n<h1>Links for \(escape(manifest.name))</h1>\n"
+        var html =
+            "<!DOCTYPE html>\n<html>\n<head><meta name=\"pypi:repository-version\" content=\"\(apiVersion)\"><title>Links for \(escape(manifest.name))</title></head>\n<body>\n<h1>Links for \(escape(manifest.name))</h1>\n"
         for file in manifest.files {
             var attributes = "href=\"../../files/\(percentEncode(manifest.name))/\(percentEncode(file.filename))#sha256=\(file.sha256)\""
             if let requires = file.requiresPython { attributes += " data-requires-python=\"\(escape(requires))\"" }
@@ -88,7 +90,7 @@ public enum IndexPages {
                 "dist-info-metadata": ["sha256": file.metadataSha256],
                 "size": file.size,
                 "upload-time": uploadTime(file.uploadTime),
-                "yanked": file.yanked.map { $0.isEmpty ? true as Any : $0 as Any } ?? false,
+                "yanked": file.yanked.map { $0.isEmpty ? true as Any : $0 as Any } ?? false
             ]
             if let requires = file.requiresPython { entry["requires-python"] = requires }
             return entry
@@ -101,17 +103,20 @@ public enum IndexPages {
     /// A page for people: the wheels per target with their build facts, and how to install.
     public static func projectPage(_ manifest: ProjectManifest) -> String {
         var html = "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>\(escape(manifest.name))</title>"
-        html += "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}code{font-size:90%}</style></head>\n<body>\n"
+        html +=
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}code{font-size:90%}</style></head>\n<body>\n"
         html += "<h1>\(escape(manifest.name))</h1>\n<p><code>pip install --index-url &lt;this server&gt;/simple/ \(escape(manifest.name))</code></p>\n"
         let byTarget = Dictionary(grouping: manifest.files) { $0.target ?? "uploaded" }
         for target in byTarget.keys.sorted() {
-            html += "<h2>\(escape(target))</h2>\n<table><tr><th>file</th><th>version</th><th>size</th><th>uploaded</th><th>sha256</th><th>signature</th><th>state</th></tr>\n"
+            html +=
+                "<h2>\(escape(target))</h2>\n<table><tr><th>file</th><th>version</th><th>size</th><th>uploaded</th><th>sha256</th><th>signature</th><th>state</th></tr>\n"
             for file in byTarget[target] ?? [] {
                 let base = "../../files/\(percentEncode(manifest.name))/\(percentEncode(file.filename))"
                 let signature = file.signed ? "<a href=\"\(base).minisig\">minisig</a> <a href=\"\(base).intoto.json\">provenance</a>" : "-"
                 let state = file.yanked.map { "yanked" + ($0.isEmpty ? "" : ": \(escape($0))") } ?? "available"
                 html += "<tr><td><a href=\"\(base)\">\(escape(file.filename))</a></td><td>\(escape(file.version))</td><td>\(file.size)</td>"
-                html += "<td>\(uploadTime(file.uploadTime).prefix(19))</td><td><code>\(file.sha256.prefix(16))…</code></td><td>\(signature)</td><td>\(state)</td></tr>\n"
+                html +=
+                    "<td>\(uploadTime(file.uploadTime).prefix(19))</td><td><code>\(file.sha256.prefix(16))…</code></td><td>\(signature)</td><td>\(state)</td></tr>\n"
             }
             html += "</table>\n"
         }

@@ -63,7 +63,8 @@ public struct MultipartForm: Sendable {
         // name="value" with quotes (twine's form), or a bare token.
         let pattern = "(?:^|;)\\s*\(key)=(\"((?:[^\"\\\\]|\\\\.)*)\"|[^;\\s]+)"
         guard let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]),
-              let match = regex.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) else { return nil }
+            let match = regex.firstMatch(in: line, range: NSRange(line.startIndex..., in: line))
+        else { return nil }
         if let quoted = Range(match.range(at: 2), in: line) { return String(line[quoted]).replacingOccurrences(of: "\\\"", with: "\"") }
         if let bare = Range(match.range(at: 1), in: line) { return String(line[bare]) }
         return nil
@@ -74,7 +75,8 @@ public struct MultipartForm: Sendable {
         return haystack.withUnsafeBytes { hay -> Int? in
             needle.withUnsafeBytes { pin -> Int? in
                 guard let base = hay.baseAddress, let pattern = pin.baseAddress,
-                      let found = wf_memmem(base + start, hay.count - start, pattern, pin.count) else { return nil }
+                    let found = wf_memmem(base + start, hay.count - start, pattern, pin.count)
+                else { return nil }
                 return base.distance(to: UnsafeRawPointer(found))
             }
         }

@@ -31,11 +31,15 @@ public struct RemotePublisher: Sendable {
         let quote: (String) -> String = { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         try Files.writeAtomically(Array("user = \(quote("\(username):\(password)"))\n".utf8), to: "\(work.path)/curl.conf", mode: 0o600)
         let sha = Digest.hex(try Digest.sha256(fileAt: path))
-        let fields = [":action=file_upload", "protocol_version=1", "name=\(name.distribution)", "version=\(name.version)",
-                      "filetype=bdist_wheel", "pyversion=\(name.pythonTags.joined(separator: "."))", "metadata_version=2.1", "sha256_digest=\(sha)"]
+        let fields = [
+            ":action=file_upload", "protocol_version=1", "name=\(name.distribution)", "version=\(name.version)",
+            "filetype=bdist_wheel", "pyversion=\(name.pythonTags.joined(separator: "."))", "metadata_version=2.1", "sha256_digest=\(sha)"
+        ]
         // No "Expect: 100-continue": servers that do not answer it would cost a second per upload.
-        var arguments = ["--silent", "--show-error", "--config", "\(work.path)/curl.conf", "--output", "\(work.path)/body", "--header", "Expect:",
-                         "--write-out", "%{http_code}", "--max-time", "600"]
+        var arguments = [
+            "--silent", "--show-error", "--config", "\(work.path)/curl.conf", "--output", "\(work.path)/body", "--header", "Expect:",
+            "--write-out", "%{http_code}", "--max-time", "600"
+        ]
         for field in fields { arguments += ["--form-string", field] }
         arguments += ["--form", "content=@\(path);filename=\(filename);type=application/octet-stream", url]
         var last = UploadResult(status: 0, message: "not attempted")

@@ -144,8 +144,10 @@ public final class Repository: @unchecked Sendable {
     /// Checks and adds the wheel at `path` (moved into the repository when `move`, else copied),
     /// with its signature and provenance when given. `expectedSha256` is what an upload declared.
     @discardableResult
-    public func publish(_ path: String, filename: String, signature: String? = nil, provenance: String? = nil, target: String? = nil,
-                        expectedSha256: String? = nil, move: Bool = false) throws -> PublishOutcome {
+    public func publish(
+        _ path: String, filename: String, signature: String? = nil, provenance: String? = nil, target: String? = nil,
+        expectedSha256: String? = nil, move: Bool = false
+    ) throws -> PublishOutcome {
         guard !filename.contains("/"), !filename.contains("\0"), !filename.hasPrefix("."), let name = WheelFilename(filename) else {
             throw RepositoryError.invalidName(filename)
         }
@@ -205,9 +207,10 @@ public final class Repository: @unchecked Sendable {
             try Files.writeAtomically(try Files.readBytes(path), to: destination)
             if move { try? FileManager.default.removeItem(atPath: path) }
         }
-        let entry = RepositoryFile(filename: filename, version: name.version, sha256: sha, size: size, uploadTime: Date(),
-                                   requiresPython: metadata.value("Requires-Python"), metadataSha256: Digest.hex(Digest.sha256(metadataBytes)),
-                                   yanked: nil, signed: signature != nil && provenance != nil, target: target)
+        let entry = RepositoryFile(
+            filename: filename, version: name.version, sha256: sha, size: size, uploadTime: Date(),
+            requiresPython: metadata.value("Requires-Python"), metadataSha256: Digest.hex(Digest.sha256(metadataBytes)),
+            yanked: nil, signed: signature != nil && provenance != nil, target: target)
         manifest.files.append(entry)
         manifest.files.sort { $0.filename < $1.filename }
         try write(manifest)
@@ -224,8 +227,10 @@ public final class Repository: @unchecked Sendable {
         guard var manifest = manifest(project) else { throw RepositoryError.unknown("project \(project)") }
         var changed: [String] = []
         let wanted = PackageVersion(version)
-        for index in manifest.files.indices where manifest.files[index].filename == version || manifest.files[index].version == version
-            || (wanted != nil && PackageVersion(manifest.files[index].version) == wanted) {
+        for index in manifest.files.indices
+        where manifest.files[index].filename == version || manifest.files[index].version == version
+            || (wanted != nil && PackageVersion(manifest.files[index].version) == wanted)
+        {
             manifest.files[index].yanked = undo ? nil : reason
             changed.append(manifest.files[index].filename)
         }

@@ -40,10 +40,12 @@ public struct TokenStore: Sendable {
         var random = [UInt8](repeating: 0, count: 24)
         for i in random.indices { random[i] = UInt8.random(in: 0...255) }
         let id = String(Digest.hex(Digest.sha256(random)).prefix(8))
-        let secret = Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let secret = Data(random).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+            of: "=", with: "")
         let token = "wf_\(id)_\(secret)"
-        let entry = TokenEntry(id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(ProjectName.normalise),
-                               created: Date(), revoked: false, note: note)
+        let entry = TokenEntry(
+            id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(ProjectName.normalise),
+            created: Date(), revoked: false, note: note)
         try update { $0.append(entry) }
         return (token, entry)
     }

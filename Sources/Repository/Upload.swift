@@ -38,7 +38,8 @@ public struct UploadHandler: Sendable {
         case "bearer": return parts[1].trimmingCharacters(in: .whitespaces)
         case "basic":
             guard let data = Data(base64Encoded: parts[1].trimmingCharacters(in: .whitespaces)),
-                  let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+                let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            else { return nil }
             return String(text[text.index(after: colon)...])
         default: return nil
         }
@@ -71,10 +72,13 @@ public struct UploadHandler: Sendable {
         guard ProjectName.normalise(name.distribution) == ProjectName.normalise(project) else {
             return UploadResult(status: 400, message: "the form names project \(project) but the file is \(content.filename)")
         }
-        if let version = form.fields["version"], let declared = PackageVersion(version), let fileVersion = PackageVersion(name.version), declared != fileVersion {
+        if let version = form.fields["version"], let declared = PackageVersion(version), let fileVersion = PackageVersion(name.version), declared != fileVersion
+        {
             return UploadResult(status: 400, message: "the form says version \(version) but the file is \(content.filename)")
         }
-        guard content.range.count <= repository.maxFileSize else { return UploadResult(status: 413, message: RepositoryError.tooLarge(repository.maxFileSize).description) }
+        guard content.range.count <= repository.maxFileSize else {
+            return UploadResult(status: 413, message: RepositoryError.tooLarge(repository.maxFileSize).description)
+        }
         let staged = repository.incomingPath()
         defer { try? FileManager.default.removeItem(atPath: staged) }
         do {

@@ -17,8 +17,10 @@ public struct ServerOptions: Sendable {
     /// The largest upload body accepted.
     public var maxUploadBytes: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, tlsCertificate: String? = nil, tlsKey: String? = nil,
-                readToken: Bool = false, maxUploadBytes: Int = 512 << 20) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, tlsCertificate: String? = nil, tlsKey: String? = nil,
+        readToken: Bool = false, maxUploadBytes: Int = 512 << 20
+    ) {
         self.host = host
         self.port = port
         self.tlsCertificate = tlsCertificate
@@ -48,8 +50,9 @@ final class PageCache: @unchecked Sendable {
         lock.unlock()
         guard let text = render() else { return nil }
         let bytes = Array(text.utf8)
-        let page = CachedPage(stamp: stamp, body: ByteBuffer(bytes: bytes), etag: "\"\(Digest.hex(Digest.sha256(bytes)).prefix(32))\"",
-                              lastModified: HTTPDate.now())
+        let page = CachedPage(
+            stamp: stamp, body: ByteBuffer(bytes: bytes), etag: "\"\(Digest.hex(Digest.sha256(bytes)).prefix(32))\"",
+            lastModified: HTTPDate.now())
         lock.lock()
         pages[key] = page
         lock.unlock()
@@ -114,10 +117,12 @@ public struct RepositoryServer: Sendable {
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "wheelfarm")
         let port = options.port
         if let cert = options.tlsCertificate, let key = options.tlsKey {
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
-                                                               privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration,
-                                  onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) })
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            let app = Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration,
+                onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) })
             try await app.runService()
         } else {
             let app = Application(router: router, configuration: configuration, onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) })
@@ -135,8 +140,10 @@ public struct RepositoryServer: Sendable {
     }
 
     func respond(_ request: Request, _ page: CachedPage, contentType: String) -> Response {
-        var headers: HTTPFields = [.eTag: page.etag, .lastModified: page.lastModified, .contentType: contentType, .vary: "Accept",
-                                   .cacheControl: "max-age=60, must-revalidate"]
+        var headers: HTTPFields = [
+            .eTag: page.etag, .lastModified: page.lastModified, .contentType: contentType, .vary: "Accept",
+            .cacheControl: "max-age=60, must-revalidate"
+        ]
         if request.headers[.ifNoneMatch].map({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.contains(page.etag) }) == true {
             headers[.contentType] = nil
             return Response(status: .notModified, headers: headers)
@@ -168,9 +175,13 @@ public struct RepositoryServer: Sendable {
         let type = try format(request)
         let json = type == IndexPages.jsonType
         let dir = "\(repository.root)/projects"
-        guard let page = cache.page(key: json ? "/json" : "/html", stamp: stamp(dir), render: {
-            json ? IndexPages.rootJSON(repository.projects()) : IndexPages.rootHTML(repository.projects())
-        }) else { throw HTTPError(.internalServerError) }
+        guard
+            let page = cache.page(
+                key: json ? "/json" : "/html", stamp: stamp(dir),
+                render: {
+                    json ? IndexPages.rootJSON(repository.projects()) : IndexPages.rootHTML(repository.projects())
+                })
+        else { throw HTTPError(.internalServerError) }
         return respond(request, page, contentType: type == "text/html" ? "text/html; charset=utf-8" : type)
     }
 
@@ -184,9 +195,13 @@ public struct RepositoryServer: Sendable {
         let type = try format(request)
         let json = type == IndexPages.jsonType
         let path = "\(repository.root)/projects/\(normalised).json"
-        guard let page = cache.page(key: "\(normalised)/\(json)", stamp: stamp(path), render: {
-            repository.manifest(normalised).map { json ? IndexPages.projectJSON($0) : IndexPages.projectHTML($0) }
-        }) else { throw HTTPError(.notFound, message: "no project \(normalised)") }
+        guard
+            let page = cache.page(
+                key: "\(normalised)/\(json)", stamp: stamp(path),
+                render: {
+                    repository.manifest(normalised).map { json ? IndexPages.projectJSON($0) : IndexPages.projectHTML($0) }
+                })
+        else { throw HTTPError(.notFound, message: "no project \(normalised)") }
         return respond(request, page, contentType: type == "text/html" ? "text/html; charset=utf-8" : type)
     }
 
@@ -194,7 +209,8 @@ public struct RepositoryServer: Sendable {
         try authorizeRead(request)
         let normalised = ProjectName.normalise(name)
         let path = "\(repository.root)/projects/\(normalised).json"
-        guard let page = cache.page(key: "\(normalised)/page", stamp: stamp(path), render: { repository.manifest(normalised).map(IndexPages.projectPage) }) else {
+        guard let page = cache.page(key: "\(normalised)/page", stamp: stamp(path), render: { repository.manifest(normalised).map(IndexPages.projectPage) })
+        else {
             throw HTTPError(.notFound, message: "no project \(normalised)")
         }
         return respond(request, page, contentType: "text/html; charset=utf-8")
@@ -207,7 +223,8 @@ public struct RepositoryServer: Sendable {
         guard !name.contains("/"), !name.hasPrefix("."), let manifest = repository.manifest(normalised) else { throw HTTPError(.notFound) }
         var base = name
         var contentType = "application/octet-stream"
-        for (suffix, type) in [(".metadata", "text/plain; charset=utf-8"), (".minisig", "text/plain; charset=utf-8"), (".intoto.json", "application/json")] where name.hasSuffix(suffix) {
+        for (suffix, type) in [(".metadata", "text/plain; charset=utf-8"), (".minisig", "text/plain; charset=utf-8"), (".intoto.json", "application/json")]
+        where name.hasSuffix(suffix) {
             base = String(name.dropLast(suffix.count))
             contentType = type
         }
@@ -217,8 +234,10 @@ public struct RepositoryServer: Sendable {
         guard stat(path, &info) == 0 else { throw HTTPError(.notFound) }
         let etag = base == name ? "\"\(entry.sha256)\"" : "\"\(stamp(path).hashValue)\""
         let lastModified = HTTPDate.string(Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)))
-        var headers: HTTPFields = [.eTag: etag, .lastModified: lastModified, .contentType: contentType, .acceptRanges: "none",
-                                   .cacheControl: "max-age=31536000, immutable"]
+        var headers: HTTPFields = [
+            .eTag: etag, .lastModified: lastModified, .contentType: contentType, .acceptRanges: "none",
+            .cacheControl: "max-age=31536000, immutable"
+        ]
         if request.headers[.ifNoneMatch] == etag {
             headers[.contentType] = nil
             return Response(status: .notModified, headers: headers)
@@ -235,7 +254,8 @@ public struct RepositoryServer: Sendable {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: options.maxUploadBytes + (1 << 20)) } catch {
-            return Response(status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "the upload is larger than \(options.maxUploadBytes) bytes\n")))
+            return Response(
+                status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "the upload is larger than \(options.maxUploadBytes) bytes\n")))
         }
         let bytes = Array(body.readableBytesView)
         let handler = UploadHandler(repository: repository, tokens: tokens)
@@ -247,7 +267,8 @@ public struct RepositoryServer: Sendable {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         if let timing = HTTPFields.Element.Name("Server-Timing") { headers[timing] = String(format: "upload;dur=%.1f", milliseconds) }
-        return Response(status: HTTPResponse.Status(code: result.status), headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(string: result.message + "\n")))
+        return Response(
+            status: HTTPResponse.Status(code: result.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: result.message + "\n")))
     }
 }

@@ -49,9 +49,12 @@ public struct MinisignKey: Sendable {
     /// Reads a secret key file written by ``secretKeyFile`` (or by `minisign -G -W`).
     public init(secretKeyFile text: String) throws {
         let bytes = try Self.payload(text, what: "the secret key")
-        guard bytes.count == 158, bytes[0..<2] == [0x45, 0x64] else { throw SigningError.malformed(what: "the secret key", reason: "not an Ed25519 minisign secret key") }
+        guard bytes.count == 158, bytes[0..<2] == [0x45, 0x64] else {
+            throw SigningError.malformed(what: "the secret key", reason: "not an Ed25519 minisign secret key")
+        }
         guard bytes[2..<4] == [0, 0] else {
-            throw SigningError.malformed(what: "the secret key", reason: "it is encrypted with a password; wheelfarm signs unattended and needs an unencrypted key (minisign -G -W)")
+            throw SigningError.malformed(
+                what: "the secret key", reason: "it is encrypted with a password; wheelfarm signs unattended and needs an unencrypted key (minisign -G -W)")
         }
         let id = Array(bytes[54..<62])
         let secret = Array(bytes[62..<126])
@@ -59,7 +62,9 @@ public struct MinisignKey: Sendable {
             throw SigningError.malformed(what: "the secret key", reason: "its checksum does not match")
         }
         let key = try Ed25519PrivateKey(seed: Array(secret[0..<32]))
-        guard key.publicKey == Array(secret[32..<64]) else { throw SigningError.malformed(what: "the secret key", reason: "its public half does not match its seed") }
+        guard key.publicKey == Array(secret[32..<64]) else {
+            throw SigningError.malformed(what: "the secret key", reason: "its public half does not match its seed")
+        }
         self.init(key: key, keyID: id)
     }
 
@@ -100,7 +105,8 @@ public struct MinisignPublicKey: Sendable, Equatable {
     public init(text: String) throws {
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard let line = lines.first(where: { !$0.hasPrefix("untrusted comment:") }), let data = Data(base64Encoded: line), data.count == 42,
-              Array(data.prefix(2)) == Array("Ed".utf8) else {
+            Array(data.prefix(2)) == Array("Ed".utf8)
+        else {
             throw SigningError.malformed(what: "the public key", reason: "expected minisign's base64 of 'Ed', an 8-byte id and a 32-byte key")
         }
         self.init(keyID: Array(data[2..<10]), key: Array(data[10..<42]))
@@ -118,8 +124,9 @@ public struct MinisignPublicKey: Sendable, Equatable {
     public func verify(_ contents: [UInt8], signatureFile text: String) throws -> String {
         let lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard lines.count >= 4, lines[0].hasPrefix("untrusted comment:"), lines[2].hasPrefix("trusted comment: "),
-              let first = Data(base64Encoded: lines[1].trimmingCharacters(in: .whitespaces)), first.count == 74,
-              let global = Data(base64Encoded: lines[3].trimmingCharacters(in: .whitespaces)), global.count == 64 else {
+            let first = Data(base64Encoded: lines[1].trimmingCharacters(in: .whitespaces)), first.count == 74,
+            let global = Data(base64Encoded: lines[3].trimmingCharacters(in: .whitespaces)), global.count == 64
+        else {
             throw SigningError.malformed(what: "the signature", reason: "not a minisign signature file")
         }
         let algorithm = String(decoding: first.prefix(2), as: UTF8.self)

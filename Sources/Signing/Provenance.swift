@@ -18,9 +18,11 @@ public struct ProvenanceFacts: Sendable {
     public var finishedAt: Date
 
     /// Collects the facts.
-    public init(wheelName: String, wheelSha256: String, sdistName: String, sdistSha256: String, sdistURL: String, target: String,
-                toolchainDigest: String, derivedRoot: String?, recipeDigest: String, buildRequirements: [(file: String, sha256: String)],
-                builderVersion: String, startedAt: Date, finishedAt: Date) {
+    public init(
+        wheelName: String, wheelSha256: String, sdistName: String, sdistSha256: String, sdistURL: String, target: String,
+        toolchainDigest: String, derivedRoot: String?, recipeDigest: String, buildRequirements: [(file: String, sha256: String)],
+        builderVersion: String, startedAt: Date, finishedAt: Date
+    ) {
         self.wheelName = wheelName
         self.wheelSha256 = wheelSha256
         self.sdistName = sdistName
@@ -48,10 +50,13 @@ public enum Provenance {
     /// The statement as JSON bytes (sorted keys, so the same facts give the same bytes).
     public static func statement(_ facts: ProvenanceFacts) throws -> [UInt8] {
         let time = ISO8601DateFormatter()
-        var internalParameters: [String: Any] = ["toolchain": ["name": facts.target, "digest": ["sha256": facts.toolchainDigest]],
-                                       "recipe": ["digest": ["sha256": facts.recipeDigest]]]
+        var internalParameters: [String: Any] = [
+            "toolchain": ["name": facts.target, "digest": ["sha256": facts.toolchainDigest]],
+            "recipe": ["digest": ["sha256": facts.recipeDigest]]
+        ]
         if let derived = facts.derivedRoot { internalParameters["derived_root"] = ["digest": ["sha256": derived]] }
-        let dependencies: [[String: Any]] = [["name": facts.sdistName, "uri": facts.sdistURL, "digest": ["sha256": facts.sdistSha256]]]
+        let dependencies: [[String: Any]] =
+            [["name": facts.sdistName, "uri": facts.sdistURL, "digest": ["sha256": facts.sdistSha256]]]
             + facts.buildRequirements.map { ["name": $0.file, "digest": ["sha256": $0.sha256]] }
         let statement: [String: Any] = [
             "_type": "https://in-toto.io/Statement/v1",
@@ -62,13 +67,13 @@ public enum Provenance {
                     "buildType": buildType,
                     "externalParameters": ["source": ["uri": facts.sdistURL, "digest": ["sha256": facts.sdistSha256]], "target": facts.target],
                     "internalParameters": internalParameters,
-                    "resolvedDependencies": dependencies,
+                    "resolvedDependencies": dependencies
                 ],
                 "runDetails": [
                     "builder": ["id": "urn:wheelfarm:builder", "version": ["wheelfarm": facts.builderVersion]],
-                    "metadata": ["startedOn": time.string(from: facts.startedAt), "finishedOn": time.string(from: facts.finishedAt)],
-                ],
-            ],
+                    "metadata": ["startedOn": time.string(from: facts.startedAt), "finishedOn": time.string(from: facts.finishedAt)]
+                ]
+            ]
         ]
         return Array(try JSONSerialization.data(withJSONObject: statement, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
@@ -84,7 +89,7 @@ public enum Provenance {
         let envelope: [String: Any] = [
             "payloadType": payloadType,
             "payload": Data(statement).base64EncodedString(),
-            "signatures": [["keyid": key.keyIDText, "sig": Data(signature).base64EncodedString()]],
+            "signatures": [["keyid": key.keyIDText, "sig": Data(signature).base64EncodedString()]]
         ]
         return String(decoding: try JSONSerialization.data(withJSONObject: envelope, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self) + "\n"
     }
@@ -93,8 +98,9 @@ public enum Provenance {
     /// `sha256`; returns the statement.
     public static func verify(envelope text: String, key: MinisignPublicKey, wheelName: String, sha256: String) throws -> [String: Any] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let type = object["payloadType"] as? String, let payloadText = object["payload"] as? String,
-              let payload = Data(base64Encoded: payloadText), let signatures = object["signatures"] as? [[String: Any]] else {
+            let type = object["payloadType"] as? String, let payloadText = object["payload"] as? String,
+            let payload = Data(base64Encoded: payloadText), let signatures = object["signatures"] as? [[String: Any]]
+        else {
             throw SigningError.malformed(what: "the provenance", reason: "not a DSSE envelope")
         }
         guard type == payloadType else { throw SigningError.malformed(what: "the provenance", reason: "payload type \(type), not \(payloadType)") }
@@ -105,7 +111,8 @@ public enum Provenance {
         }
         guard valid else { throw SigningError.badSignature("no signature of the provenance envelope verifies with key \(MinisignPublicKey.idText(key.keyID))") }
         guard let statement = try? JSONSerialization.jsonObject(with: payload) as? [String: Any],
-              let subjects = statement["subject"] as? [[String: Any]] else {
+            let subjects = statement["subject"] as? [[String: Any]]
+        else {
             throw SigningError.malformed(what: "the provenance statement", reason: "no subject")
         }
         let matches = subjects.contains { subject in

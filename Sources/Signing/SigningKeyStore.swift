@@ -45,7 +45,8 @@ public struct SigningKeyStore: Sendable {
     /// every signature made with it.
     public func generate(force: Bool = false) throws -> MinisignKey {
         if !force, FileManager.default.fileExists(atPath: secretPath) {
-            throw SigningError.io(path: secretPath, reason: "a signing key exists already (wheels signed with it verify only with its public key); pass --force to replace it")
+            throw SigningError.io(
+                path: secretPath, reason: "a signing key exists already (wheels signed with it verify only with its public key); pass --force to replace it")
         }
         let key = try MinisignKey.generate()
         try FileManager.default.createDirectory(atPath: (secretPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

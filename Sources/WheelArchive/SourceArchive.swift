@@ -119,14 +119,17 @@ public enum SourceArchive {
                 throw ArchiveError.tooLarge(archive: path, reason: "expands to more than \(allowed) bytes; refusing a possible archive bomb")
             }
             guard seen.insert(name).inserted || kind == .directory else { throw ArchiveError.duplicateEntry(archive: path, entry: name) }
-            guard headers.count < limits.maximumEntries else { throw ArchiveError.tooLarge(archive: path, reason: "more than \(limits.maximumEntries) entries") }
+            guard headers.count < limits.maximumEntries else {
+                throw ArchiveError.tooLarge(archive: path, reason: "more than \(limits.maximumEntries) entries")
+            }
             headers.append(Header(path: name, kind: kind, size: size, executable: archive_entry_perm(entry) & 0o111 != 0))
         }
         // With every link known, follow chains too: `a -> ..` and `b -> a/..` each look harmless.
         var linkTargets: [String: String] = [:]
         for header in headers { if case let .symlink(target) = header.kind { linkTargets[header.path] = target } }
         for (link, target) in linkTargets where !resolvesInside(base: (link as NSString).deletingLastPathComponent, target: target, links: linkTargets) {
-            throw ArchiveError.unsupportedEntryType(archive: path, entry: link, kind: "symbolic link to '\(target)', which leads outside the tree through other links")
+            throw ArchiveError.unsupportedEntryType(
+                archive: path, entry: link, kind: "symbolic link to '\(target)', which leads outside the tree through other links")
         }
         return headers
     }
@@ -194,12 +197,16 @@ public enum SourceArchive {
                 while true {
                     let r = archive_read_data_block(archive, &buffer, &length, &offset)
                     if r == ARCHIVE_EOF { break }
-                    guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw ArchiveError.unreadable(path: path, reason: "\(name): \(ZipReader.lastError(archive))") }
+                    guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
+                        throw ArchiveError.unreadable(path: path, reason: "\(name): \(ZipReader.lastError(archive))")
+                    }
                     guard length > 0, let buffer else { continue }
                     written += Int64(length)
                     produced += Int64(length)
                     if produced > allowed || (header.size > 0 && written > header.size) {
-                        throw ArchiveError.tooLarge(archive: path, reason: "'\(name)' expands past its declared size or the limit of \(allowed) bytes; refusing a possible archive bomb")
+                        throw ArchiveError.tooLarge(
+                            archive: path, reason: "'\(name)' expands past its declared size or the limit of \(allowed) bytes; refusing a possible archive bomb"
+                        )
                     }
                     var done = 0
                     while done < length {

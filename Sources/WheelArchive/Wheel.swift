@@ -37,24 +37,30 @@ public struct Wheel: Sendable {
         // audit mode their bytes are dropped at once, so memory stays near one binary's size.
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         let threads = size > 4 << 20 ? min(4, ProcessInfo.processInfo.activeProcessorCount) : 1
-        let members = try ZipReader.read(path, limits: limits, threads: threads, keep: { name, prefix, declared in
-            if selection == .everything { return .all }
-            if name.split(separator: "/").first?.hasSuffix(".dist-info") == true { return .all }
-            guard ELFFile.hasMagic(prefix) else { return .none }
-            // Large binaries go to a temporary file and are parsed by mapping it: the parser
-            // touches a few pages, so memory stays small whatever the size of the wheel.
-            return declared > 1 << 20 ? .file : .all
-        }, process: { member in
-            Self.parseBinary(&member, keepBytes: selection == .everything)
-        })
+        let members = try ZipReader.read(
+            path, limits: limits, threads: threads,
+            keep: { name, prefix, declared in
+                if selection == .everything { return .all }
+                if name.split(separator: "/").first?.hasSuffix(".dist-info") == true { return .all }
+                guard ELFFile.hasMagic(prefix) else { return .none }
+                // Large binaries go to a temporary file and are parsed by mapping it: the parser
+                // touches a few pages, so memory stays small whatever the size of the wheel.
+                return declared > 1 << 20 ? .file : .all
+            },
+            process: { member in
+                Self.parseBinary(&member, keepBytes: selection == .everything)
+            })
         // The .dist-info directory: exactly one at the top level, for this distribution.
-        let distInfos = Set(members.compactMap { member -> String? in
-            let parts = member.path.split(separator: "/")
-            guard parts.count >= 2, parts[0].hasSuffix(".dist-info") else { return nil }
-            return String(parts[0])
-        })
+        let distInfos = Set(
+            members.compactMap { member -> String? in
+                let parts = member.path.split(separator: "/")
+                guard parts.count >= 2, parts[0].hasSuffix(".dist-info") else { return nil }
+                return String(parts[0])
+            })
         guard distInfos.count == 1, let distInfo = distInfos.first else {
-            throw ArchiveError.invalidWheel(archive: path, reason: distInfos.isEmpty ? "no .dist-info directory" : "more than one .dist-info directory: \(distInfos.sorted().joined(separator: ", "))")
+            throw ArchiveError.invalidWheel(
+                archive: path,
+                reason: distInfos.isEmpty ? "no .dist-info directory" : "more than one .dist-info directory: \(distInfos.sorted().joined(separator: ", "))")
         }
         func text(_ name: String) throws -> String {
             guard let member = members.first(where: { $0.path == "\(distInfo)/\(name)" }), let content = member.content else {

@@ -103,9 +103,12 @@ public enum ZipReader {
         }
         let results = Locked<[Result<[ArchiveMember], Error>?]>(slots: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            results.set(worker, Result {
-                try readPart(path, worker: worker, of: workers, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
-            })
+            results.set(
+                worker,
+                Result {
+                    try readPart(
+                        path, worker: worker, of: workers, only: only, limits: limits, allowed: allowed, archiveSize: archiveSize, keep: keep, process: process)
+                })
         }
         var all: [(Int, ArchiveMember)] = []
         for worker in 0..<workers {
@@ -118,7 +121,8 @@ public enum ZipReader {
         let members = all.sorted { $0.0 < $1.0 }.map(\.1)
         let total = members.reduce(Int64(0)) { $0 + Int64($1.size) }
         guard total <= allowed else {
-            throw ArchiveError.tooLarge(archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
+            throw ArchiveError.tooLarge(
+                archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
         }
         return members
     }
@@ -169,7 +173,8 @@ public enum ZipReader {
             if declared > 0 {
                 declaredTotal += declared
                 guard declaredTotal <= allowed else {
-                    throw ArchiveError.tooLarge(archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
+                    throw ArchiveError.tooLarge(
+                        archive: path, reason: "expands to more than \(allowed) bytes (archive of \(archiveSize) bytes); refusing a possible zip bomb")
                 }
             }
             index += 1
@@ -197,7 +202,9 @@ public enum ZipReader {
                 producedTotal += Int64(length)
                 // Enforce the limit on what is really produced, not only on the declared sizes.
                 if producedTotal > allowed || (declared >= 0 && Int64(size) > declared) {
-                    throw ArchiveError.tooLarge(archive: path, reason: "'\(name)' expands past its declared size or the archive's limit of \(allowed) bytes; refusing a possible zip bomb")
+                    throw ArchiveError.tooLarge(
+                        archive: path,
+                        reason: "'\(name)' expands past its declared size or the archive's limit of \(allowed) bytes; refusing a possible zip bomb")
                 }
                 hasher.update(block)
                 if !decided {

@@ -30,7 +30,9 @@ public enum ZipWriter {
     /// Deflating is most of the cost of writing a wheel and libarchive does it on one core, so
     /// large archives are written as contiguous parts by several libarchive writers at once and
     /// joined (`ZipMerge`): the same members in the same order, each compressed the same way.
-    public static func write(_ entries: [ZipEntry], to path: String, compressionLevel: Int = 6, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public static func write(
+        _ entries: [ZipEntry], to path: String, compressionLevel: Int = 6, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) throws {
         let total = entries.reduce(0) { $0 + $1.content.count }
         let parts = min(max(1, threads), 4)
         if parts > 1 && total > 4 << 20 && entries.count >= parts {
@@ -76,8 +78,11 @@ public enum ZipWriter {
         }
         archive_write_set_format_zip(archive)
         for option in ["compression=deflate", "compression-level=\(compressionLevel)", "hdrcharset=UTF-8"] {
-            guard archive_write_set_format_option(archive, "zip", option.split(separator: "=")[0].description,
-                                                  option.split(separator: "=")[1].description) == ARCHIVE_OK else {
+            guard
+                archive_write_set_format_option(
+                    archive, "zip", option.split(separator: "=")[0].description,
+                    option.split(separator: "=")[1].description) == ARCHIVE_OK
+            else {
                 throw ArchiveError.writeFailed(path: path, reason: "libarchive rejects zip option \(option): \(ZipReader.lastError(archive))")
             }
         }

@@ -145,7 +145,9 @@ public final class SystemLibraries: @unchecked Sendable {
         }
         let result = "/" + resolved.joined(separator: "/")
         var isDir: ObjCBool = false
-        guard let located = Self.locate(result, in: layers), FileManager.default.fileExists(atPath: located, isDirectory: &isDir), !isDir.boolValue else { return nil }
+        guard let located = Self.locate(result, in: layers), FileManager.default.fileExists(atPath: located, isDirectory: &isDir), !isDir.boolValue else {
+            return nil
+        }
         return result
     }
 

@@ -34,7 +34,8 @@ public final class DpkgDatabase: @unchecked Sendable {
     public init(layers: [String]) {
         self.layers = layers.isEmpty ? ["/"] : layers
         if let file = SystemLibraries.locate("/etc/os-release", in: self.layers) ?? SystemLibraries.locate("/usr/lib/os-release", in: self.layers),
-           let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            let text = try? String(contentsOfFile: file, encoding: .utf8)
+        {
             var id = "debian", version = ""
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1)
@@ -60,7 +61,8 @@ public final class DpkgDatabase: @unchecked Sendable {
         }
         var names = Set<String>()
         for layer in layers {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: SystemLibraries.join(layer, "/var/lib/dpkg/info"))) ?? [] where name.hasSuffix(".list") { names.insert(name) }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: SystemLibraries.join(layer, "/var/lib/dpkg/info"))) ?? []
+            where name.hasSuffix(".list") { names.insert(name) }
         }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         for name in names.sorted() {
@@ -83,8 +85,9 @@ public final class DpkgDatabase: @unchecked Sendable {
             let package = String(name.dropLast(5))
             let bare = String(package.split(separator: ":").first ?? Substring(package))
             let (version, arch) = versionAndArchitecture(of: bare)
-            return OwningPackage(name: bare, version: version ?? "unknown", architecture: arch ?? "unknown",
-                                 distribution: osRelease.id, distributionVersion: osRelease.version)
+            return OwningPackage(
+                name: bare, version: version ?? "unknown", architecture: arch ?? "unknown",
+                distribution: osRelease.id, distributionVersion: osRelease.version)
         }
         return nil
     }
@@ -111,7 +114,9 @@ public final class DpkgDatabase: @unchecked Sendable {
     }
 
     private func versionAndArchitecture(of package: String) -> (String?, String?) {
-        if status == nil { status = SystemLibraries.locate("/var/lib/dpkg/status", in: layers).flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? [] }
+        if status == nil {
+            status = SystemLibraries.locate("/var/lib/dpkg/status", in: layers).flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? []
+        }
         guard let status else { return (nil, nil) }
         let header = Array("Package: \(package)\n".utf8)
         return status.withUnsafeBytes { bytes -> (String?, String?) in

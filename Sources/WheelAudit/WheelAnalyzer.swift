@@ -144,13 +144,16 @@ public struct WheelAnalyzer: Sendable {
         var findings: [String] = []
         guard let architecture = tagArchitectures.count == 1 ? tagArchitectures.first : parsed.compactMap({ $0.elf.architecture }).first else {
             if !tagArchitectures.isEmpty && tagArchitectures.count > 1 {
-                throw AuditError.mixedArchitectures(wheel: name, detail: "platform tags name several architectures: \(tagArchitectures.sorted().joined(separator: ", "))")
+                throw AuditError.mixedArchitectures(
+                    wheel: name, detail: "platform tags name several architectures: \(tagArchitectures.sorted().joined(separator: ", "))")
             }
             return pureAnalysis(wheel: wheel, binaryCount: parsed.count)
         }
         var binaries: [WheelBinary] = []
         for binary in parsed {
-            if binary.elf.architecture == architecture { binaries.append(binary) } else {
+            if binary.elf.architecture == architecture {
+                binaries.append(binary)
+            } else {
                 findings.append("\(binary.path) is built for \(binary.elf.architecture ?? "an unknown architecture"), not \(architecture); ignored")
             }
         }
@@ -234,20 +237,25 @@ public struct WheelAnalyzer: Sendable {
         }
 
         let refPolicy = policies.filter { ($0.isFallback || mergedByPolicy[$0.name]?.libraries.isEmpty == true) }.max { $0.priority < $1.priority } ?? fallback
-        let blacklistPolicy = policies.filter { ($0.isFallback || mergedByPolicy[$0.name]?.blacklisted.isEmpty == true) }.max { $0.priority < $1.priority } ?? fallback
+        let blacklistPolicy =
+            policies.filter { ($0.isFallback || mergedByPolicy[$0.name]?.blacklisted.isEmpty == true) }.max { $0.priority < $1.priority } ?? fallback
         let highest = policies.max { $0.priority < $1.priority } ?? fallback
         let externalSonames = Set(mergedByPolicy.values.flatMap { $0.libraries.keys })
-        let machinePolicy = Self.machinePolicy(architecture: architecture, top: top, trees: trees, externalSonames: externalSonames, policies: policies, findings: &findings)
+        let machinePolicy = Self.machinePolicy(
+            architecture: architecture, top: top, trees: trees, externalSonames: externalSonames, policies: policies, findings: &findings)
         let pyfpe = top.contains { path in
             guard let binary = byPath[path], binary.isExtension else { return false }
-            return binary.elf.dynamicSymbols.contains { $0.isUndefined && ["PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"].contains($0.name) && ($0.type == 2 || $0.type == 0) }
+            return binary.elf.dynamicSymbols.contains {
+                $0.isUndefined && ["PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"].contains($0.name) && ($0.type == 2 || $0.type == 0)
+            }
         }
         if pyfpe { findings.append("an extension uses PyFPE_jbuf, which no manylinux or musllinux interpreter provides") }
         let pyfpePolicy = pyfpe ? fallback : highest
 
         // With grafting, a policy that needs more grafted libraries than the minimum is not chosen.
         let minimumGrafts = policies.filter { !$0.isFallback }.map { mergedByPolicy[$0.name]?.libraries.count ?? 0 }.min() ?? 0
-        let graftPolicy = policies.filter { $0.isFallback || (mergedByPolicy[$0.name]?.libraries.count ?? 0) <= minimumGrafts }.max { $0.priority < $1.priority } ?? fallback
+        let graftPolicy =
+            policies.filter { $0.isFallback || (mergedByPolicy[$0.name]?.libraries.count ?? 0) <= minimumGrafts }.max { $0.priority < $1.priority } ?? fallback
 
         let limits = [symbolPolicy, blacklistPolicy, machinePolicy, pyfpePolicy]
         let otherLimits = [blacklistPolicy, machinePolicy, pyfpePolicy].min { $0.priority < $1.priority } ?? fallback
@@ -273,9 +281,13 @@ public struct WheelAnalyzer: Sendable {
         if let req = mergedByPolicy[repairPolicy.name], !repairPolicy.isFallback {
             for (soname, value) in req.libraries.sorted(by: { $0.key < $1.key }) {
                 if TreeResolver.isLibpython(soname) {
-                    findings.append("\(value.neededBy.sorted().joined(separator: ", ")) links \(soname); the interpreter must not be linked (repair removes the dependency)")
+                    findings.append(
+                        "\(value.neededBy.sorted().joined(separator: ", ")) links \(soname); the interpreter must not be linked (repair removes the dependency)"
+                    )
                 } else if let location = value.location {
-                    findings.append("\(soname) (from \(location)) is needed by \(value.neededBy.sorted().joined(separator: ", ")) but not allowed by \(repairPolicy.name); repair grafts it")
+                    findings.append(
+                        "\(soname) (from \(location)) is needed by \(value.neededBy.sorted().joined(separator: ", ")) but not allowed by \(repairPolicy.name); repair grafts it"
+                    )
                 } else {
                     findings.append("\(soname) is needed by \(value.neededBy.sorted().joined(separator: ", ")) but cannot be found in the root '\(root)'")
                 }
@@ -300,7 +312,8 @@ public struct WheelAnalyzer: Sendable {
                 continue
             }
             // A musl wheel proves only the newest musl policy, but older musllinux tags are accepted as declared.
-            let satisfied = policy.priority <= currentPolicy.priority || (libc == .musl && currentPolicy.name.hasPrefix("musllinux") && policy.name.hasPrefix("musllinux"))
+            let satisfied =
+                policy.priority <= currentPolicy.priority || (libc == .musl && currentPolicy.name.hasPrefix("musllinux") && policy.name.hasPrefix("musllinux"))
             if !satisfied {
                 consistent = false
                 findings.append("the wheel is tagged \(tag) but only satisfies \(currentPolicy.name)")
@@ -312,12 +325,17 @@ public struct WheelAnalyzer: Sendable {
             wheel: name, pure: false, architecture: architecture, libc: libc.rawValue,
             platformTag: currentPolicy.name, repairTag: repairPolicy.name, symbolTag: symbolPolicy.name,
             consistentWithFilename: consistent,
-            externalLibraries: externalForReport.map { ExternalLibrary(soname: $0.key, path: $0.value.location?.description, neededBy: $0.value.neededBy.sorted()) }.sorted { $0.soname < $1.soname },
+            externalLibraries: externalForReport.map {
+                ExternalLibrary(soname: $0.key, path: $0.value.location?.description, neededBy: $0.value.neededBy.sorted())
+            }.sorted { $0.soname < $1.soname },
             symbolVersions: countedVersions.mapValues { $0.sorted() },
             findings: findings,
             binaries: binaries.map { binary in
-                BinaryReport(path: binary.path, kind: binary.isExtension ? "extension" : (binary.elf.fileType == 2 || (binary.elf.interpreter != nil && binary.elf.soname == nil) ? "executable" : "library"),
-                             needed: binary.elf.needed, rpath: binary.elf.runpath ?? binary.elf.rpath, isaLevel: binary.elf.x86ISALevel)
+                BinaryReport(
+                    path: binary.path,
+                    kind: binary.isExtension
+                        ? "extension" : (binary.elf.fileType == 2 || (binary.elf.interpreter != nil && binary.elf.soname == nil) ? "executable" : "library"),
+                    needed: binary.elf.needed, rpath: binary.elf.runpath ?? binary.elf.rpath, isaLevel: binary.elf.x86ISALevel)
             }.sorted { $0.path < $1.path })
         return WheelAnalysis(
             filename: wheel.filename, architecture: architecture, libc: libc, policies: policies, binaries: binaries,
@@ -348,7 +366,8 @@ public struct WheelAnalyzer: Sendable {
     /// dependency of a non-extension binary is taken from a fully resolved tree that reaches it.
     static func borrowResolutions(_ trees: inout [String: DependencyTree]) {
         let resolved = trees.values.filter { tree in tree.libraries.values.allSatisfy { $0.location != nil } }
-        for (path, tree) in trees where !tree.binary.isExtension && tree.libraries.values.contains(where: { $0.location == nil && !TreeResolver.isLibpython($0.soname) }) {
+        for (path, tree) in trees
+        where !tree.binary.isExtension && tree.libraries.values.contains(where: { $0.location == nil && !TreeResolver.isLibpython($0.soname) }) {
             guard let reference = resolved.first(where: { ref in ref.libraries.values.contains { $0.location == .wheel(path) } }) else { continue }
             var updated = tree
             var pending = tree.libraries.values.filter { $0.location == nil }.map(\.soname)
@@ -431,8 +450,10 @@ public struct WheelAnalyzer: Sendable {
     }
 
     /// x86-64 ISA levels above the baseline limit the wheel to `linux_x86_64`, since pip has no tag for them.
-    static func machinePolicy(architecture: String, top: [String], trees: [String: DependencyTree], externalSonames: Set<String>,
-                              policies: [ABIPolicy], findings: inout [String]) -> ABIPolicy {
+    static func machinePolicy(
+        architecture: String, top: [String], trees: [String: DependencyTree], externalSonames: Set<String>,
+        policies: [ABIPolicy], findings: inout [String]
+    ) -> ABIPolicy {
         let fallback = policies[0]
         var result = policies.max { $0.priority < $1.priority } ?? fallback
         guard architecture == "x86_64" else { return result }

@@ -30,10 +30,12 @@ public struct BuildEnvironment: Sendable {
     /// One line per step: (target, line).
     public var progress: @Sendable (String, String) -> Void
 
-    public init(layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,
-                clock: any Clock = SystemClock(), policies: PolicyCatalog, recipes: RecipeBook, patchelf: Patchelf?, signer: MinisignKey?,
-                builderVersion: String, logLimit: Int = 64 << 20, explicitIndex: Bool = false,
-                progress: @escaping @Sendable (String, String) -> Void = { _, _ in }) {
+    public init(
+        layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,
+        clock: any Clock = SystemClock(), policies: PolicyCatalog, recipes: RecipeBook, patchelf: Patchelf?, signer: MinisignKey?,
+        builderVersion: String, logLimit: Int = 64 << 20, explicitIndex: Bool = false,
+        progress: @escaping @Sendable (String, String) -> Void = { _, _ in }
+    ) {
         self.layout = layout
         self.toolchains = toolchains
         self.sandbox = sandbox
@@ -87,15 +89,19 @@ public struct PipWheelFetcher: WheelFetcher {
     public init() {}
 
     /// pip's messages for network and index trouble: worth another attempt later.
-    static let networkSigns = ["Could not fetch URL", "NewConnectionError", "Temporary failure in name resolution", "Read timed out",
-                               "ConnectionError", "ProxyError", "Max retries exceeded", "HTTP error 5", "503 Service", "502 Bad Gateway"]
+    static let networkSigns = [
+        "Could not fetch URL", "NewConnectionError", "Temporary failure in name resolution", "Read timed out",
+        "ConnectionError", "ProxyError", "Max retries exceeded", "HTTP error 5", "503 Service", "502 Bad Gateway"
+    ]
 
     public func fetch(_ request: WheelRequest) -> (WheelFetchResult, log: String) {
         guard !request.requirements.isEmpty else { return (.fetched, "") }
         let spec = request.spec
-        var arguments = ["-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", request.wheelhouse,
-                         "--find-links", request.wheelhouse, "--python-version", spec.python, "--implementation", "cp",
-                         "--abi", spec.abiTag, "--abi", "abi3", "--abi", "none", "-c", request.constraints]
+        var arguments = [
+            "-m", "pip", "download", "--quiet", "--only-binary", ":all:", "--dest", request.wheelhouse,
+            "--find-links", request.wheelhouse, "--python-version", spec.python, "--implementation", "cp",
+            "--abi", spec.abiTag, "--abi", "abi3", "--abi", "none", "-c", request.constraints
+        ]
         for tag in request.platformTags { arguments += ["--platform", tag] }
         if let index = request.indexURL { arguments += ["--index-url", index] }
         arguments += ["--"] + request.requirements.map(\.withoutMarker.description)

@@ -23,7 +23,8 @@ public final class BuildLog: @unchecked Sendable {
         self.path = path
         self.cap = max(cap, 64 << 10)
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]),
-              let handle = FileHandle(forWritingAtPath: path) else {
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
             throw BasicsError.io(path: path, reason: "cannot write the build log")
         }
         file = handle

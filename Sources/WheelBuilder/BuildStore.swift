@@ -73,15 +73,18 @@ public struct BuildStore: Sendable {
     /// succeeded, its wheel is there, and `isCurrent` accepts its record (same toolchain image,
     /// recipe and builder). A pure wheel stored for another target counts. Nothing is resolved
     /// or downloaded, so checking a whole requirements file is quick.
-    public func current(project: String, version: String, target: String,
-                        isCurrent: (_ record: BuildRecord, _ builtFor: String) -> Bool) throws -> (record: BuildRecord, wheelPath: String, builtFor: String)? {
+    public func current(
+        project: String, version: String, target: String,
+        isCurrent: (_ record: BuildRecord, _ builtFor: String) -> Bool
+    ) throws -> (record: BuildRecord, wheelPath: String, builtFor: String)? {
         let base = "\(layout.builds)/\(ProjectName.normalise(project))/\(version)"
         var candidates = [target]
         candidates += ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0 != target && !$0.hasPrefix(".") }.sorted()
         for candidate in candidates {
             let directory = "\(base)/\(candidate)"
             guard let record = try record(in: directory), record.outcome == .succeeded, let wheel = record.wheel,
-                  FileManager.default.fileExists(atPath: "\(directory)/\(wheel)") else { continue }
+                FileManager.default.fileExists(atPath: "\(directory)/\(wheel)")
+            else { continue }
             guard candidate == target || record.pure else { continue }
             guard isCurrent(record, candidate) else { continue }
             return (record, "\(directory)/\(wheel)", candidate)
@@ -110,7 +113,8 @@ public struct BuildStore: Sendable {
     /// nil when there is none to avoid (no earlier wheel of that name, or the same bytes).
     public static func nextBuildNumber(previous: BuildRecord, directory: String, name: WheelFilename, sha256: String) -> Int? {
         guard previous.outcome == .succeeded, let previousWheel = previous.wheel, previous.wheelSha256 != sha256,
-              FileManager.default.fileExists(atPath: "\(directory)/\(previousWheel)"), var earlier = WheelFilename(previousWheel) else { return nil }
+            FileManager.default.fileExists(atPath: "\(directory)/\(previousWheel)"), var earlier = WheelFilename(previousWheel)
+        else { return nil }
         let previousNumber = earlier.build.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
         earlier.build = nil
         guard earlier == name else { return nil }

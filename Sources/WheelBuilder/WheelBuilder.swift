@@ -80,8 +80,10 @@ public struct BuildHooks: Sendable {
     /// build it inside this build.
     public var buildDependency: (@Sendable (String, String) -> DependencyAnswer)?
 
-    public init(gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil,
-                buildDependency: (@Sendable (String, String) -> DependencyAnswer)? = nil) {
+    public init(
+        gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil,
+        buildDependency: (@Sendable (String, String) -> DependencyAnswer)? = nil
+    ) {
         self.gate = gate
         self.shouldStop = shouldStop
         self.buildDependency = buildDependency
@@ -130,8 +132,10 @@ public final class WheelBuilder: Sendable {
     /// `sdistHashes`, when not empty, are the sha256 digests the resolved sdist must have (a
     /// requirements file's `--hash`). With `reuse`, a build whose inputs are unchanged since it
     /// was stored is not done again (see ``existingBuild(project:version:target:)``).
-    public func build(_ source: BuildSource, targets: [String], prereleases: Bool = false, sdistHashes: [String] = [], reuse: Bool = false,
-                      hooks: BuildHooks = BuildHooks()) -> [TargetBuild] {
+    public func build(
+        _ source: BuildSource, targets: [String], prereleases: Bool = false, sdistHashes: [String] = [], reuse: Bool = false,
+        hooks: BuildHooks = BuildHooks()
+    ) -> [TargetBuild] {
         var results: [TargetBuild] = []
         var pureDoneBy: TargetBuild? = nil
         for target in targets {
@@ -139,8 +143,10 @@ public final class WheelBuilder: Sendable {
                 var record = first.record
                 record.target = target
                 record.outcome = .skipped
-                results.append(TargetBuild(target: target, record: record, wheelPath: first.wheelPath, logPath: first.logPath, failure: nil,
-                                           skipped: "pure wheel, already built for \(first.target)", source: source.label))
+                results.append(
+                    TargetBuild(
+                        target: target, record: record, wheelPath: first.wheelPath, logPath: first.logPath, failure: nil,
+                        skipped: "pure wheel, already built for \(first.target)", source: source.label))
                 continue
             }
             var result = buildOne(source, target: target, prereleases: prereleases, hashes: sdistHashes, reuse: reuse, hooks: hooks)
@@ -164,8 +170,9 @@ public final class WheelBuilder: Sendable {
         }
         guard let found = found ?? nil else { return nil }
         let directory = (found.wheelPath as NSString).deletingLastPathComponent
-        return TargetBuild(target: target, record: found.record, wheelPath: found.wheelPath, logPath: "\(directory)/build.log", failure: nil,
-                           skipped: found.builtFor == target ? "already built with the same inputs" : "pure wheel, already built for \(found.builtFor)")
+        return TargetBuild(
+            target: target, record: found.record, wheelPath: found.wheelPath, logPath: "\(directory)/build.log", failure: nil,
+            skipped: found.builtFor == target ? "already built with the same inputs" : "pure wheel, already built for \(found.builtFor)")
     }
 
     // MARK: - One target
@@ -175,20 +182,24 @@ public final class WheelBuilder: Sendable {
         var record = BuildRecord(target: target, builderVersion: environment.builderVersion, startedAt: started)
         guard let spec = environment.toolchains.catalog.specs[target] else {
             record.outcome = .failed
-            return TargetBuild(target: target, record: record, wheelPath: nil, logPath: "", failure: BuildFailure(
-                stage: .configure, kind: .configuration,
-                reason: "unknown target '\(target)'; known: \(environment.toolchains.catalog.specs.keys.sorted().joined(separator: ", "))"), skipped: nil)
+            return TargetBuild(
+                target: target, record: record, wheelPath: nil, logPath: "",
+                failure: BuildFailure(
+                    stage: .configure, kind: .configuration,
+                    reason: "unknown target '\(target)'; known: \(environment.toolchains.catalog.specs.keys.sorted().joined(separator: ", "))"), skipped: nil)
         }
         let work = "\(environment.layout.jobs)/\(OwnedFolders.name(target))"
         let job: BuildJob
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            job = BuildJob(record: record, log: try BuildLog(path: "\(work)/build.log", cap: environment.logLimit), work: work, hooks: hooks,
-                           environment: environment, spec: spec)
+            job = BuildJob(
+                record: record, log: try BuildLog(path: "\(work)/build.log", cap: environment.logLimit), work: work, hooks: hooks,
+                environment: environment, spec: spec)
         } catch {
             record.outcome = .failed
-            return TargetBuild(target: target, record: record, wheelPath: nil, logPath: "",
-                               failure: BuildFailure(stage: .configure, kind: .configuration, reason: "cannot make the work folder \(work): \(error)"), skipped: nil)
+            return TargetBuild(
+                target: target, record: record, wheelPath: nil, logPath: "",
+                failure: BuildFailure(stage: .configure, kind: .configuration, reason: "cannot make the work folder \(work): \(error)"), skipped: nil)
         }
         defer { try? SafeRemoval.remove(work) }
         do {
@@ -243,7 +254,8 @@ public final class WheelBuilder: Sendable {
         if recipe.skips(job.target) {
             job.record.outcome = .skipped
             job.log.finish()
-            return TargetBuild(target: job.target, record: job.record, wheelPath: nil, logPath: job.log.path, failure: nil, skipped: "the recipe skips \(job.target)")
+            return TargetBuild(
+                target: job.target, record: job.record, wheelPath: nil, logPath: job.log.path, failure: nil, skipped: "the recipe skips \(job.target)")
         }
         let (layers, derivedKey) = try Stages.Roots(environment: environment).run(recipe: recipe, image: image, job: job)
         job.record.derivedRoot = derivedKey
@@ -257,7 +269,8 @@ public final class WheelBuilder: Sendable {
             job.record.version = name.version
         }
         job.record.buildRequirements = try Stages.Requirements.used("\(job.work)/wheelhouse")
-        let audited = try Stages.Audit(environment: environment).run(built, layers: layers, recipe: recipe, hasNativeSources: extracted.hasNativeSources, job: job)
+        let audited = try Stages.Audit(environment: environment).run(
+            built, layers: layers, recipe: recipe, hasNativeSources: extracted.hasNativeSources, job: job)
         job.record.pure = audited.pure
         var final = built
         var mustLoad: [Graft] = []
@@ -298,10 +311,11 @@ public final class WheelBuilder: Sendable {
     /// Asks the scheduler whether this build may go on (the same key may be building elsewhere).
     func askGate(resolved: ResolvedSource, image: ToolchainImage, job: BuildJob) throws {
         guard let gate = job.hooks.gate else { return }
-        let identity = BuildIdentity(project: resolved.project, version: resolved.version.description, target: job.target,
-                                     sdistSha256: resolved.file.sha256 ?? resolved.file.url, toolchainDigest: image.digest,
-                                     recipeDigest: (try? environment.recipes.recipe(for: resolved.project).digest) ?? "none",
-                                     builderVersion: environment.builderVersion)
+        let identity = BuildIdentity(
+            project: resolved.project, version: resolved.version.description, target: job.target,
+            sdistSha256: resolved.file.sha256 ?? resolved.file.url, toolchainDigest: image.digest,
+            recipeDigest: (try? environment.recipes.recipe(for: resolved.project).digest) ?? "none",
+            builderVersion: environment.builderVersion)
         if let message = gate(identity) { throw BuildFailure(stage: .resolve, kind: .deferred, reason: message) }
     }
 
@@ -335,8 +349,9 @@ public final class WheelBuilder: Sendable {
         let extracted = try Stages.Extract().run(fetched.path, job: nestedWork)
         let (recipe, _) = try self.recipe(for: resolved.project, version: resolved.version.description, job: nestedWork)
         let wheel = try Stages.Compile(environment: environment, requirements: requirementsStage(image: image, job: nestedWork))
-            .run(base: base, projectRoot: extracted.projectRoot, buildSystem: extracted.buildSystem, recipe: recipe, layers: context.layers,
-                 job: nestedWork, depth: context.depth + 1)
+            .run(
+                base: base, projectRoot: extracted.projectRoot, buildSystem: extracted.buildSystem, recipe: recipe, layers: context.layers,
+                job: nestedWork, depth: context.depth + 1)
         job.record.stages += nestedWork.record.stages.filter { $0.build != nil }
         job.note("built build requirement \(resolved.project) \(resolved.version) from source: \((wheel as NSString).lastPathComponent)")
         return wheel

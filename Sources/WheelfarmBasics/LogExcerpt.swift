@@ -9,7 +9,7 @@ public enum LogExcerpt {
     /// Line fragments that mark a cause: compilers, linkers, apt, configure, CMake, meson, pip.
     static let causes = [
         "error:", "Error:", "ERROR:", "E: ", "fatal", "undefined reference", "No such file or directory", "cannot find -l",
-        "CMake Error", "configure: error", "Could NOT find", "not found", "Dependency \"", "ModuleNotFoundError", "Traceback",
+        "CMake Error", "configure: error", "Could NOT find", "not found", "Dependency \"", "ModuleNotFoundError", "Traceback"
     ]
 
     /// Up to `limit` lines of `text`: from the first line naming a cause, then the last lines;

@@ -34,8 +34,9 @@ public enum ProcessRunner {
         tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
         onOutput: (ArraySlice<UInt8>, Bool) -> Void
     ) throws -> Int32 {
-        try stream(try executable(tool), arguments, environment: environment, currentDirectory: currentDirectory,
-                   tickInterval: tickInterval, tick: tick, onOutput: onOutput)
+        try stream(
+            try executable(tool), arguments, environment: environment, currentDirectory: currentDirectory,
+            tickInterval: tickInterval, tick: tick, onOutput: onOutput)
     }
 
     /// Runs `tool` and throws when it exits non-zero; returns its standard output.
@@ -92,8 +93,9 @@ public enum ProcessRunner {
         tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
         onOutput: (ArraySlice<UInt8>, Bool) -> Void, onControl: (ArraySlice<UInt8>) -> Void
     ) throws -> Int32 {
-        try spawn(try executable(tool), arguments, environment: environment, currentDirectory: nil, options: options,
-                  tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: onControl)
+        try spawn(
+            try executable(tool), arguments, environment: environment, currentDirectory: nil, options: options,
+            tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: onControl)
     }
 
     /// Runs `program`, handing its output to `onOutput` as it arrives (`true` for standard
@@ -105,8 +107,9 @@ public enum ProcessRunner {
         tickInterval: Double = 0.25, tick: ((pid_t) -> Void)? = nil,
         onOutput: (ArraySlice<UInt8>, Bool) -> Void
     ) throws -> Int32 {
-        try spawn(program, arguments, environment: environment, currentDirectory: currentDirectory, options: SpawnOptions(),
-                  tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: { _ in })
+        try spawn(
+            program, arguments, environment: environment, currentDirectory: currentDirectory, options: SpawnOptions(),
+            tickInterval: tickInterval, tick: tick, onOutput: onOutput, onControl: { _ in })
     }
 
     static func spawn(

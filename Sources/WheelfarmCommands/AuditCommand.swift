@@ -91,7 +91,8 @@ enum TextReport {
             lines += report.findings.map { "  - \($0)" }
             return lines.joined(separator: "\n")
         }
-        let verdict = report.isCompliant ? "consistent with its file name" : (report.consistentWithFilename ? "needs repair" : "NOT consistent with its file name")
+        let verdict =
+            report.isCompliant ? "consistent with its file name" : (report.consistentWithFilename ? "needs repair" : "NOT consistent with its file name")
         lines.append("  platform tag:    \(report.platformTag)  (\(verdict))")
         if report.repairTag != report.platformTag { lines.append("  after repair:    \(report.repairTag)") }
         lines.append("  binaries:        \(report.binaries.count) (\(report.binaries.filter { $0.kind == "extension" }.count) extension modules)")

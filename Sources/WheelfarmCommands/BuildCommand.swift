@@ -12,22 +12,24 @@ public struct BuildCommand: ParsableCommand {
         commandName: "build",
         abstract: "Build, audit, repair and test wheels from sources, one per target.",
         discussion: """
-        SOURCE is a requirement (markupsafe==3.0.2, markupsafe, "markupsafe>=2,<3"), resolved on the package \
-        index pip is configured with, or the path of a local sdist or source tree. The default target is \
-        cp311-bookworm-glibc2.17-<this machine's architecture>: CPython 3.11 compiled by zig for glibc 2.17, so the \
-        wheel installs on RHEL 8, Ubuntu 20.04 and newer; its toolchain is built on first use.
+            SOURCE is a requirement (markupsafe==3.0.2, markupsafe, "markupsafe>=2,<3"), resolved on the package \
+            index pip is configured with, or the path of a local sdist or source tree. The default target is \
+            cp311-bookworm-glibc2.17-<this machine's architecture>: CPython 3.11 compiled by zig for glibc 2.17, so the \
+            wheel installs on RHEL 8, Ubuntu 20.04 and newer; its toolchain is built on first use.
 
-        With -r, every requirement of a pip requirements file (pins, --hash, markers evaluated per \
-        target, -c constraints, -r includes) is built for every target, what is already built with \
-        the same inputs (toolchain image, recipe, builder) is skipped without touching the network \
-        when pinned, and a summary table, --report-json and --report-junit tell the result.
+            With -r, every requirement of a pip requirements file (pins, --hash, markers evaluated per \
+            target, -c constraints, -r includes) is built for every target, what is already built with \
+            the same inputs (toolchain image, recipe, builder) is skipped without touching the network \
+            when pinned, and a summary table, --report-json and --report-junit tell the result.
 
-        Exit status: 0 every target built (or was skipped by its recipe), 1 a build or its test failed, \
-        3 the audit or repair rejected a wheel, 4 nothing to build, 2 a configuration error.
-        """)
+            Exit status: 0 every target built (or was skipped by its recipe), 1 a build or its test failed, \
+            3 the audit or repair rejected a wheel, 4 nothing to build, 2 a configuration error.
+            """)
 
     @Argument(help: "Requirements or local source paths.") var sources: [String] = []
-    @Option(name: [.customShort("r"), .customLong("requirement")], help: "Build every requirement of this pip requirements file (may be repeated); already built ones are skipped.") var requirementFiles: [String] = []
+    @Option(
+        name: [.customShort("r"), .customLong("requirement")],
+        help: "Build every requirement of this pip requirements file (may be repeated); already built ones are skipped.") var requirementFiles: [String] = []
     @Flag(help: "With -r: also build the requirements' runtime dependencies, transitively.") var withDeps = false
     @Option(help: "With -r: how many builds run at once (default: the configuration's jobs, else from cores and memory).") var jobs: Int?
     @Option(help: "With -r: write a JSON report here.") var reportJson: String?
@@ -36,7 +38,8 @@ public struct BuildCommand: ParsableCommand {
     @Option(help: "The package index (default: pip's configuration).") var indexURL: String?
     @Flag(help: "Allow pre-releases.") var pre = false
     @Flag(help: "Publish each built wheel (with its signature and provenance) to the farm's repository.") var publish = false
-    @Option(help: "Also upload each built wheel to this remote repository (legacy upload API; password from WHEELFARM_REPOSITORY_PASSWORD).") var repositoryUrl: String?
+    @Option(help: "Also upload each built wheel to this remote repository (legacy upload API; password from WHEELFARM_REPOSITORY_PASSWORD).") var repositoryUrl:
+        String?
     @Option(help: "User name for --repository-url (default: the configuration's repository.username, else __token__).") var username: String?
     @Option(help: "With -r: the jobs' priority; higher runs first when requests share the farm (the nightly uses -10).") var priority = 0
     @Flag(help: "With -r: do not publish even when the configuration says repository.publish = true.") var noPublish = false
@@ -110,8 +113,12 @@ public struct BuildCommand: ParsableCommand {
                         let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
                         context.out("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
                     }
-                    let code: Int32 = failure.kind == .configuration ? ExitStatus.invalidInput : failure.kind == .audit ? ExitStatus.rejected
-                        : failure.kind == .nothing ? ExitStatus.nothingToBuild : ExitStatus.failure
+                    let code: Int32 =
+                        failure.kind == .configuration
+                        ? ExitStatus.invalidInput
+                        : failure.kind == .audit
+                            ? ExitStatus.rejected
+                            : failure.kind == .nothing ? ExitStatus.nothingToBuild : ExitStatus.failure
                     if worst == 0 || code == ExitStatus.failure { worst = code }
                 } else if let wheel = result.wheelPath {
                     built += 1
@@ -156,7 +163,10 @@ public struct BuildCommand: ParsableCommand {
             return ExitStatus.invalidInput
         }
         let rows = report.rows.map { row in
-            [row.requirement, row.target, row.outcome.rawValue + (row.stage.map { " (\($0))" } ?? ""), row.wheel ?? (row.failure ?? "-"), String(format: "%.1f s", row.seconds)]
+            [
+                row.requirement, row.target, row.outcome.rawValue + (row.stage.map { " (\($0))" } ?? ""), row.wheel ?? (row.failure ?? "-"),
+                String(format: "%.1f s", row.seconds)
+            ]
         }
         context.out(Table.render(header: ["REQUIREMENT", "TARGET", "RESULT", "WHEEL", "TIME"], rows: rows))
         context.out(report.summary)

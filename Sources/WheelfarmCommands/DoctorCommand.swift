@@ -11,15 +11,15 @@ public struct DoctorCommand: ParsableCommand {
         commandName: "doctor",
         abstract: "Check the host for everything the farm uses, and say what to install.",
         discussion: """
-        Checks, for the configured targets (or --target, or --all-targets): every program the farm \
-        runs, with the Debian package that provides it; the kernel features of the sandbox \
-        (overlayfs, namespaces, cgroups, seccomp); qemu-user and its binfmt registration for targets \
-        of another architecture; root; free space in the farm's home; and whether the package index \
-        and the Debian mirror answer (not with --offline). It changes nothing.
+            Checks, for the configured targets (or --target, or --all-targets): every program the farm \
+            runs, with the Debian package that provides it; the kernel features of the sandbox \
+            (overlayfs, namespaces, cgroups, seccomp); qemu-user and its binfmt registration for targets \
+            of another architecture; root; free space in the farm's home; and whether the package index \
+            and the Debian mirror answer (not with --offline). It changes nothing.
 
-        Exit status: 0 everything the targets need is there (warnings allowed), 1 something is \
-        missing, 2 the configuration is invalid.
-        """)
+            Exit status: 0 everything the targets need is there (warnings allowed), 1 something is \
+            missing, 2 the configuration is invalid.
+            """)
 
     @Option(name: .customLong("target"), help: "Check for this target (may be repeated; default: the configured targets).") var targets: [String] = []
     @Flag(help: "Check for every known target, aarch64 ones included.") var allTargets = false
@@ -51,13 +51,17 @@ public struct DoctorCommand: ParsableCommand {
             context.out(String(decoding: try encoder.encode(Report(ok: missing.isEmpty, checks: checks)), as: UTF8.self))
         } else {
             let rows = checks.map { check in
-                [check.status == .ok ? "ok" : check.status == .missing ? "MISSING" : "warning", check.category, check.name,
-                 check.detail + (check.fix.map { " — fix: \($0)" } ?? "")]
+                [
+                    check.status == .ok ? "ok" : check.status == .missing ? "MISSING" : "warning", check.category, check.name,
+                    check.detail + (check.fix.map { " — fix: \($0)" } ?? "")
+                ]
             }
             context.out(Table.render(header: ["STATUS", "KIND", "CHECK", "DETAIL"], rows: rows))
             let warnings = checks.filter { $0.status == .warning }.count
-            context.out(missing.isEmpty ? "ready: \(checks.count - warnings) checks ok, \(warnings) warnings"
-                : "not ready: \(missing.count) missing (\(missing.map(\.name).joined(separator: ", ")))")
+            context.out(
+                missing.isEmpty
+                    ? "ready: \(checks.count - warnings) checks ok, \(warnings) warnings"
+                    : "not ready: \(missing.count) missing (\(missing.map(\.name).joined(separator: ", ")))")
         }
         if !missing.isEmpty { throw ExitCode(ExitStatus.failure) }
     }

@@ -31,26 +31,28 @@ struct FarmBenchCommand: ParsableCommand {
             let started = Date()
             let base = try store.jobCount()
             // One statement per table: a realistic mix of outcomes, three events a job.
-            try store.execute(sql: """
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                INSERT INTO jobs (request_id, requirement, origin, project, version, target, identity, state, stage, reason, failure_kind,
-                                  attempts, max_attempts, memory_gb, cores, wheel, created_at, updated_at, started_at, finished_at)
-                SELECT ?, 'bench' || (i + ?) || '==1.0', 'farm-bench', 'bench' || (i + ?), '1.0', 'cp311-bench-x86_64',
-                       'bench' || (i + ?) || '==1.0@cp311-bench-x86_64',
-                       CASE i % 20 WHEN 0 THEN 'failed' WHEN 1 THEN 'skipped' WHEN 2 THEN 'cancelled' ELSE 'succeeded' END,
-                       CASE i % 20 WHEN 0 THEN 'build' ELSE 'store' END,
-                       CASE i % 20 WHEN 0 THEN 'the build exited with status 1' ELSE NULL END,
-                       CASE i % 20 WHEN 0 THEN 'permanent' ELSE NULL END,
-                       1, 4, 2, 1, 'bench' || (i + ?) || '-1.0-py3-none-any.whl',
-                       1.7e9 + i, 1.7e9 + i + 60, 1.7e9 + i + 1, 1.7e9 + i + 60
-                FROM n
-                """, arguments: [fill, request.id, base, base, base, base])
-            try store.execute(sql: """
-                INSERT INTO job_events (job_id, at, from_state, to_state, stage, message)
-                SELECT id, created_at, NULL, 'queued', NULL, 'submitted' FROM jobs WHERE request_id = ?
-                UNION ALL SELECT id, started_at, 'queued', 'running', NULL, NULL FROM jobs WHERE request_id = ?
-                UNION ALL SELECT id, finished_at, 'running', state, stage, reason FROM jobs WHERE request_id = ?
-                """, arguments: [request.id, request.id, request.id])
+            try store.execute(
+                sql: """
+                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                    INSERT INTO jobs (request_id, requirement, origin, project, version, target, identity, state, stage, reason, failure_kind,
+                                      attempts, max_attempts, memory_gb, cores, wheel, created_at, updated_at, started_at, finished_at)
+                    SELECT ?, 'bench' || (i + ?) || '==1.0', 'farm-bench', 'bench' || (i + ?), '1.0', 'cp311-bench-x86_64',
+                           'bench' || (i + ?) || '==1.0@cp311-bench-x86_64',
+                           CASE i % 20 WHEN 0 THEN 'failed' WHEN 1 THEN 'skipped' WHEN 2 THEN 'cancelled' ELSE 'succeeded' END,
+                           CASE i % 20 WHEN 0 THEN 'build' ELSE 'store' END,
+                           CASE i % 20 WHEN 0 THEN 'the build exited with status 1' ELSE NULL END,
+                           CASE i % 20 WHEN 0 THEN 'permanent' ELSE NULL END,
+                           1, 4, 2, 1, 'bench' || (i + ?) || '-1.0-py3-none-any.whl',
+                           1.7e9 + i, 1.7e9 + i + 60, 1.7e9 + i + 1, 1.7e9 + i + 60
+                    FROM n
+                    """, arguments: [fill, request.id, base, base, base, base])
+            try store.execute(
+                sql: """
+                    INSERT INTO job_events (job_id, at, from_state, to_state, stage, message)
+                    SELECT id, created_at, NULL, 'queued', NULL, 'submitted' FROM jobs WHERE request_id = ?
+                    UNION ALL SELECT id, started_at, 'queued', 'running', NULL, NULL FROM jobs WHERE request_id = ?
+                    UNION ALL SELECT id, finished_at, 'running', state, stage, reason FROM jobs WHERE request_id = ?
+                    """, arguments: [request.id, request.id, request.id])
             say(String(format: "filled %d jobs in %.2f s; the store holds %d", fill, Date().timeIntervalSince(started), try store.jobCount()))
         }
         if scheduler > 0 {
@@ -58,8 +60,9 @@ struct FarmBenchCommand: ParsableCommand {
             let requestID = request.id ?? 0
             let stamp = Int(Date().timeIntervalSince1970 * 1000)
             let planned = (1...scheduler).map { index in
-                JobRecord(requestId: requestID, requirement: "sched\(stamp)x\(index)==1.0", origin: "farm-bench", project: "sched\(stamp)x\(index)",
-                          version: "1.0", target: "cp311-bench-x86_64", memoryGb: 0.1)
+                JobRecord(
+                    requestId: requestID, requirement: "sched\(stamp)x\(index)==1.0", origin: "farm-bench", project: "sched\(stamp)x\(index)",
+                    version: "1.0", target: "cp311-bench-x86_64", memoryGb: 0.1)
             }
             let started = Date()
             _ = try store.submit(planned)

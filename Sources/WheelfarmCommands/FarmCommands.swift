@@ -44,7 +44,9 @@ public struct StatusCommand: ParsableCommand {
         let failed = try store.jobs(states: [.failed], limit: failures)
         if json {
             struct Status: Encodable { var counts: [String: Int]; var running: [JobRecord]; var recentFailures: [JobRecord] }
-            context.out(try farmJSON(Status(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed)))
+            context.out(
+                try farmJSON(
+                    Status(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed)))
             return
         }
         let order: [JobState] = [.queued, .waiting, .running, .succeeded, .skipped, .failed, .cancelled]
@@ -54,19 +56,27 @@ public struct StatusCommand: ParsableCommand {
             context.out("running: nothing")
         } else {
             context.out("running:")
-            context.out(Table.render(header: ["JOB", "TARGET", "REQUIREMENT", "ATTEMPT", "STARTED", "PID"], rows: running.map { job in
-                [String(job.number), job.target, job.requirement, "\(job.attempts)/\(job.maxAttempts)", age(job.startedAt),
-                 job.owner.flatMap(ProcessIdentity.pid).map(String.init) ?? "-"]
-            }))
+            context.out(
+                Table.render(
+                    header: ["JOB", "TARGET", "REQUIREMENT", "ATTEMPT", "STARTED", "PID"],
+                    rows: running.map { job in
+                        [
+                            String(job.number), job.target, job.requirement, "\(job.attempts)/\(job.maxAttempts)", age(job.startedAt),
+                            job.owner.flatMap(ProcessIdentity.pid).map(String.init) ?? "-"
+                        ]
+                    }))
         }
         context.out("")
         if failed.isEmpty {
             context.out("recent failures: none")
         } else {
             context.out("recent failures (wheelfarm logs JOB, wheelfarm retry JOB):")
-            context.out(Table.render(header: ["JOB", "TARGET", "REQUIREMENT", "STAGE", "WHEN", "REASON"], rows: failed.map { job in
-                [String(job.number), job.target, job.requirement, job.stage ?? "-", age(job.finishedAt), shorten(job.reason)]
-            }))
+            context.out(
+                Table.render(
+                    header: ["JOB", "TARGET", "REQUIREMENT", "STAGE", "WHEN", "REASON"],
+                    rows: failed.map { job in
+                        [String(job.number), job.target, job.requirement, job.stage ?? "-", age(job.finishedAt), shorten(job.reason)]
+                    }))
         }
     }
 }
@@ -100,15 +110,21 @@ public struct JobsCommand: ParsableCommand {
             return
         }
         if jobs.isEmpty { context.out("no jobs"); return }
-        context.out(Table.render(header: ["JOB", "REQ", "STATE", "TARGET", "REQUIREMENT", "VERSION", "UPDATED", "RESULT"], rows: jobs.map { job in
-            let result: String
-            switch job.state {
-            case .succeeded: result = job.wheel ?? ""
-            case .failed: result = "\(job.stage ?? "?"): " + shorten(job.reason, 60)
-            default: result = shorten(job.reason, 60)
-            }
-            return [String(job.number), String(job.requestId), job.state.rawValue, job.target, job.requirement, job.version ?? "-", age(job.updatedAt), result]
-        }))
+        context.out(
+            Table.render(
+                header: ["JOB", "REQ", "STATE", "TARGET", "REQUIREMENT", "VERSION", "UPDATED", "RESULT"],
+                rows: jobs.map { job in
+                    let result: String
+                    switch job.state {
+                    case .succeeded: result = job.wheel ?? ""
+                    case .failed: result = "\(job.stage ?? "?"): " + shorten(job.reason, 60)
+                    default: result = shorten(job.reason, 60)
+                    }
+                    return [
+                        String(job.number), String(job.requestId), job.state.rawValue, job.target, job.requirement, job.version ?? "-", age(job.updatedAt),
+                        result
+                    ]
+                }))
     }
 }
 
@@ -131,7 +147,9 @@ public struct LogsCommand: ParsableCommand {
         context.out("job \(record.number): \(record.requirement) for \(record.target), \(record.state.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
         for event in try store.events(job) {
             let when = formatter.string(from: Date(timeIntervalSince1970: event.at))
-            context.out("  \(when)  \(event.fromState?.rawValue ?? "-") -> \(event.toState.rawValue)" + (event.stage.map { " [\($0)]" } ?? "") + (event.message.map { ": \($0)" } ?? ""))
+            context.out(
+                "  \(when)  \(event.fromState?.rawValue ?? "-") -> \(event.toState.rawValue)" + (event.stage.map { " [\($0)]" } ?? "")
+                    + (event.message.map { ": \($0)" } ?? ""))
         }
         guard !eventsOnly else { return }
         guard let path = record.logPath ?? record.wheelPath.map({ ($0 as NSString).deletingLastPathComponent + "/build.log" }) else {
@@ -150,7 +168,8 @@ public struct LogsCommand: ParsableCommand {
 
 /// `wheelfarm retry JOB...`: puts jobs back in the queue, then runs them.
 public struct RetryCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "retry", abstract: "Queue failed or cancelled jobs again (attempts reset) and run them.")
+    public static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Queue failed or cancelled jobs again (attempts reset) and run them.")
     @OptionGroup var options: HomeOptions
     @Argument(help: "Job numbers.") var jobs: [Int64]
     @Flag(help: "Only queue them; a later `wheelfarm work`, build or nightly runs them.") var queueOnly = false
@@ -240,8 +259,9 @@ public struct WorkCommand: ParsableCommand {
 
 /// `wheelfarm config show`.
 public struct ConfigCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "config", abstract: "Show the configuration in effect.",
-                                                           subcommands: [Show.self], defaultSubcommand: Show.self)
+    public static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Show the configuration in effect.",
+        subcommands: [Show.self], defaultSubcommand: Show.self)
 
     public init() {}
 
@@ -250,7 +270,8 @@ public struct ConfigCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Print the settings in effect, as TOML, each with its source (default, file, environment, flag).",
-            discussion: "Environment variables override the file: WHEELFARM_ and the key upper-cased with . as _ (retry.max_attempts: WHEELFARM_RETRY_MAX_ATTEMPTS).")
+            discussion:
+                "Environment variables override the file: WHEELFARM_ and the key upper-cased with . as _ (retry.max_attempts: WHEELFARM_RETRY_MAX_ATTEMPTS).")
         @OptionGroup var options: HomeOptions
         @Option(help: "Override jobs, as build -r --jobs does.") var jobs: Int?
 

@@ -11,12 +11,12 @@ public struct KeyCommand: ParsableCommand {
         commandName: "key",
         abstract: "Make or show the farm's signing key (Ed25519, minisign format).",
         discussion: """
-        The secret key lives in <home>/keys/signing.key (mode 0600, not encrypted, since builds sign \
-        unattended; WHEELFARM_SIGNING_KEY names another file) and the public key beside it. \
-        'wheelfarm build' makes one on first use. Give the public key to whoever installs the wheels: \
-        'minisign -Vm WHEEL -p signing.pub' checks a wheel's signature, 'wheelfarm verify' checks \
-        the signature, the provenance and the RECORD.
-        """,
+            The secret key lives in <home>/keys/signing.key (mode 0600, not encrypted, since builds sign \
+            unattended; WHEELFARM_SIGNING_KEY names another file) and the public key beside it. \
+            'wheelfarm build' makes one on first use. Give the public key to whoever installs the wheels: \
+            'minisign -Vm WHEEL -p signing.pub' checks a wheel's signature, 'wheelfarm verify' checks \
+            the signature, the provenance and the RECORD.
+            """,
         subcommands: [Generate.self, Show.self])
 
     public init() {}
@@ -67,10 +67,10 @@ public struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check wheels: minisign signature, signed in-toto provenance, and RECORD hashes.",
         discussion: """
-        Reads WHEEL.minisig and WHEEL.intoto.json beside each wheel. The public key is --key, else \
-        the farm's (<home>/keys/signing.pub). Exit status: 0 every wheel verified, 1 one did not, \
-        2 a key or file could not be read.
-        """)
+            Reads WHEEL.minisig and WHEEL.intoto.json beside each wheel. The public key is --key, else \
+            the farm's (<home>/keys/signing.pub). Exit status: 0 every wheel verified, 1 one did not, \
+            2 a key or file could not be read.
+            """)
 
     @Argument(help: "Wheel files.") var wheels: [String]
     @Option(help: "The public key file (minisign format).") var key: String?

@@ -53,18 +53,18 @@ public struct NightlyCommand: ParsableCommand {
         commandName: "nightly",
         abstract: "Refresh toolchain images, rebuild what changed, build new releases of followed projects, publish and report.",
         discussion: """
-        Steps: rebuild every target's toolchain image (a security update gives a new digest); queue \
-        every build the farm has landed whose inputs changed since (toolchain digest, recipe, \
-        wheelfarm version), and the newest release of each followed project (wheelfarm track); run \
-        them; publish when repository.publish is set (or --publish); print a table and write a JSON \
-        report to <home>/reports/.
+            Steps: rebuild every target's toolchain image (a security update gives a new digest); queue \
+            every build the farm has landed whose inputs changed since (toolchain digest, recipe, \
+            wheelfarm version), and the newest release of each followed project (wheelfarm track); run \
+            them; publish when repository.publish is set (or --publish); print a table and write a JSON \
+            report to <home>/reports/.
 
-        Safe to kill and run again: interrupted jobs are resumed. A second nightly started while \
-        one runs exits with status 75 saying so, or waits with --wait.
+            Safe to kill and run again: interrupted jobs are resumed. A second nightly started while \
+            one runs exits with status 75 saying so, or waits with --wait.
 
-        Exit status: 0 no new failure, 1 a build failed that did not fail before, 2 configuration \
-        error, 75 another nightly is running.
-        """)
+            Exit status: 0 no new failure, 1 a build failed that did not fail before, 2 configuration \
+            error, 75 another nightly is running.
+            """)
     @OptionGroup var options: HomeOptions
     @Option(name: .customLong("target"), help: "Targets (default: the configuration's targets, else the default target).") var targets: [String] = []
     @Option(help: "Builds at once (default: the configuration's jobs).") var jobs: Int?
@@ -99,18 +99,24 @@ public struct NightlyCommand: ParsableCommand {
         }
         let result: NightlyReport
         do {
-            result = try nightly.run(Nightly.Options(targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait),
-                                     step: { context.step($0) }, say: { context.out($0) })
+            result = try nightly.run(
+                Nightly.Options(targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait),
+                step: { context.step($0) }, say: { context.out($0) })
         } catch let busy as NightlyBusy {
             context.err("wheelfarm: \(busy)")
             return ExitStatus.busy
         }
         let report = result.report
-        context.out(Table.render(header: ["JOB", "REQUIREMENT", "TARGET", "RESULT", "WHEEL"], rows: report.rows.map { row in
-            let job = row.job ?? 0
-            return [String(job), row.requirement, row.target, row.outcome.rawValue + (result.newFailures.contains(job) ? " (NEW)" : ""),
-                    row.wheel ?? shorten(row.failure, 60)]
-        }))
+        context.out(
+            Table.render(
+                header: ["JOB", "REQUIREMENT", "TARGET", "RESULT", "WHEEL"],
+                rows: report.rows.map { row in
+                    let job = row.job ?? 0
+                    return [
+                        String(job), row.requirement, row.target, row.outcome.rawValue + (result.newFailures.contains(job) ? " (NEW)" : ""),
+                        row.wheel ?? shorten(row.failure, 60)
+                    ]
+                }))
         context.out(report.summary + ", \(result.newFailures.count) new failure\(result.newFailures.count == 1 ? "" : "s")")
         if let reportJson { try Files.writeAtomically(try report.json(), to: reportJson) }
         context.out("report: \(result.reportPath)")

@@ -70,10 +70,12 @@ public struct RepairCommand: ParsableCommand {
                     .apply(plan, to: wheel, outputDirectory: wheelDirectory)
                 var line = "repaired \(analysis.filename) -> \(result.path)"
                 if !plan.grafts.isEmpty {
-                    line += "\n  grafted: " + plan.grafts.map { graft in
-                        let origin = result.origins[graft.soname].map { " from \($0.name) \($0.version)" } ?? ""
-                        return "\(graft.soname) as \(graft.destination)\(origin)"
-                    }.joined(separator: "\n           ")
+                    line +=
+                        "\n  grafted: "
+                        + plan.grafts.map { graft in
+                            let origin = result.origins[graft.soname].map { " from \($0.name) \($0.version)" } ?? ""
+                            return "\(graft.soname) as \(graft.destination)\(origin)"
+                        }.joined(separator: "\n           ")
                 }
                 context.out(line)
             } catch let error as RepairError {

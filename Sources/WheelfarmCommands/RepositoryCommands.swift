@@ -18,11 +18,11 @@ public struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the farm's repository: the simple index (PEP 503/691), files, signatures, uploads.",
         discussion: """
-        pip: pip install --index-url http://HOST:PORT/simple/ NAME. twine: twine upload \
-        --repository-url http://HOST:PORT/legacy/ -u __token__ -p TOKEN (see 'wheelfarm token create'). \
-        A person's page per project: /project/NAME/. pip refuses a plain-HTTP index that is not on \
-        this machine unless told to trust it: give --tls-cert and --tls-key for HTTPS.
-        """)
+            pip: pip install --index-url http://HOST:PORT/simple/ NAME. twine: twine upload \
+            --repository-url http://HOST:PORT/legacy/ -u __token__ -p TOKEN (see 'wheelfarm token create'). \
+            A person's page per project: /project/NAME/. pip refuses a plain-HTTP index that is not on \
+            this machine unless told to trust it: give --tls-cert and --tls-key for HTTPS.
+            """)
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: any free port, printed).") var port = 8080
@@ -146,14 +146,14 @@ public struct PublishCommand: ParsableCommand {
         commandName: "publish",
         abstract: "Publish wheels (with their signature and provenance) to the farm's repository or a remote one.",
         discussion: """
-        Without --repository-url the wheels go into the embedded repository of the farm's home, \
-        which 'wheelfarm serve' serves, with WHEEL.minisig and WHEEL.intoto.json beside them when \
-        present. With --repository-url they are uploaded through the legacy upload API (pypiserver, \
-        devpi, Artifactory, Nexus, another wheelfarm), retrying transient failures; they are also \
-        kept in the embedded repository, since the upload API has no place for signatures and \
-        provenance. The password comes from WHEELFARM_REPOSITORY_PASSWORD. A file that exists with \
-        other content is refused. Exit status: 0 all published, 1 one was refused.
-        """)
+            Without --repository-url the wheels go into the embedded repository of the farm's home, \
+            which 'wheelfarm serve' serves, with WHEEL.minisig and WHEEL.intoto.json beside them when \
+            present. With --repository-url they are uploaded through the legacy upload API (pypiserver, \
+            devpi, Artifactory, Nexus, another wheelfarm), retrying transient failures; they are also \
+            kept in the embedded repository, since the upload API has no place for signatures and \
+            provenance. The password comes from WHEELFARM_REPOSITORY_PASSWORD. A file that exists with \
+            other content is refused. Exit status: 0 all published, 1 one was refused.
+            """)
     @Argument(help: "Wheel files.") var wheels: [String] = []
     @Option(help: "Upload URL of a remote repository.") var repositoryUrl: String?
     @Option(help: "User name for the remote repository.") var username = "__token__"

@@ -9,13 +9,13 @@ public struct ToolchainCommand: ParsableCommand {
         commandName: "toolchain",
         abstract: "Build, list, show and remove toolchain images (one root file system per target ABI).",
         discussion: """
-        Targets are named <python tag>-<Debian suite>[-glibc<baseline>]-<architecture>, for example \
-        cp311-bookworm-x86_64 (CPython 3.11 on Debian 12 with its gcc, x86_64) or \
-        cp311-bookworm-glibc2.17-x86_64 (the same root, compiling with zig for glibc 2.17: manylinux2014 \
-        wheels that install on RHEL 8 and Ubuntu 20.04). aarch64 targets run under qemu-user emulation: building \
-        their images and wheels is several times slower. The Debian mirror is the host's apt \
-        configuration (its archive and security URIs).
-        """,
+            Targets are named <python tag>-<Debian suite>[-glibc<baseline>]-<architecture>, for example \
+            cp311-bookworm-x86_64 (CPython 3.11 on Debian 12 with its gcc, x86_64) or \
+            cp311-bookworm-glibc2.17-x86_64 (the same root, compiling with zig for glibc 2.17: manylinux2014 \
+            wheels that install on RHEL 8 and Ubuntu 20.04). aarch64 targets run under qemu-user emulation: building \
+            their images and wheels is several times slower. The Debian mirror is the host's apt \
+            configuration (its archive and security URIs).
+            """,
         subcommands: [List.self, Build.self, Show.self, Remove.self])
 
     public init() {}
@@ -41,7 +41,9 @@ public struct ToolchainCommand: ParsableCommand {
                 guard let image = try store.image(named: name) else { return [name] + facts + ["not built", "-", "-", "-"] }
                 let age = Date().timeIntervalSince(image.builtAt)
                 let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
-                return [name] + facts + [store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText]
+                return [name] + facts + [
+                    store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText
+                ]
             }
             context.out(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
         }
@@ -69,7 +71,9 @@ public struct ToolchainCommand: ParsableCommand {
                 let started = Date()
                 context.out("building \(name) ...")
                 let image = try store.build(name) { line in context.out("  \(line)") }
-                context.out("built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s")
+                context.out(
+                    "built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s"
+                )
             }
         }
     }
@@ -120,5 +124,3 @@ public struct ToolchainCommand: ParsableCommand {
         }
     }
 }
-
-

@@ -8,21 +8,23 @@ public struct Wheelfarm: AsyncParsableCommand {
         commandName: "wheelfarm",
         abstract: "Build, audit, repair and publish manylinux wheels.",
         discussion: """
-        wheelfarm builds wheels from sdists in isolated roots of each target's toolchain, audits \
-        the binaries for manylinux/musllinux compatibility (PEP 600/656), grafts the external \
-        libraries they need, signs them, and publishes them to a repository pip installs from. \
-        `build -r` (the CI job) and `nightly` run on the farm: jobs in a SQLite store, a worker \
-        pool, retries, and state that survives a crash (`status`, `jobs`, `logs`, `retry`, \
-        `cancel`, `work`, `gc`, `config show`). `doctor` checks that this host has what the farm needs.
+            wheelfarm builds wheels from sdists in isolated roots of each target's toolchain, audits \
+            the binaries for manylinux/musllinux compatibility (PEP 600/656), grafts the external \
+            libraries they need, signs them, and publishes them to a repository pip installs from. \
+            `build -r` (the CI job) and `nightly` run on the farm: jobs in a SQLite store, a worker \
+            pool, retries, and state that survives a crash (`status`, `jobs`, `logs`, `retry`, \
+            `cancel`, `work`, `gc`, `config show`). `doctor` checks that this host has what the farm needs.
 
-        Exit status (each command's help says which it uses):
-        \(ExitStatus.table)
-        """,
+            Exit status (each command's help says which it uses):
+            \(ExitStatus.table)
+            """,
         version: wheelfarmVersion,
-        subcommands: [DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
-                      PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
-                      StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
-                      TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self])
+        subcommands: [
+            DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
+            PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
+            StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
+            TrackCommand.self, NightlyCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self
+        ])
 
     public init() {}
 }

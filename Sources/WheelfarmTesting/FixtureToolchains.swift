@@ -32,8 +32,9 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
         let digest = Digest.hex(Digest.sha256(Array("fixture image \(name)".utf8)))
         try FileManager.default.createDirectory(atPath: rootfs(digest: digest), withIntermediateDirectories: true)
         let python = InstalledPackage(name: "python\(spec.python)", version: "\(spec.python).2-1", architecture: spec.debianArchitecture)
-        let image = ToolchainImage(spec: spec, digest: digest, packages: [python], frontendWheels: [:], builtAt: Date(timeIntervalSince1970: 1_700_000_000),
-                                   sizeBytes: 0, buildSeconds: 0, definition: nil)
+        let image = ToolchainImage(
+            spec: spec, digest: digest, packages: [python], frontendWheels: [:], builtAt: Date(timeIntervalSince1970: 1_700_000_000),
+            sizeBytes: 0, buildSeconds: 0, definition: nil)
         lock.withLock {
             images[name] = image
             made.append(name)
@@ -44,8 +45,10 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
 
     public func rootfs(digest: String) -> String { "\(root)/\(digest)" }
 
-    public func derivedRoot(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
-                            progress: (String) -> Void) throws -> (DerivedRoot, built: Bool) {
+    public func derivedRoot(
+        base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
+        progress: (String) -> Void
+    ) throws -> (DerivedRoot, built: Bool) {
         let key = DerivedRoots.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
         let root = DerivedRoot(key: key, baseDigest: base.digest, requested: packages, added: [], builtAt: base.builtAt, layers: [rootfs(digest: base.digest)])
         return (root, false)

@@ -34,8 +34,10 @@ public final class FixtureWheels: WheelFetcher, @unchecked Sendable {
 
     /// Writes a small pure wheel with a correct RECORD; returns its path.
     @discardableResult
-    public static func pureWheel(name: String, version: String, into directory: String, tag: String = "py3-none-any",
-                                 files extra: [String: [UInt8]] = [:]) throws -> String {
+    public static func pureWheel(
+        name: String, version: String, into directory: String, tag: String = "py3-none-any",
+        files extra: [String: [UInt8]] = [:]
+    ) throws -> String {
         let distInfo = "\(name)-\(version).dist-info"
         var files = extra
         files["\(name)/__init__.py"] = files["\(name)/__init__.py"] ?? Array("VERSION = '\(version)'\n".utf8)

@@ -1,15 +1,18 @@
-@testable import BuildSandbox
 import Foundation
 import TestSupport
 import WheelfarmBasics
 import XCTest
+
+@testable import BuildSandbox
 
 /// A failed preparation names the step that failed and shows that step's own output.
 final class DerivedRootStepTests: XCTestCase {
     func assertClean(_ store: ToolchainStore, file: StaticString = #filePath, line: UInt = #line) throws {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
         XCTAssertFalse(mounts.contains("\(store.layout.path)/derived"), "a mount of the derived root is left", file: file, line: line)
-        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/derived")) ?? []).filter { $0.hasPrefix(".staging-") || $0.hasPrefix(".building-") }
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/derived")) ?? []).filter {
+            $0.hasPrefix(".staging-") || $0.hasPrefix(".building-")
+        }
         XCTAssertEqual(left, [], file: file, line: line)
     }
 
@@ -26,8 +29,9 @@ final class DerivedRootStepTests: XCTestCase {
     /// The libffi case of the issue: a library's compile error, not "installing pkg-config".
     func testASourceLibraryCompileErrorNamesItsBuildAndShowsTheCompilerLine() throws {
         let (store, image) = try TestImage.get()
-        let broken = SourceBuild(source: "libyaml", configure: "test -f include/yaml.h",
-                                 script: "printf 'int broken( {\\n' > broken.c && cc -c broken.c -o broken.o")
+        let broken = SourceBuild(
+            source: "libyaml", configure: "test -f include/yaml.h",
+            script: "printf 'int broken( {\\n' > broken.c && cc -c broken.c -o broken.o")
         XCTAssertThrowsError(try DerivedRoots(store: store).ensure(base: image, packages: ["pkg-config"], sources: [broken]) { _ in }) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("failed at building libyaml from source (source_libraries)"), text)
@@ -66,35 +70,39 @@ final class DerivedRootStepTests: XCTestCase {
 final class DebianMirrorTests: XCTestCase {
     func testBothSourceFormats() throws {
         let deb822 = """
-        Types: deb
-        URIs: http://mirror.example/debian/
-        Suites: bookworm bookworm-updates
-        Components: main
+            Types: deb
+            URIs: http://mirror.example/debian/
+            Suites: bookworm bookworm-updates
+            Components: main
 
-        Types: deb
-        URIs: http://mirror.example/debian-security
-        Suites: bookworm-security
-        Components: main
+            Types: deb
+            URIs: http://mirror.example/debian-security
+            Suites: bookworm-security
+            Components: main
 
-        Types: deb
-        Enabled: no
-        URIs: http://disabled.example/debian
-        Suites: bookworm
-        """
+            Types: deb
+            Enabled: no
+            URIs: http://disabled.example/debian
+            Suites: bookworm
+            """
         let entries = DebianMirror.entries(deb822: deb822)
         XCTAssertEqual(entries.count, 2)
         XCTAssertEqual(DebianMirror.parse(entries), DebianMirror(archive: "http://mirror.example/debian", security: "http://mirror.example/debian-security"))
         let oneLine = """
-        # a comment
-        deb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian bullseye main
-        deb-src http://mirror.example/debian bullseye main
-        deb http://mirror.example/security bullseye-security main
-        """
+            # a comment
+            deb [arch=amd64 signed-by=/x.gpg] http://mirror.example/debian bullseye main
+            deb-src http://mirror.example/debian bullseye main
+            deb http://mirror.example/security bullseye-security main
+            """
         let mirror = try XCTUnwrap(DebianMirror.parse(DebianMirror.entries(oneLine: oneLine)))
         XCTAssertEqual(mirror.archive, "http://mirror.example/debian")
-        XCTAssertEqual(mirror.sourceLines(suite: "trixie"), ["deb http://mirror.example/debian trixie main",
-                                                             "deb http://mirror.example/debian trixie-updates main",
-                                                             "deb http://mirror.example/security trixie-security main"])
+        XCTAssertEqual(
+            mirror.sourceLines(suite: "trixie"),
+            [
+                "deb http://mirror.example/debian trixie main",
+                "deb http://mirror.example/debian trixie-updates main",
+                "deb http://mirror.example/security trixie-security main"
+            ])
         XCTAssertEqual(mirror.releaseURL(suite: "trixie"), "http://mirror.example/debian/dists/trixie/InRelease")
         XCTAssertNil(DebianMirror.parse(DebianMirror.entries(oneLine: "deb-src http://x/debian bookworm main")))
     }

@@ -1,8 +1,9 @@
-@testable import BuildSandbox
 import Foundation
 import TestSupport
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
+
+@testable import BuildSandbox
 
 /// The list of host tools is the only way the farm runs a program: these tests check that the
 /// list is complete (the set-up scripts call nothing else), honest (each tool comes from the
@@ -33,8 +34,10 @@ final class HostToolTests: XCTestCase {
             // may be /bin/x or /usr/bin/x, and a symlink's target may be the packaged file.
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
             var owners: [String] = []
-            for candidate in Set([path, resolved, path.replacingOccurrences(of: "/usr/", with: "/"), resolved.replacingOccurrences(of: "/usr/", with: "/"),
-                                  "/usr" + path, "/usr" + resolved]) {
+            for candidate in Set([
+                path, resolved, path.replacingOccurrences(of: "/usr/", with: "/"), resolved.replacingOccurrences(of: "/usr/", with: "/"),
+                "/usr" + path, "/usr" + resolved
+            ]) {
                 let output = try ProcessRunner.run(dpkg, ["-S", candidate])
                 guard output.status == 0 else { continue }
                 owners += output.stdout.split(separator: "\n").compactMap { $0.split(separator: ":").first.map(String.init) }
@@ -82,13 +85,18 @@ final class HostToolTests: XCTestCase {
         let config = SandboxConfiguration(layers: ["/a", "/b"], command: ["true"], mounts: [BindMount(source: "/x", destination: "/y", readOnly: true)])
         let scripts = [
             "sandbox": sandbox.plan(config, scratch: "/s", cgroupDirectories: ["/sys/fs/cgroup/x"], rlimits: ["--as=1"]).script,
-            "sandbox with network": sandbox.plan(SandboxConfiguration(layers: ["/a"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: []).script,
-            "derived root": DerivedRoots.preparationScript(sources: [SourceBuild(source: "libyaml", configure: "cmake .", script: "make install")], spec: spec, useGcc: false),
+            "sandbox with network": sandbox.plan(
+                SandboxConfiguration(layers: ["/a"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: []
+            ).script,
+            "derived root": DerivedRoots.preparationScript(
+                sources: [SourceBuild(source: "libyaml", configure: "cmake .", script: "make install")], spec: spec, useGcc: false),
             "frontend": ToolchainStore.frontendScript(requirements: ["pip==24.3.1"]),
-            "zig": ZigToolchain.installScript,
+            "zig": ZigToolchain.installScript
         ]
-        let builtins: Set<String> = ["cd", "echo", "printf", "exit", "set", "shift", "fail", "step", "run_step", "[", "test", "true", "false", ":",
-                                     "eval", "exec", "export", "return", "read", "trap", "wait", "umask", "unset", "local", "n", "rc", "dir", "S", "R"]
+        let builtins: Set<String> = [
+            "cd", "echo", "printf", "exit", "set", "shift", "fail", "step", "run_step", "[", "test", "true", "false", ":",
+            "eval", "exec", "export", "return", "read", "trap", "wait", "umask", "unset", "local", "n", "rc", "dir", "S", "R"
+        ]
         for (name, script) in scripts {
             let commands = ScriptCommands.commands(in: script)
             XCTAssertFalse(commands.isEmpty, "no command found in the \(name) script")
@@ -101,17 +109,18 @@ final class HostToolTests: XCTestCase {
     /// The scanner finds commands and nothing inside quotes.
     func testScriptScannerFindsCommandWords() {
         let script = """
-        set -e
-        X=1 mount -t proc proc "$R/proc" && cp a b || fail 'cp a: oops && rm x'
-        if [ -e "$f" ]; then sed -n p "$f" > out; fi
-        for f in a b; do chown x "$f"; done
-        dir=$(cd "$R" && ls -d x | head -n 1)
-        step mkdir -p /x 2>&1 >&2
-        echo x >&2; cat y
-        run_step "a name" chroot "$R" /usr/bin/env -i apt-get update
-        """
-        XCTAssertEqual(ScriptCommands.commands(in: script),
-                       ["set", "mount", "cp", "fail", "[", "sed", "chown", "cd", "ls", "head", "mkdir", "echo", "cat", "chroot"])
+            set -e
+            X=1 mount -t proc proc "$R/proc" && cp a b || fail 'cp a: oops && rm x'
+            if [ -e "$f" ]; then sed -n p "$f" > out; fi
+            for f in a b; do chown x "$f"; done
+            dir=$(cd "$R" && ls -d x | head -n 1)
+            step mkdir -p /x 2>&1 >&2
+            echo x >&2; cat y
+            run_step "a name" chroot "$R" /usr/bin/env -i apt-get update
+            """
+        XCTAssertEqual(
+            ScriptCommands.commands(in: script),
+            ["set", "mount", "cp", "fail", "[", "sed", "chown", "cd", "ls", "head", "mkdir", "echo", "cat", "chroot"])
     }
 
     func testEmulationToolsAreKnownPerArchitecture() {

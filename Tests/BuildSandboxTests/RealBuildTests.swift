@@ -39,12 +39,16 @@ final class RealBuildTests: XCTestCase {
         environment["CIBUILDWHEEL"] = "1"  // markupsafe then fails instead of silently dropping its extension
         let config = SandboxConfiguration(
             layers: [store.rootfs(digest: image.digest)],
-            command: ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps",
-                      "/src/markupsafe-3.0.2.tar.gz", "-w", "/out"],
+            command: [
+                "python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps",
+                "/src/markupsafe-3.0.2.tar.gz", "-w", "/out"
+            ],
             environment: environment,
-            mounts: [BindMount(source: sdists, destination: "/src", readOnly: true),
-                     BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
-                     BindMount(source: out.path, destination: "/out", readOnly: false)],
+            mounts: [
+                BindMount(source: sdists, destination: "/src", readOnly: true),
+                BindMount(source: wheelhouse, destination: "/wheelhouse", readOnly: true),
+                BindMount(source: out.path, destination: "/out", readOnly: false)
+            ],
             limits: SandboxLimits(wallSeconds: 600, memoryBytes: 2 << 30, maxProcesses: 512, diskBytes: 2 << 30))
         var log: [UInt8] = []
         let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, _ in log.append(contentsOf: chunk) }
@@ -97,7 +101,9 @@ final class TeardownTests: XCTestCase {
         let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
         XCTAssertFalse(mounts.contains("wheelfarm-root") || mounts.contains("wheelfarm-scratch"), "mounts leaked")
         // The dead run's scratch folder and cgroups are swept by the next run.
-        let next = try NamespaceSandbox(layout: store.layout).run(SandboxConfiguration(layers: [store.rootfs(digest: TestImage.get().1.digest)], command: ["true"])) { _, _ in }
+        let next = try NamespaceSandbox(layout: store.layout).run(
+            SandboxConfiguration(layers: [store.rootfs(digest: TestImage.get().1.digest)], command: ["true"])
+        ) { _, _ in }
         XCTAssertEqual(next.outcome, .exited(0))
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(store.layout.path)/scratch")) ?? [], [])
         let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/wheelfarm")) ?? []).filter { $0.hasPrefix("run-\(pid)-") }

@@ -39,14 +39,20 @@ final class SandboxTests: XCTestCase {
     }
 
     /// Runs a command in a fresh sandbox of the test image; returns the outcome and the output.
-    func run(_ command: [String], network: Bool = false, mounts: [BindMount] = [], limits: SandboxLimits = SandboxLimits(wallSeconds: 120, memoryBytes: 1 << 30, maxProcesses: 256, diskBytes: 1 << 30)) throws -> (SandboxOutcome, String) {
+    func run(
+        _ command: [String], network: Bool = false, mounts: [BindMount] = [],
+        limits: SandboxLimits = SandboxLimits(wallSeconds: 120, memoryBytes: 1 << 30, maxProcesses: 256, diskBytes: 1 << 30)
+    ) throws -> (SandboxOutcome, String) {
         var output: [UInt8] = []
         let config = SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: command, mounts: mounts, network: network, limits: limits)
         let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, _ in output.append(contentsOf: chunk) }
         return (result.outcome, String(decoding: output, as: UTF8.self))
     }
 
-    func python(_ code: String, network: Bool = false, limits: SandboxLimits = SandboxLimits(wallSeconds: 120, memoryBytes: 1 << 30, maxProcesses: 256, diskBytes: 1 << 30)) throws -> (SandboxOutcome, String) {
+    func python(
+        _ code: String, network: Bool = false,
+        limits: SandboxLimits = SandboxLimits(wallSeconds: 120, memoryBytes: 1 << 30, maxProcesses: 256, diskBytes: 1 << 30)
+    ) throws -> (SandboxOutcome, String) {
         try run(["python3", "-c", code], network: network, limits: limits)
     }
 
@@ -58,14 +64,15 @@ final class SandboxTests: XCTestCase {
     }
 
     func testRunsUnprivilegedInItsOwnNamespaces() throws {
-        let (outcome, output) = try python("""
-        import os, socket
-        pids = [p for p in os.listdir('/proc') if p.isdigit()]
-        status = open('/proc/self/status').read()
-        caps = [l for l in status.splitlines() if l.startswith('CapEff')][0].split()[1]
-        nnp = [l for l in status.splitlines() if l.startswith('NoNewPrivs')][0].split()[1]
-        print(os.getuid(), os.getgid(), socket.gethostname(), len(pids), caps, nnp)
-        """)
+        let (outcome, output) = try python(
+            """
+            import os, socket
+            pids = [p for p in os.listdir('/proc') if p.isdigit()]
+            status = open('/proc/self/status').read()
+            caps = [l for l in status.splitlines() if l.startswith('CapEff')][0].split()[1]
+            nnp = [l for l in status.splitlines() if l.startswith('NoNewPrivs')][0].split()[1]
+            print(os.getuid(), os.getgid(), socket.gethostname(), len(pids), caps, nnp)
+            """)
         XCTAssertEqual(outcome, .exited(0), output)
         // Two processes: the sandbox's init (a root shell that dies with wheelfarm) and the command.
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), "65534 65534 wheelfarm 2 0000000000000000 1")
@@ -86,7 +93,8 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(listen(listener, 8), 0)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         let port = UInt16(bigEndian: address.sin_port)
-        let probe = "import socket\ntry:\n  socket.create_connection(('127.0.0.1', \(port)), timeout=5); print('CONNECTED')\nexcept OSError as e:\n  print('REFUSED', e)"
+        let probe =
+            "import socket\ntry:\n  socket.create_connection(('127.0.0.1', \(port)), timeout=5); print('CONNECTED')\nexcept OSError as e:\n  print('REFUSED', e)"
         let (outcome, output) = try python(probe)
         XCTAssertEqual(outcome, .exited(0), output)
         XCTAssertTrue(output.hasPrefix("REFUSED"), output)
@@ -100,8 +108,9 @@ final class SandboxTests: XCTestCase {
         let marker = "/tmp/wheelfarm-escape-\(UInt32.random(in: 0...UInt32.max))"
         let dir = try TemporaryDirectory()
         chmod(dir.path, 0o777)
-        let (outcome, output) = try run(["sh", "-c", "echo pwned > \(marker); echo pwned > /ro/file; echo pwned > /etc/passwd; ls /work 2>&1; echo done"],
-                                        mounts: [BindMount(source: dir.path, destination: "/ro", readOnly: true)])
+        let (outcome, output) = try run(
+            ["sh", "-c", "echo pwned > \(marker); echo pwned > /ro/file; echo pwned > /etc/passwd; ls /work 2>&1; echo done"],
+            mounts: [BindMount(source: dir.path, destination: "/ro", readOnly: true)])
         XCTAssertEqual(outcome, .exited(0), output)
         XCTAssertTrue(output.contains("Read-only file system"), output)
         XCTAssertTrue(output.contains("Permission denied"), output)
@@ -112,29 +121,31 @@ final class SandboxTests: XCTestCase {
     }
 
     func testHostProcessesAreInvisible() throws {
-        let (outcome, output) = try python("""
-        import os
-        pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
-        cmdlines = [open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() for p in pids]
-        others = [c for p, c in zip(pids, cmdlines) if p != os.getpid()]
-        print(len(pids), pids[0], [c.split()[0] for c in others])
-        """)
+        let (outcome, output) = try python(
+            """
+            import os
+            pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+            cmdlines = [open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() for p in pids]
+            others = [c for p, c in zip(pids, cmdlines) if p != os.getpid()]
+            print(len(pids), pids[0], [c.split()[0] for c in others])
+            """)
         XCTAssertEqual(outcome, .exited(0), output)
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), "2 1 ['/bin/sh']", "only the sandbox's own init and the command are visible")
     }
 
     func testForkBombIsContained() throws {
-        let (outcome, output) = try python("""
-        import os, time
-        n = 0
-        try:
-            while True:
-                if os.fork() == 0:
-                    time.sleep(60); os._exit(0)
-                n += 1
-        except OSError as e:
-            print('fork failed after', n, e)
-        """, limits: SandboxLimits(wallSeconds: 60, memoryBytes: 1 << 30, maxProcesses: 64, diskBytes: 1 << 28))
+        let (outcome, output) = try python(
+            """
+            import os, time
+            n = 0
+            try:
+                while True:
+                    if os.fork() == 0:
+                        time.sleep(60); os._exit(0)
+                    n += 1
+            except OSError as e:
+                print('fork failed after', n, e)
+            """, limits: SandboxLimits(wallSeconds: 60, memoryBytes: 1 << 30, maxProcesses: 64, diskBytes: 1 << 28))
         XCTAssertEqual(outcome, .exited(0), output)
         XCTAssertTrue(output.contains("fork failed after"), output)
         let count = Int(output.split(separator: " ").dropFirst(3).first ?? "") ?? 999
@@ -144,8 +155,9 @@ final class SandboxTests: XCTestCase {
     }
 
     func testMemoryLimitKillsTheRun() throws {
-        let (outcome, output) = try python("x = bytearray(600 << 20); x[::4096] = b'x' * len(x[::4096]); print('allocated')",
-                                           limits: SandboxLimits(wallSeconds: 60, memoryBytes: 128 << 20, maxProcesses: 64, diskBytes: 1 << 28))
+        let (outcome, output) = try python(
+            "x = bytearray(600 << 20); x[::4096] = b'x' * len(x[::4096]); print('allocated')",
+            limits: SandboxLimits(wallSeconds: 60, memoryBytes: 128 << 20, maxProcesses: 64, diskBytes: 1 << 28))
         XCTAssertFalse(output.contains("allocated"), output)
         switch outcome {
         case .memoryExceeded: break
@@ -156,7 +168,8 @@ final class SandboxTests: XCTestCase {
     }
 
     func testTimeoutKillsEverything() throws {
-        let (outcome, _) = try run(["sh", "-c", "sleep 1001 & sleep 1002"], limits: SandboxLimits(wallSeconds: 2, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
+        let (outcome, _) = try run(
+            ["sh", "-c", "sleep 1001 & sleep 1002"], limits: SandboxLimits(wallSeconds: 2, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
         XCTAssertEqual(outcome, .timedOut(seconds: 2))
         try assertNoProcess(matching: "sleep 100")
         try assertNothingLeaked()
@@ -164,8 +177,9 @@ final class SandboxTests: XCTestCase {
 
     func testStopRequestKillsEverything() throws {
         // What a scheduler does to cancel a running build: the run asks, and is told to stop.
-        var config = SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", "sleep 1004 & sleep 1005"],
-                                          limits: SandboxLimits(wallSeconds: 600, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
+        var config = SandboxConfiguration(
+            layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", "sleep 1004 & sleep 1005"],
+            limits: SandboxLimits(wallSeconds: 600, memoryBytes: 1 << 28, maxProcesses: 64, diskBytes: 1 << 28))
         let asked = LockedCounter()
         config.stop = { asked.increment() >= 2 }
         let result = try NamespaceSandbox(layout: store.layout).run(config) { _, _ in }
@@ -183,27 +197,28 @@ final class SandboxTests: XCTestCase {
     }
 
     func testChrootEscapeAndPrivilegeGainFail() throws {
-        let (outcome, output) = try python("""
-        import os, subprocess
-        def attempt(name, fn):
-            try:
-                fn(); print(name, 'SUCCEEDED')
-            except Exception as e:
-                print(name, 'failed:', type(e).__name__)
-        def chroot_escape():
-            os.makedirs('/tmp/x', exist_ok=True); os.chroot('/tmp/x')
-            for _ in range(64): os.chdir('..')
-            os.chroot('.')
-        attempt('chroot', chroot_escape)
-        attempt('setuid', lambda: os.setuid(0))
-        def run(cmd):
-            r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=20)
-            if r.returncode != 0: raise RuntimeError(r.stderr.strip())
-        attempt('su', lambda: run(['su', '-c', 'id -u', 'root']))
-        attempt('newgrp', lambda: run(['newgrp', 'root']))
-        attempt('mount', lambda: run(['mount', '-t', 'tmpfs', 'none', '/tmp']))
-        attempt('oldroot', lambda: os.listdir('/.wheelfarm-oldroot'))
-        """)
+        let (outcome, output) = try python(
+            """
+            import os, subprocess
+            def attempt(name, fn):
+                try:
+                    fn(); print(name, 'SUCCEEDED')
+                except Exception as e:
+                    print(name, 'failed:', type(e).__name__)
+            def chroot_escape():
+                os.makedirs('/tmp/x', exist_ok=True); os.chroot('/tmp/x')
+                for _ in range(64): os.chdir('..')
+                os.chroot('.')
+            attempt('chroot', chroot_escape)
+            attempt('setuid', lambda: os.setuid(0))
+            def run(cmd):
+                r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=20)
+                if r.returncode != 0: raise RuntimeError(r.stderr.strip())
+            attempt('su', lambda: run(['su', '-c', 'id -u', 'root']))
+            attempt('newgrp', lambda: run(['newgrp', 'root']))
+            attempt('mount', lambda: run(['mount', '-t', 'tmpfs', 'none', '/tmp']))
+            attempt('oldroot', lambda: os.listdir('/.wheelfarm-oldroot'))
+            """)
         XCTAssertEqual(outcome, .exited(0), output)
         XCTAssertFalse(output.contains("SUCCEEDED"), output)
         for name in ["chroot", "setuid", "su", "newgrp", "mount", "oldroot"] { XCTAssertTrue(output.contains("\(name) failed"), "\(name): \(output)") }
@@ -213,8 +228,9 @@ final class SandboxTests: XCTestCase {
     func testWritableLayerIsFreshAndBounded() throws {
         let (first, _) = try run(["sh", "-c", "echo left > /tmp/leftover"])
         XCTAssertEqual(first, .exited(0))
-        let (second, output) = try run(["sh", "-c", "test ! -e /tmp/leftover && echo fresh; head -c 300000000 /dev/zero > /tmp/big; echo status=$?"],
-                                       limits: SandboxLimits(wallSeconds: 60, memoryBytes: 1 << 30, maxProcesses: 64, diskBytes: 64 << 20))
+        let (second, output) = try run(
+            ["sh", "-c", "test ! -e /tmp/leftover && echo fresh; head -c 300000000 /dev/zero > /tmp/big; echo status=$?"],
+            limits: SandboxLimits(wallSeconds: 60, memoryBytes: 1 << 30, maxProcesses: 64, diskBytes: 64 << 20))
         XCTAssertEqual(second, .exited(0))
         XCTAssertTrue(output.contains("fresh"), output)
         XCTAssertTrue(output.contains("No space left on device"), output)
@@ -236,7 +252,8 @@ final class SandboxTests: XCTestCase {
         XCTAssertTrue(plan.script.contains("remount,bind,ro,nosuid,nodev"))
         XCTAssertTrue(plan.script.contains("--no-new-privs"))
         XCTAssertTrue(plan.script.contains("'/cg/cgroup.procs'"))
-        let networked = NamespaceSandbox(layout: FarmLayout(path: "/home")).plan(SandboxConfiguration(layers: ["/img"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: [])
+        let networked = NamespaceSandbox(layout: FarmLayout(path: "/home")).plan(
+            SandboxConfiguration(layers: ["/img"], command: ["true"], network: true), scratch: "/s", cgroupDirectories: [], rlimits: [])
         XCTAssertFalse(networked.argv.contains("--net"))
     }
 
@@ -280,6 +297,10 @@ final class LockedCounter: @unchecked Sendable {
     private var count = 0
     private let lock = NSLock()
     /// Adds one; returns the new count.
-    func increment() -> Int { lock.withLock { count += 1; return count } }
+    func increment() -> Int {
+        lock.withLock {
+            count += 1; return count
+        }
+    }
     var value: Int { lock.withLock { count } }
 }

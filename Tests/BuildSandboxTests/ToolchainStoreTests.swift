@@ -1,8 +1,9 @@
-@testable import BuildSandbox
 import Foundation
 import TestSupport
 import WheelfarmBasics
 import XCTest
+
+@testable import BuildSandbox
 
 final class ToolchainStoreTests: XCTestCase {
     func catalog() throws -> ToolchainCatalog { try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot) }
@@ -21,7 +22,8 @@ final class ToolchainStoreTests: XCTestCase {
         XCTAssertEqual(try catalog.spec("cp39-bullseye-aarch64").debianArchitecture, "arm64")
         XCTAssertEqual(try catalog.spec("cp313-trixie-x86_64").python, "3.13")
         for spec in catalog.specs.values {
-            XCTAssertTrue(spec.packages.contains("build-essential") && spec.packages.contains("python3-dev") && spec.packages.contains("python3-venv"), spec.name)
+            XCTAssertTrue(
+                spec.packages.contains("build-essential") && spec.packages.contains("python3-dev") && spec.packages.contains("python3-venv"), spec.name)
             XCTAssertNotNil(spec.frontend["pip"], spec.name)
             XCTAssertNotNil(spec.frontend["build"], spec.name)
         }
@@ -53,7 +55,10 @@ final class ToolchainStoreTests: XCTestCase {
         }
         // The wrapper puts the root's headers and libraries after zig's libc.
         let wrapper = ZigToolchain.wrapper(mode: "c++", spec: try catalog.spec("cp311-bookworm-glibc2.17-aarch64"))
-        XCTAssertTrue(wrapper.contains("zig c++ -target aarch64-linux-gnu.2.17 \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"), wrapper)
+        XCTAssertTrue(
+            wrapper.contains(
+                "zig c++ -target aarch64-linux-gnu.2.17 \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"),
+            wrapper)
     }
 
     func testDigestChangesWithAnyPackageVersion() throws {
@@ -66,7 +71,8 @@ final class ToolchainStoreTests: XCTestCase {
         updated[0].version = "2.9.14+dfsg-1.3~deb12u2"  // a security update
         XCTAssertNotEqual(a, ToolchainStore.digest(spec: spec, packages: updated, frontendWheels: ["pip-24.3.1-py3-none-any.whl": "aa"]))
         XCTAssertNotEqual(a, ToolchainStore.digest(spec: spec, packages: packages, frontendWheels: ["pip-24.3.1-py3-none-any.whl": "bb"]))
-        XCTAssertNotEqual(DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev"]), DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev", "libxslt1-dev"]))
+        XCTAssertNotEqual(
+            DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev"]), DerivedRoots.key(baseDigest: a, packages: ["libxml2-dev", "libxslt1-dev"]))
         XCTAssertEqual(DerivedRoots.key(baseDigest: a, packages: ["b", "a"]), DerivedRoots.key(baseDigest: a, packages: ["a", "b", "a"]))
         // Source builds, their scripts and the compiler count in the derived root's key.
         let libyaml = SourceBuild(source: "libyaml", script: "cmake ...")
@@ -77,7 +83,9 @@ final class ToolchainStoreTests: XCTestCase {
         XCTAssertNotEqual(withSource, DerivedRoots.key(baseDigest: a, packages: ["cmake"], sources: [libyaml], useGcc: true))
         // A zig target's digest differs from the gcc one's with the same packages.
         let zig = try catalog().spec("cp311-bookworm-glibc2.17-x86_64")
-        XCTAssertNotEqual(ToolchainStore.digest(spec: zig, packages: packages, frontendWheels: [:]), ToolchainStore.digest(spec: spec, packages: packages, frontendWheels: [:]))
+        XCTAssertNotEqual(
+            ToolchainStore.digest(spec: zig, packages: packages, frontendWheels: [:]),
+            ToolchainStore.digest(spec: spec, packages: packages, frontendWheels: [:]))
     }
 
     func testImagesAreSharedAndRemovedOnlyWhenUnused() throws {
@@ -87,8 +95,9 @@ final class ToolchainStoreTests: XCTestCase {
         XCTAssertThrowsError(try store.requireImage(named: "cp311-bookworm-x86_64")) { XCTAssertTrue("\($0)".contains("wheelfarm toolchain build")) }
         // Two targets pointing at one stored image.
         let digest = String(repeating: "ab", count: 32)
-        let image = ToolchainImage(spec: try store.catalog.spec("cp311-bookworm-x86_64"), digest: digest, packages: [], frontendWheels: [:],
-                                   builtAt: Date(), sizeBytes: 1, buildSeconds: 1)
+        let image = ToolchainImage(
+            spec: try store.catalog.spec("cp311-bookworm-x86_64"), digest: digest, packages: [], frontendWheels: [:],
+            builtAt: Date(), sizeBytes: 1, buildSeconds: 1)
         try FileManager.default.createDirectory(atPath: "\(home.path)/images/\(digest)/rootfs", withIntermediateDirectories: true)
         try Files.writeAtomically(Array(try ToolchainStore.encoder.encode(image)), to: "\(home.path)/images/\(digest)/manifest.json")
         try FileManager.default.createDirectory(atPath: "\(home.path)/toolchains", withIntermediateDirectories: true)
@@ -129,7 +138,10 @@ final class EmulatedBuildTests: XCTestCase {
         chmod(src.path, 0o755)
         let config = SandboxConfiguration(
             layers: [store.rootfs(digest: image.digest)],
-            command: ["sh", "-c", "uname -m && python3 -c 'import platform; print(platform.machine())' && gcc -shared -fPIC $(python3-config --includes) -o /out/_withpy.so /src/withpy.c && python3 -c 'import sys; sys.path.insert(0, \"/out\"); import _withpy; print(\"imported\")'"],
+            command: [
+                "sh", "-c",
+                "uname -m && python3 -c 'import platform; print(platform.machine())' && gcc -shared -fPIC $(python3-config --includes) -o /out/_withpy.so /src/withpy.c && python3 -c 'import sys; sys.path.insert(0, \"/out\"); import _withpy; print(\"imported\")'"
+            ],
             mounts: [BindMount(source: src.path, destination: "/src", readOnly: true), BindMount(source: out.path, destination: "/out", readOnly: false)],
             limits: SandboxLimits(wallSeconds: 900, memoryBytes: 2 << 30, maxProcesses: 256, diskBytes: 1 << 30))
         var log: [UInt8] = []

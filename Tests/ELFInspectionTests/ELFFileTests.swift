@@ -20,16 +20,20 @@ final class ELFFileTests: XCTestCase {
     func testSharedLibraryDynamicInformation() throws {
         let dep = try write("dep.c", "int dep(void) { return 1; }\n")
         try TestSupport.compile([dep], output: "\(dir.path)/libdep.so.1", arguments: ["-shared", "-fPIC", "-Wl,-soname,libdep.so.1"])
-        let src = try write("m.c", """
-        #include <pthread.h>
-        #include <math.h>
-        int dep(void);
-        static void *run(void *a) { return a; }
-        int f(double x) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_join(t, 0); return dep() + (int)exp(x); }
-        int PyInit_m(void) { return 0; }
-        """)
+        let src = try write(
+            "m.c",
+            """
+            #include <pthread.h>
+            #include <math.h>
+            int dep(void);
+            static void *run(void *a) { return a; }
+            int f(double x) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_join(t, 0); return dep() + (int)exp(x); }
+            int PyInit_m(void) { return 0; }
+            """)
         let out = "\(dir.path)/m.so"
-        try TestSupport.compile([src], output: out, arguments: ["-shared", "-fPIC", "-Wl,-soname,m.so", "-Wl,-rpath,$ORIGIN/../lib", "-L\(dir.path)", "-l:libdep.so.1", "-lm", "-lpthread"])
+        try TestSupport.compile(
+            [src], output: out,
+            arguments: ["-shared", "-fPIC", "-Wl,-soname,m.so", "-Wl,-rpath,$ORIGIN/../lib", "-L\(dir.path)", "-l:libdep.so.1", "-lm", "-lpthread"])
         let elf = try ELFFile(bytes: Files.readBytes(out))
         XCTAssertEqual(elf.bits, 64)
         XCTAssertEqual(elf.architecture, "x86_64")

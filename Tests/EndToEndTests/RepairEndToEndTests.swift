@@ -1,15 +1,16 @@
+import ArgumentParser
 import ELFInspection
 import FarmCore
 import Foundation
 import PackagingModel
+import Signing
 import TestSupport
 import WheelArchive
 import WheelAudit
 @_spi(AnyProgram) import WheelfarmBasics
-@testable import WheelfarmCommands
-import ArgumentParser
-import Signing
 import XCTest
+
+@testable import WheelfarmCommands
 
 /// The real repair path: C extensions compiled with gcc at test time, packed as a wheel,
 /// repaired, installed with pip and imported where the system's copies of the grafted
@@ -36,18 +37,23 @@ final class RepairEndToEndTests: XCTestCase {
         let src = "\(TestSupport.repositoryRoot)/Tests/Fixtures/cext"
         let include = try TestSupport.pythonInclude()
         try TestSupport.compile(["\(src)/wfdep.c"], output: "\(buildDir)/libwfdep.so.1", arguments: ["-shared", "-fPIC", "-Wl,-soname,libwfdep.so.1"])
-        try TestSupport.compile(["\(src)/wfdemo.c"], output: "\(buildDir)/libwfdemo.so.1",
-                                arguments: ["-shared", "-fPIC", "-Wl,-soname,libwfdemo.so.1", "-L\(buildDir)", "-l:libwfdep.so.1", "-lpthread"])
-        try TestSupport.compile(["\(src)/native.c"], output: "\(buildDir)/_native.so",
-                                arguments: ["-shared", "-fPIC", "-I\(include)", "-L\(buildDir)", "-l:libwfdemo.so.1", "-lyaml"])
+        try TestSupport.compile(
+            ["\(src)/wfdemo.c"], output: "\(buildDir)/libwfdemo.so.1",
+            arguments: ["-shared", "-fPIC", "-Wl,-soname,libwfdemo.so.1", "-L\(buildDir)", "-l:libwfdep.so.1", "-lpthread"])
+        try TestSupport.compile(
+            ["\(src)/native.c"], output: "\(buildDir)/_native.so",
+            arguments: ["-shared", "-fPIC", "-I\(include)", "-L\(buildDir)", "-l:libwfdemo.so.1", "-lyaml"])
         // A second extension links libpython, as CMake's FindPython does on Debian: repair must drop it.
-        try TestSupport.compile(["\(src)/withpy.c"], output: "\(buildDir)/_withpy.so",
-                                arguments: ["-shared", "-fPIC", "-I\(include)", "-lpython3.11"])
-        rawWheel = try TestSupport.makeWheel(in: work.path, name: "wfdemo", version: "1.0", tag: "cp311-cp311-linux_x86_64", files: [
-            "wfdemo/__init__.py": Array("from ._native import answer, yaml_version\n".utf8),
-            "wfdemo/_native.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_native.so"),
-            "wfdemo/sub/_withpy.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_withpy.so"),
-        ])
+        try TestSupport.compile(
+            ["\(src)/withpy.c"], output: "\(buildDir)/_withpy.so",
+            arguments: ["-shared", "-fPIC", "-I\(include)", "-lpython3.11"])
+        rawWheel = try TestSupport.makeWheel(
+            in: work.path, name: "wfdemo", version: "1.0", tag: "cp311-cp311-linux_x86_64",
+            files: [
+                "wfdemo/__init__.py": Array("from ._native import answer, yaml_version\n".utf8),
+                "wfdemo/_native.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_native.so"),
+                "wfdemo/sub/_withpy.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_withpy.so")
+            ])
         // Our own libraries live only in the build folder: only this search path finds them.
         setenv("WHEELFARM_LD_LIBRARY_PATH", buildDir, 1)
     }
@@ -100,10 +106,12 @@ final class RepairEndToEndTests: XCTestCase {
 
     func testOrganisationPolicyChangesTheVerdict() throws {
         let file = "\(work.path)/org-policy.json"
-        try Files.writeAtomically(Array("""
-        {"format": 1, "policies": [{"name": "manylinux_2_34", "base": "manylinux_2_34",
-          "extra_allowed_libraries": ["libwfdemo.so.1", "libwfdep.so.1", "libyaml-0.so.2", "libpython3.11.so.1.0"]}]}
-        """.utf8), to: file)
+        try Files.writeAtomically(
+            Array(
+                """
+                {"format": 1, "policies": [{"name": "manylinux_2_34", "base": "manylinux_2_34",
+                  "extra_allowed_libraries": ["libwfdemo.so.1", "libwfdep.so.1", "libyaml-0.so.2", "libpython3.11.so.1.0"]}]}
+                """.utf8), to: file)
         let (_, report) = try auditJSON(rawWheel, policy: [file])
         XCTAssertEqual(report["platform_tag"] as? String, "manylinux_2_34_x86_64")
     }
@@ -155,14 +163,14 @@ final class RepairEndToEndTests: XCTestCase {
         try ProcessRunner.check("/usr/bin/python3", ["-m", "venv", venv])
         try ProcessRunner.check("\(venv)/bin/pip", ["install", "--no-index", "--no-deps", "--quiet", repaired], environment: cleanEnvironment())
         let probe = """
-        import json, ctypes, wfdemo, wfdemo.sub._withpy
-        maps = sorted({line.split()[-1] for line in open('/proc/self/maps') if 'yaml' in line or 'wfde' in line})
-        try:
-            ctypes.CDLL('libyaml-0.so.2'); hidden = False
-        except OSError:
-            hidden = True
-        print(json.dumps({'answer': wfdemo.answer(), 'yaml': wfdemo.yaml_version(), 'maps': maps, 'system_yaml_hidden': hidden}))
-        """
+            import json, ctypes, wfdemo, wfdemo.sub._withpy
+            maps = sorted({line.split()[-1] for line in open('/proc/self/maps') if 'yaml' in line or 'wfde' in line})
+            try:
+                ctypes.CDLL('libyaml-0.so.2'); hidden = False
+            except OSError:
+                hidden = True
+            print(json.dumps({'answer': wfdemo.answer(), 'yaml': wfdemo.yaml_version(), 'maps': maps, 'system_yaml_hidden': hidden}))
+            """
         let result = try runHidingLibyaml(["\(venv)/bin/python", "-c", probe])
         XCTAssertEqual(result.status, 0, result.stderr)
         let loaded = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], result.stdout)
@@ -175,18 +183,22 @@ final class RepairEndToEndTests: XCTestCase {
 
         // Control: the raw wheel does not import in the same environment.
         let target = "\(work.path)/raw-target"
-        try ProcessRunner.check("\(venv)/bin/pip", ["install", "--no-index", "--no-deps", "--quiet", "--target", target, rawWheel], environment: cleanEnvironment())
+        try ProcessRunner.check(
+            "\(venv)/bin/pip", ["install", "--no-index", "--no-deps", "--quiet", "--target", target, rawWheel], environment: cleanEnvironment())
         let control = try runHidingLibyaml(["/usr/bin/env", "PYTHONPATH=\(target)", "\(venv)/bin/python", "-c", "import wfdemo"])
         XCTAssertNotEqual(control.status, 0, "the unrepaired wheel must fail to import here")
     }
 
     func testLibrariesLoadedWithDlopenAreBundledUnderTheirOwnNames() throws {
         let include = try TestSupport.pythonInclude()
-        try TestSupport.compile(["\(TestSupport.repositoryRoot)/Tests/Fixtures/cext/dlo.c"], output: "\(buildDir)/_dlo.so",
-                                arguments: ["-shared", "-fPIC", "-I\(include)", "-ldl"])
-        let raw = try TestSupport.makeWheel(in: work.path, name: "wfdlo", version: "1.0", tag: "cp311-cp311-linux_x86_64", files: [
-            "wfdlo/__init__.py": [], "wfdlo/_dlo.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_dlo.so"),
-        ])
+        try TestSupport.compile(
+            ["\(TestSupport.repositoryRoot)/Tests/Fixtures/cext/dlo.c"], output: "\(buildDir)/_dlo.so",
+            arguments: ["-shared", "-fPIC", "-I\(include)", "-ldl"])
+        let raw = try TestSupport.makeWheel(
+            in: work.path, name: "wfdlo", version: "1.0", tag: "cp311-cp311-linux_x86_64",
+            files: [
+                "wfdlo/__init__.py": [], "wfdlo/_dlo.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_dlo.so")
+            ])
         let (status, context) = try repair(raw, into: "\(work.path)/dlo", extra: ["--bundle", "libwfdep.so.1"])
         XCTAssertEqual(status, 0, context.errors)
         let repaired = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: "\(work.path)/dlo").first)
@@ -196,8 +208,11 @@ final class RepairEndToEndTests: XCTestCase {
         XCTAssertEqual(ext.rpath ?? ext.runpath, "$ORIGIN/../wfdlo.libs")
         // Installed, the extension finds the library through its RPATH; unrepaired, it does not.
         let target = "\(work.path)/dlo-installed", control = "\(work.path)/dlo-raw"
-        try ProcessRunner.check("/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", target, "\(work.path)/dlo/\(repaired)"], environment: cleanEnvironment())
-        try ProcessRunner.check("/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", control, raw], environment: cleanEnvironment())
+        try ProcessRunner.check(
+            "/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", target, "\(work.path)/dlo/\(repaired)"],
+            environment: cleanEnvironment())
+        try ProcessRunner.check(
+            "/usr/bin/python3", ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target", control, raw], environment: cleanEnvironment())
         let probe = "from wfdlo import _dlo; print(_dlo.base())"
         var env = cleanEnvironment()
         env["PYTHONPATH"] = target
@@ -244,9 +259,11 @@ final class RepairEndToEndTests: XCTestCase {
         let include = try TestSupport.pythonInclude()
         let src = "\(TestSupport.repositoryRoot)/Tests/Fixtures/cext/withpy.c"
         try TestSupport.compile([src], output: "\(buildDir)/_v3.so", arguments: ["-shared", "-fPIC", "-I\(include)", "-Wl,-z,x86-64-v3", "-DMODULE_NAME=_v3"])
-        let wheel = try TestSupport.makeWheel(in: work.path, name: "wfisa", version: "1.0", tag: "cp311-cp311-linux_x86_64", files: [
-            "wfisa/_v3.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_v3.so"),
-        ])
+        let wheel = try TestSupport.makeWheel(
+            in: work.path, name: "wfisa", version: "1.0", tag: "cp311-cp311-linux_x86_64",
+            files: [
+                "wfisa/_v3.cpython-311-x86_64-linux-gnu.so": try Files.readBytes("\(buildDir)/_v3.so")
+            ])
         let (_, report) = try auditJSON(wheel)
         XCTAssertEqual(report["platform_tag"] as? String, "linux_x86_64")
         XCTAssertTrue((report["findings"] as? [String] ?? []).contains { $0.contains("x86-64-v3") })
@@ -291,12 +308,12 @@ final class RepairEndToEndTests: XCTestCase {
     func runHidingLibyaml(_ command: [String]) throws -> ProcessOutput {
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let script = """
-        set -e
-        for f in /usr/lib/*/libyaml*.so* /lib/*/libyaml*.so*; do
-          [ -e "$f" ] && [ ! -L "$f" ] && mount --bind /dev/null "$f"
-        done
-        exec \(quoted)
-        """
+            set -e
+            for f in /usr/lib/*/libyaml*.so* /lib/*/libyaml*.so*; do
+              [ -e "$f" ] && [ ! -L "$f" ] && mount --bind /dev/null "$f"
+            done
+            exec \(quoted)
+            """
         return try ProcessRunner.run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], environment: cleanEnvironment())
     }
 }
@@ -310,16 +327,18 @@ final class VerifyCommandTests: XCTestCase {
         XCTAssertThrowsError(try KeyCommand.Generate.parse(["--home", work.path]).run(), "an existing key is kept")
         let keys = SigningKeyStore(home: work.path)
         let key = try XCTUnwrap(try keys.load())
-        let wheel = try TestSupport.makeWheel(in: work.path, name: "signed", version: "1.0", tag: "py3-none-any",
-                                              files: ["signed/__init__.py": Array("x = 1\n".utf8)])
+        let wheel = try TestSupport.makeWheel(
+            in: work.path, name: "signed", version: "1.0", tag: "py3-none-any",
+            files: ["signed/__init__.py": Array("x = 1\n".utf8)])
         func sign(_ path: String) throws {
             let bytes = try Files.readBytes(path)
             let name = (path as NSString).lastPathComponent
             try Files.writeAtomically(Array(try key.sign(bytes, fileName: name).utf8), to: path + ".minisig")
-            let facts = ProvenanceFacts(wheelName: name, wheelSha256: Digest.hex(Digest.sha256(bytes)), sdistName: "signed-1.0.tar.gz",
-                                        sdistSha256: String(repeating: "0", count: 64), sdistURL: "file:///signed-1.0.tar.gz", target: "cp311-bookworm-x86_64",
-                                        toolchainDigest: String(repeating: "1", count: 64), derivedRoot: nil, recipeDigest: "none", buildRequirements: [],
-                                        builderVersion: "test", startedAt: Date(), finishedAt: Date())
+            let facts = ProvenanceFacts(
+                wheelName: name, wheelSha256: Digest.hex(Digest.sha256(bytes)), sdistName: "signed-1.0.tar.gz",
+                sdistSha256: String(repeating: "0", count: 64), sdistURL: "file:///signed-1.0.tar.gz", target: "cp311-bookworm-x86_64",
+                toolchainDigest: String(repeating: "1", count: 64), derivedRoot: nil, recipeDigest: "none", buildRequirements: [],
+                builderVersion: "test", startedAt: Date(), finishedAt: Date())
             try Files.writeAtomically(Array(try Provenance.envelope(statement: Provenance.statement(facts), key: key).utf8), to: path + ".intoto.json")
         }
         try sign(wheel)
@@ -332,11 +351,14 @@ final class VerifyCommandTests: XCTestCase {
         try Files.writeAtomically(changed, to: wheel)
         XCTAssertThrowsError(try VerifyCommand.parse([wheel, "--home", work.path]).run()) { XCTAssertEqual(($0 as? ExitCode)?.rawValue, 1) }
         // A wheel whose RECORD lies, signed anew: signature and provenance pass, the RECORD check does not.
-        let liar = try TestSupport.makeWheel(in: work.path, name: "liar", version: "1.0", tag: "py3-none-any",
-                                             files: ["liar/__init__.py": Array("x = 1\n".utf8)],
-                                             extraMetadata: ["liar-1.0.dist-info/RECORD": Array("liar/__init__.py,sha256=AAAA,6\nliar-1.0.dist-info/RECORD,,\n".utf8)])
+        let liar = try TestSupport.makeWheel(
+            in: work.path, name: "liar", version: "1.0", tag: "py3-none-any",
+            files: ["liar/__init__.py": Array("x = 1\n".utf8)],
+            extraMetadata: ["liar-1.0.dist-info/RECORD": Array("liar/__init__.py,sha256=AAAA,6\nliar-1.0.dist-info/RECORD,,\n".utf8)])
         try sign(liar)
-        XCTAssertThrowsError(try VerifyCommand.verify(liar, key: keys.publicKey())) { XCTAssertTrue("\($0)".contains("RECORD") || "\($0)".contains("hash"), "\($0)") }
+        XCTAssertThrowsError(try VerifyCommand.verify(liar, key: keys.publicKey())) {
+            XCTAssertTrue("\($0)".contains("RECORD") || "\($0)".contains("hash"), "\($0)")
+        }
         // No provenance: refused.
         try Files.writeAtomically(bytes, to: wheel)
         try FileManager.default.removeItem(atPath: wheel + ".intoto.json")

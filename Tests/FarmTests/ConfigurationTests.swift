@@ -43,9 +43,13 @@ final class ConfigurationTests: XCTestCase {
         let directory = try TemporaryDirectory(prefix: "wf-config-bad")
         let path = "\(directory.path)/config.toml"
         try "jobs = \"many\"\n".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try FarmConfiguration(configPath: path, environment: [:])) { XCTAssertTrue("\($0)".contains("'jobs' must be a whole number"), "\($0)") }
+        XCTAssertThrowsError(try FarmConfiguration(configPath: path, environment: [:])) {
+            XCTAssertTrue("\($0)".contains("'jobs' must be a whole number"), "\($0)")
+        }
         try "[retry]\nmax_attemps = 3\n".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try FarmConfiguration(configPath: path, environment: [:])) { XCTAssertTrue("\($0)".contains("unknown setting 'retry.max_attemps'"), "\($0)") }
+        XCTAssertThrowsError(try FarmConfiguration(configPath: path, environment: [:])) {
+            XCTAssertTrue("\($0)".contains("unknown setting 'retry.max_attemps'"), "\($0)")
+        }
         try "jobs = 2\n[oops\n".write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try FarmConfiguration(configPath: path, environment: [:])) { XCTAssertTrue("\($0)".contains("\(path):2"), "\($0)") }
         XCTAssertThrowsError(try FarmConfiguration(configPath: nil, homeFlag: directory.path + "/none", environment: ["WHEELFARM_JOBS": "-1"])) {

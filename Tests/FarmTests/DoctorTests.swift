@@ -1,9 +1,10 @@
 import BuildSandbox
-@testable import FarmCore
 import Foundation
 import TestSupport
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
+
+@testable import FarmCore
 
 final class DoctorTests: XCTestCase {
     func catalog() throws -> ToolchainCatalog { try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot) }
@@ -12,12 +13,14 @@ final class DoctorTests: XCTestCase {
     func testWhatIsNeededFollowsTheTargets() throws {
         let host = ZigToolchain.hostMachine
         let other = host == "x86_64" ? "aarch64" : "x86_64"
-        let native = Doctor(layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(host)")], index: nil, checkNetwork: false)
+        let native = Doctor(
+            layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(host)")], index: nil, checkNetwork: false)
         XCTAssertTrue(native.needed(.mmdebstrap))
         XCTAssertFalse(native.needed(.archTest))
         XCTAssertFalse(native.needed(.minisign))
         XCTAssertTrue(native.foreignArchitectures.isEmpty)
-        let foreign = Doctor(layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(other)")], index: nil, checkNetwork: false)
+        let foreign = Doctor(
+            layout: FarmLayout(path: "/tmp/wf-doctor-test"), targets: [try catalog().spec("cp311-bookworm-\(other)")], index: nil, checkNetwork: false)
         XCTAssertEqual(foreign.foreignArchitectures, [other])
         XCTAssertTrue(foreign.needed(.archTest))
         XCTAssertTrue(foreign.needed(.updateBinfmts))

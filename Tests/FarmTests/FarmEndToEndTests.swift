@@ -1,8 +1,8 @@
 import FarmStore
 import Foundation
 import TestSupport
-@_spi(AnyProgram) import WheelfarmBasics
 import WheelBuilder
+@_spi(AnyProgram) import WheelfarmBasics
 import WheelfarmCommands
 import XCTest
 
@@ -63,7 +63,11 @@ final class FarmEndToEndTests: XCTestCase {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = arguments
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: { FileManager.default.createFile(atPath: "\(work)/kill-\(round).log", contents: nil); return "\(work)/kill-\(round).log" }()))
+            let handle = try FileHandle(
+                forWritingTo: URL(
+                    fileURLWithPath: {
+                        FileManager.default.createFile(atPath: "\(work)/kill-\(round).log", contents: nil); return "\(work)/kill-\(round).log"
+                    }()))
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
@@ -77,8 +81,9 @@ final class FarmEndToEndTests: XCTestCase {
             print("round \(round): SIGKILL after \(String(format: "%.2f", delay)) s\(alive ? "" : " (it had already ended)")")
         }
         // A run to the end, then the queue drained: everything lands once.
-        XCTAssertEqual(try run(binary, arguments + ["--report-json", "\(work)/final.json"], log: "\(work)/final.log"), 0,
-                       (try? String(contentsOfFile: "\(work)/final.log", encoding: .utf8)) ?? "")
+        XCTAssertEqual(
+            try run(binary, arguments + ["--report-json", "\(work)/final.json"], log: "\(work)/final.log"), 0,
+            (try? String(contentsOfFile: "\(work)/final.log", encoding: .utf8)) ?? "")
         XCTAssertEqual(try run(binary, ["work", "--home", home], log: "\(work)/work.log"), 0)
         let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
         let all = try store.jobs()
@@ -129,9 +134,12 @@ final class FarmEndToEndTests: XCTestCase {
         XCTAssertTrue(second.stderr.contains("another nightly is running"), second.stderr)
         lock.unlock()
 
-        XCTAssertEqual(try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n1.json"], log: "\(work)/n1.log"), 0,
-                       (try? String(contentsOfFile: "\(work)/n1.log", encoding: .utf8)) ?? "")
-        let first = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n1.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        XCTAssertEqual(
+            try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n1.json"], log: "\(work)/n1.log"), 0,
+            (try? String(contentsOfFile: "\(work)/n1.log", encoding: .utf8)) ?? "")
+        let first = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n1.json"))) as? [String: Any])?["results"]
+                as? [[String: Any]])
         // The three landed builds are unchanged; the followed project's newest release is built (or, if 2.0.0 is the newest, already there).
         let landed = first.filter { ($0["origin"] as? String)?.hasPrefix("landed build") == true }
         XCTAssertEqual(Set(landed.compactMap { $0["project"] as? String }), ["toml", "iniconfig", "idna"], "\(first)")
@@ -141,8 +149,11 @@ final class FarmEndToEndTests: XCTestCase {
         XCTAssertNotNil(followed["wheel"] as? String)
 
         // Again: nothing to do, and it says so quickly.
-        XCTAssertEqual(try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n2.json"], log: "\(work)/n2.log"), 0)
-        let again = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n2.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        XCTAssertEqual(
+            try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n2.json"], log: "\(work)/n2.log"), 0)
+        let again = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n2.json"))) as? [String: Any])?["results"]
+                as? [[String: Any]])
         XCTAssertTrue(again.allSatisfy { $0["status"] as? String == "already built" }, "\(again)")
         let reports = try FileManager.default.contentsOfDirectory(atPath: "\(home)/reports").filter { $0.hasPrefix("nightly-") }
         XCTAssertGreaterThanOrEqual(reports.count, 2)
@@ -161,8 +172,10 @@ extension FarmEndToEndTests {
         // Nothing listens on port 9 of this machine: every request is refused, a transient failure.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["build", "-r", "\(work)/probe.txt", "--target", Self.target, "--home", home, "--index-url", "http://127.0.0.1:9/simple",
-                             "--report-json", "\(work)/probe.json"]
+        process.arguments = [
+            "build", "-r", "\(work)/probe.txt", "--target", Self.target, "--home", home, "--index-url", "http://127.0.0.1:9/simple",
+            "--report-json", "\(work)/probe.json"
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["WHEELFARM_RETRY_MAX_ATTEMPTS"] = "3"
         environment["WHEELFARM_RETRY_BASE_SECONDS"] = "0.2"
@@ -172,7 +185,9 @@ extension FarmEndToEndTests {
         try process.run()
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 1)
-        let rows = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/probe.json"))) as? [String: Any])?["results"] as? [[String: Any]])
+        let rows = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/probe.json"))) as? [String: Any])?["results"]
+                as? [[String: Any]])
         let row = try XCTUnwrap(rows.first)
         XCTAssertEqual(row["status"] as? String, "failed")
         XCTAssertTrue((row["failure"] as? String)?.contains("gave up after 3 attempts") == true, "\(row)")
@@ -205,8 +220,9 @@ final class GarbageCollectionTests: XCTestCase {
         try write("\(home)/images/\(kept)/manifest.json")
         try write("\(home)/images/\(old)/rootfs/usr/lib/big", String(repeating: "z", count: 4096))
         func derived(_ key: String, base: String) throws {
-            try write("\(home)/derived/\(key)/manifest.json",
-                      "{\"key\": \"\(key)\", \"base_digest\": \"\(base)\", \"requested\": [], \"added\": [], \"built_at\": \"2026-01-01T00:00:00Z\"}")
+            try write(
+                "\(home)/derived/\(key)/manifest.json",
+                "{\"key\": \"\(key)\", \"base_digest\": \"\(base)\", \"requested\": [], \"added\": [], \"built_at\": \"2026-01-01T00:00:00Z\"}")
         }
         try derived("d1", base: old)
         try derived("d2", base: kept)
@@ -240,10 +256,14 @@ final class GarbageCollectionTests: XCTestCase {
 
         let run = try ProcessRunner.run(binary, ["gc", "--home", home])
         XCTAssertEqual(run.status, 0, run.stderr)
-        let gone = ["images/\(old)", "derived/d1", "builds/p/1.0/t/p-1.0-py3-none-any.whl", "builds/p/1.0/t/p-1.0-py3-none-any.whl.minisig",
-                    "builds/p/1.0/t/failed-build.log", "builds/q/2.0/t", "sources/s2", "jobs/t@999999.1"]
-        let stay = ["images/\(kept)", "derived/d2", "builds/p/1.0/t/record.json", "builds/p/1.0/t/p-1.0-1-py3-none-any.whl", "builds/p/1.0/t/build.log",
-                    "sources/s1/p-1.0.tar.gz", "sources/s3/fresh-1.0.tar.gz", "jobs/t@\(getpid()).2"]
+        let gone = [
+            "images/\(old)", "derived/d1", "builds/p/1.0/t/p-1.0-py3-none-any.whl", "builds/p/1.0/t/p-1.0-py3-none-any.whl.minisig",
+            "builds/p/1.0/t/failed-build.log", "builds/q/2.0/t", "sources/s2", "jobs/t@999999.1"
+        ]
+        let stay = [
+            "images/\(kept)", "derived/d2", "builds/p/1.0/t/record.json", "builds/p/1.0/t/p-1.0-1-py3-none-any.whl", "builds/p/1.0/t/build.log",
+            "sources/s1/p-1.0.tar.gz", "sources/s3/fresh-1.0.tar.gz", "jobs/t@\(getpid()).2"
+        ]
         for path in gone { XCTAssertFalse(fm.fileExists(atPath: "\(home)/\(path)"), "\(path) should be gone\n\(run.stdout)") }
         for path in stay { XCTAssertTrue(fm.fileExists(atPath: "\(home)/\(path)"), "\(path) should stay\n\(run.stdout)") }
         XCTAssertEqual(try ProcessRunner.run(binary, ["gc", "--home", home]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "nothing to remove")

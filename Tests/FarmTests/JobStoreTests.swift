@@ -18,8 +18,9 @@ final class JobStoreTests: XCTestCase {
     func request() throws -> Int64 { try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "test")).id) }
 
     func job(_ requirement: String, target: String = "t1", request: Int64, priority: Int = 0, memory: Double = 1, maxAttempts: Int = 3) -> JobRecord {
-        JobRecord(requestId: request, requirement: requirement, origin: "test", project: String(requirement.prefix { $0.isLetter }),
-                  version: nil, target: target, priority: priority, maxAttempts: maxAttempts, memoryGb: memory)
+        JobRecord(
+            requestId: request, requirement: requirement, origin: "test", project: String(requirement.prefix { $0.isLetter }),
+            version: nil, target: target, priority: priority, maxAttempts: maxAttempts, memoryGb: memory)
     }
 
     func testSchemaIsMigratedInWALMode() throws {
@@ -68,8 +69,9 @@ final class JobStoreTests: XCTestCase {
         for attempt in 1...3 {
             let claimed = try XCTUnwrap(store.claimNext(requests: [id], owner: ProcessIdentity.current, memoryGb: 8, cores: 2, now: now), "attempt \(attempt)")
             XCTAssertEqual(claimed.attempts, attempt)
-            let result = try store.complete(job.number, outcome: .failed(kind: .transient, stage: "resolve", reason: "HTTP 503", log: nil),
-                                            retry: policy, now: now, jitter: 0.5)
+            let result = try store.complete(
+                job.number, outcome: .failed(kind: .transient, stage: "resolve", reason: "HTTP 503", log: nil),
+                retry: policy, now: now, jitter: 0.5)
             if attempt < 3 {
                 XCTAssertEqual(result.job.state, .queued)
                 let notBefore = try XCTUnwrap(result.job.notBefore)
@@ -204,11 +206,14 @@ final class FarmPoolTests: XCTestCase {
         let directory = try TemporaryDirectory(prefix: "wf-pool")
         let store = try SQLiteJobStore(path: "\(directory.path)/state/farm.sqlite")
         let id = try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "pool")).id)
-        _ = try store.submit((1...6).map { JobRecord(requestId: id, requirement: "p\($0)==1", origin: "test", project: "p\($0)", version: "1", target: "t", memoryGb: 1) })
+        _ = try store.submit(
+            (1...6).map { JobRecord(requestId: id, requirement: "p\($0)==1", origin: "test", project: "p\($0)", version: "1", target: "t", memoryGb: 1) })
         let executor = FakeExecutor(transientFailures: ["p2==1": 2], expectedPeak: 3)
         let lines = LockedLines()
-        let farm = Farm(store: store, executor: executor, limits: FarmLimits(jobs: 3, memoryGb: 8, cores: 8, retry: RetryPolicy(maxAttempts: 4, baseSeconds: 0.01, maxSeconds: 0.05)),
-                        say: { lines.append($0) })
+        let farm = Farm(
+            store: store, executor: executor,
+            limits: FarmLimits(jobs: 3, memoryGb: 8, cores: 8, retry: RetryPolicy(maxAttempts: 4, baseSeconds: 0.01, maxSeconds: 0.05)),
+            say: { lines.append($0) })
         try farm.run(requests: [id])
         let jobs = try store.jobs(request: id)
         XCTAssertEqual(jobs.filter { $0.state == .succeeded }.count, 6, lines.text)
@@ -246,9 +251,11 @@ final class FarmDependencyTests: XCTestCase {
         let directory = try TemporaryDirectory(prefix: "wf-dep")
         let store = try SQLiteJobStore(path: "\(directory.path)/state/farm.sqlite")
         let id = try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "dep")).id)
-        let app = try XCTUnwrap(store.submit([JobRecord(requestId: id, requirement: "app==1", origin: "test", project: "app", version: "1", target: "t")]).first)
-        let farm = Farm(store: store, executor: NeedsDependency(wheels: directory.path), limits: FarmLimits(jobs: 2, memoryGb: 8, cores: 2, retry: RetryPolicy()),
-                        say: { _ in })
+        let app = try XCTUnwrap(
+            store.submit([JobRecord(requestId: id, requirement: "app==1", origin: "test", project: "app", version: "1", target: "t")]).first)
+        let farm = Farm(
+            store: store, executor: NeedsDependency(wheels: directory.path), limits: FarmLimits(jobs: 2, memoryGb: 8, cores: 2, retry: RetryPolicy()),
+            say: { _ in })
         try farm.run(requests: [id])
         let jobs = try store.jobs(request: id).sorted { $0.number < $1.number }
         XCTAssertEqual(jobs.map(\.project), ["app", "dep"])
@@ -257,7 +264,8 @@ final class FarmDependencyTests: XCTestCase {
         XCTAssertEqual(jobs[0].wheelPath, "\(directory.path)/dep-1.2-py3-none-any.whl.used", "the app used the farm's wheel of dep")
         XCTAssertEqual(try store.events(app.number).map(\.toState), [.queued, .running, .waiting, .queued, .running, .succeeded])
         // Asked again, the landed wheel answers at once.
-        XCTAssertEqual(Farm.dependencyAnswer(store: store, job: jobs[0], requirement: "dep>=1", target: "t"), .wheel("\(directory.path)/dep-1.2-py3-none-any.whl"))
+        XCTAssertEqual(
+            Farm.dependencyAnswer(store: store, job: jobs[0], requirement: "dep>=1", target: "t"), .wheel("\(directory.path)/dep-1.2-py3-none-any.whl"))
     }
 }
 

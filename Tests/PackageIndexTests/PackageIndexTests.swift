@@ -74,7 +74,9 @@ final class IndexResolutionTests: XCTestCase {
         XCTAssertEqual(second.path, first.path)
         var tampered = source.file
         tampered.sha256 = String(repeating: "0", count: 64)
-        XCTAssertThrowsError(try SourceStore(directory: "\(dir.path)/other").fetch(tampered, client: client)) { XCTAssertTrue("\($0)".contains("does not match")) }
+        XCTAssertThrowsError(try SourceStore(directory: "\(dir.path)/other").fetch(tampered, client: client)) {
+            XCTAssertTrue("\($0)".contains("does not match"))
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir.path)/other/\(tampered.sha256 ?? "")"))
     }
 }

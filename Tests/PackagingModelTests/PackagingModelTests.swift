@@ -48,7 +48,7 @@ final class RecordFileTests: XCTestCase {
         let record = RecordFile(entries: [
             RecordEntry(path: "pkg/a,b.py", content: Array("x".utf8)),
             RecordEntry(path: "pkg/\"q\".py", hash: "sha256=abc", size: 3),
-            RecordEntry(path: "pkg-1.0.dist-info/RECORD", hash: "", size: nil),
+            RecordEntry(path: "pkg-1.0.dist-info/RECORD", hash: "", size: nil)
         ])
         let parsed = try RecordFile(parsing: record.text)
         XCTAssertEqual(parsed, record)
@@ -64,7 +64,8 @@ final class RecordFileTests: XCTestCase {
 
 final class MetadataFileTests: XCTestCase {
     func testRepeatedKeysContinuationsAndBody() {
-        let file = MetadataFile(parsing: "Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\nTag: cp311-abi3-linux_x86_64\nDescription: one\n  two\n\nbody text\n")
+        let file = MetadataFile(
+            parsing: "Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\nTag: cp311-abi3-linux_x86_64\nDescription: one\n  two\n\nbody text\n")
         XCTAssertEqual(file.values("tag"), ["cp311-cp311-linux_x86_64", "cp311-abi3-linux_x86_64"])
         XCTAssertEqual(file.value("Description"), "one\ntwo")
         XCTAssertEqual(file.body, "body text\n")

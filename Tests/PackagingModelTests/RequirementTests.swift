@@ -20,23 +20,23 @@ final class RequirementTests: XCTestCase {
 final class BuildSystemTests: XCTestCase {
     func testReadsBuildSystemTables() throws {
         let text = """
-        [project]
-        name = "demo"
-        requires = ["not-this"]
+            [project]
+            name = "demo"
+            requires = ["not-this"]
 
-        [build-system]
-        # the backend
-        requires = [
-            "setuptools>=70.1",  # comment, with a ] inside
-            'cython>=3.0,<4',
-            "wheel",
-        ]
-        build-backend = "setuptools.build_meta"
-        backend-path = ["."]
+            [build-system]
+            # the backend
+            requires = [
+                "setuptools>=70.1",  # comment, with a ] inside
+                'cython>=3.0,<4',
+                "wheel",
+            ]
+            build-backend = "setuptools.build_meta"
+            backend-path = ["."]
 
-        [tool.other]
-        requires = ["nor-this"]
-        """
+            [tool.other]
+            requires = ["nor-this"]
+            """
         let system = try XCTUnwrap(try BuildSystem(pyproject: text))
         XCTAssertEqual(system.requires, ["setuptools>=70.1", "cython>=3.0,<4", "wheel"])
         XCTAssertEqual(system.backend, "setuptools.build_meta")

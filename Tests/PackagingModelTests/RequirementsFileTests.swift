@@ -12,7 +12,8 @@ final class RequirementsFileTests: XCTestCase {
         XCTAssertFalse(try Marker(parsing: #"python_version >= "3.10""#).evaluate(linux39))
         // Versions compare as versions, not strings ("3.9" < "3.10").
         XCTAssertTrue(try Marker(parsing: #"python_version < "3.10""#).evaluate(linux39))
-        XCTAssertTrue(try Marker(parsing: #"sys_platform == "linux" and (platform_machine == "aarch64" or python_full_version >= "3.11.1")"#).evaluate(linux311))
+        XCTAssertTrue(
+            try Marker(parsing: #"sys_platform == "linux" and (platform_machine == "aarch64" or python_full_version >= "3.11.1")"#).evaluate(linux311))
         XCTAssertFalse(try Marker(parsing: #"sys_platform == 'win32' or platform_machine == "arm64""#).evaluate(linux39))
         XCTAssertTrue(try Marker(parsing: #"'linux' in sys_platform and platform_python_implementation != "PyPy""#).evaluate(linux39))
         XCTAssertTrue(try Marker(parsing: #"implementation_name not in "pypy jython""#).evaluate(linux39))
@@ -62,14 +63,16 @@ final class RequirementsFileTests: XCTestCase {
             ("six==1.16.0 --global-option=x\n", "requirements.txt:1: only --hash may follow"),
             ("six===\n", "requirements.txt:1: cannot parse requirement"),
             ("six; os_name == \n", "requirements.txt:1:"),
-            ("\n\n-r\n", "requirements.txt:3: -r needs a file name"),
+            ("\n\n-r\n", "requirements.txt:3: -r needs a file name")
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try RequirementsFile.parse(text), text) { error in
                 XCTAssertTrue("\(error)".hasPrefix(expected), "\(text): \(error)")
             }
         }
-        XCTAssertThrowsError(try RequirementsFile.load(path: "/nonexistent/requirements.txt", reader: { Files.readText($0) })) { XCTAssertTrue("\($0)".contains("cannot read")) }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "/nonexistent/requirements.txt", reader: { Files.readText($0) })) {
+            XCTAssertTrue("\($0)".contains("cannot read"))
+        }
     }
 
     func testIncludeCyclesAndRequireHashes() throws {
@@ -77,8 +80,12 @@ final class RequirementsFileTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "-r b.txt\n".write(toFile: "\(dir)/a.txt", atomically: true, encoding: .utf8)
         try "-r a.txt\n".write(toFile: "\(dir)/b.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/a.txt", reader: { Files.readText($0) })) { XCTAssertTrue("\($0)".contains("includes itself")) }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/a.txt", reader: { Files.readText($0) })) {
+            XCTAssertTrue("\($0)".contains("includes itself"))
+        }
         try "--require-hashes\nsix==1.16.0\n".write(toFile: "\(dir)/h.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/h.txt", reader: { Files.readText($0) })) { XCTAssertEqual("\($0)", "h.txt:2: --require-hashes is set but six has no --hash") }
+        XCTAssertThrowsError(try RequirementsFile.load(path: "\(dir)/h.txt", reader: { Files.readText($0) })) {
+            XCTAssertEqual("\($0)", "h.txt:2: --require-hashes is set but six has no --hash")
+        }
     }
 }

@@ -9,9 +9,11 @@ final class VersionTests: XCTestCase {
 
     /// The ordering example from PEP 440 ("Summary of permitted suffixes and relative ordering").
     func testPEP440OrderingExample() {
-        let ordered = ["1.dev0", "1.0.dev456", "1.0a1", "1.0a2.dev456", "1.0a12.dev456", "1.0a12", "1.0b1.dev456", "1.0b2",
-                       "1.0b2.post345.dev456", "1.0b2.post345", "1.0rc1.dev456", "1.0rc1", "1.0", "1.0+abc.5", "1.0+abc.7",
-                       "1.0+5", "1.0.post456.dev34", "1.0.post456", "1.0.15", "1.1.dev1"]
+        let ordered = [
+            "1.dev0", "1.0.dev456", "1.0a1", "1.0a2.dev456", "1.0a12.dev456", "1.0a12", "1.0b1.dev456", "1.0b2",
+            "1.0b2.post345.dev456", "1.0b2.post345", "1.0rc1.dev456", "1.0rc1", "1.0", "1.0+abc.5", "1.0+abc.7",
+            "1.0+5", "1.0.post456.dev34", "1.0.post456", "1.0.15", "1.1.dev1"
+        ]
         let versions = ordered.map { v($0) }
         for (a, b) in zip(versions, versions.dropFirst()) { XCTAssertLessThan(a, b, "\(a) < \(b)") }
         XCTAssertEqual(versions.shuffled().sorted().map(\.description), versions.map(\.description))
@@ -27,10 +29,12 @@ final class VersionTests: XCTestCase {
 
     /// Normalisation rules of PEP 440.
     func testNormalisation() {
-        let cases = ["1.0-alpha.1": "1.0a1", "1.0ALPHA1": "1.0a1", "1.0.beta2": "1.0b2", "1.0c1": "1.0rc1", "1.0-pre3": "1.0rc3",
-                     "1.0.preview4": "1.0rc4", "1.0a": "1.0a0", "1.0-post1": "1.0.post1", "1.0post": "1.0.post0", "1.0.rev2": "1.0.post2",
-                     "1.0-r3": "1.0.post3", "1.0-1": "1.0.post1", "1.0-dev2": "1.0.dev2", "1.0dev": "1.0.dev0", "v1.0": "1.0",
-                     "1.0+ubuntu-1": "1.0+ubuntu.1", "1.0+Ubuntu_1": "1.0+ubuntu.1", " 1.0 ": "1.0", "01.002": "1.2"]
+        let cases = [
+            "1.0-alpha.1": "1.0a1", "1.0ALPHA1": "1.0a1", "1.0.beta2": "1.0b2", "1.0c1": "1.0rc1", "1.0-pre3": "1.0rc3",
+            "1.0.preview4": "1.0rc4", "1.0a": "1.0a0", "1.0-post1": "1.0.post1", "1.0post": "1.0.post0", "1.0.rev2": "1.0.post2",
+            "1.0-r3": "1.0.post3", "1.0-1": "1.0.post1", "1.0-dev2": "1.0.dev2", "1.0dev": "1.0.dev0", "v1.0": "1.0",
+            "1.0+ubuntu-1": "1.0+ubuntu.1", "1.0+Ubuntu_1": "1.0+ubuntu.1", " 1.0 ": "1.0", "01.002": "1.2"
+        ]
         for (input, expected) in cases { XCTAssertEqual(PackageVersion(input)?.description, expected, input) }
         for bad in ["", "1.0+", "abc", "1.0.", "1..0", "1.0-", "1.0+a b", "1.0xyz"] { XCTAssertNil(PackageVersion(bad), bad) }
     }

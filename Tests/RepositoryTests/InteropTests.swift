@@ -19,9 +19,10 @@ final class InteropTests: XCTestCase {
     /// A small real wheel with a dependency-free METADATA, made for the test.
     func demoWheel(in dir: String, name: String = "wfdemo", version: String = "1.0") throws -> String {
         let metadata = "Metadata-Version: 2.1\nName: \(name)\nVersion: \(version)\nRequires-Python: >=3.8\n"
-        return try TestSupport.makeWheel(in: dir, name: name, version: version, tag: "py3-none-any",
-                                         files: ["\(name)/__init__.py": Array("ANSWER = 42\n".utf8)],
-                                         extraMetadata: ["\(name)-\(version).dist-info/METADATA": Array(metadata.utf8)])
+        return try TestSupport.makeWheel(
+            in: dir, name: name, version: version, tag: "py3-none-any",
+            files: ["\(name)/__init__.py": Array("ANSWER = 42\n".utf8)],
+            extraMetadata: ["\(name)-\(version).dist-info/METADATA": Array(metadata.utf8)])
     }
 
     /// Starts the server on a free port; returns the task and the port.
@@ -57,8 +58,9 @@ final class InteropTests: XCTestCase {
 
         // pip (recent enough for PEP 714) installs into a clean venv and uses the metadata file.
         XCTAssertEqual(try ProcessRunner.run("/usr/bin/python3", ["-m", "venv", "--without-pip", "\(work.path)/venv"]).status, 0)
-        let install = try ProcessRunner.run(pip, ["--python", "\(work.path)/venv/bin/python", "install", "-v", "--no-cache-dir", "--index-url", index, "wfdemo"],
-                                            environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
+        let install = try ProcessRunner.run(
+            pip, ["--python", "\(work.path)/venv/bin/python", "install", "-v", "--no-cache-dir", "--index-url", index, "wfdemo"],
+            environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(install.status, 0, install.stdout + install.stderr)
         XCTAssertTrue(install.stdout.contains("wfdemo-1.0-py3-none-any.whl.metadata"), "pip did not use the metadata file:\n\(install.stdout)")
         let imported = try ProcessRunner.run("\(work.path)/venv/bin/python", ["-c", "import wfdemo; print(wfdemo.ANSWER)"])
@@ -68,23 +70,36 @@ final class InteropTests: XCTestCase {
         let (token, _) = try TokenStore(repositoryRoot: repository.root).create(project: "wfupload")
         let upload = try demoWheel(in: work.path, name: "wfupload", version: "2.0")
         let environment = ["PATH": "/usr/bin:/bin", "HOME": work.path, "TWINE_NON_INTERACTIVE": "1"]
-        let refused = try ProcessRunner.run(twine, ["upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
-                                                    "-u", "__token__", "-p", "wf_00000000_wrong", upload], environment: environment)
+        let refused = try ProcessRunner.run(
+            twine,
+            [
+                "upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
+                "-u", "__token__", "-p", "wf_00000000_wrong", upload
+            ], environment: environment)
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertNil(repository.manifest("wfupload"))
-        let accepted = try ProcessRunner.run(twine, ["upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
-                                                     "-u", "__token__", "-p", token, upload], environment: environment)
+        let accepted = try ProcessRunner.run(
+            twine,
+            [
+                "upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
+                "-u", "__token__", "-p", token, upload
+            ], environment: environment)
         XCTAssertEqual(accepted.status, 0, accepted.stdout + accepted.stderr)
         let listing = try ProcessRunner.run("curl", ["-s", "-H", "Accept: application/vnd.pypi.simple.v1+json", "\(index)wfupload/"])
         XCTAssertTrue(listing.stdout.contains("wfupload-2.0-py3-none-any.whl"), listing.stdout)
         // A second upload of other bytes under the same name is refused.
         let changed = try TemporaryDirectory(prefix: "wf-interop-changed")
         let metadata = "Metadata-Version: 2.1\nName: wfupload\nVersion: 2.0\n"
-        let other = try TestSupport.makeWheel(in: changed.path, name: "wfupload", version: "2.0", tag: "py3-none-any",
-                                              files: ["wfupload/__init__.py": Array("ANSWER = 43\n".utf8)],
-                                              extraMetadata: ["wfupload-2.0.dist-info/METADATA": Array(metadata.utf8)])
-        let conflict = try ProcessRunner.run(twine, ["upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
-                                                     "-u", "__token__", "-p", token, other], environment: environment)
+        let other = try TestSupport.makeWheel(
+            in: changed.path, name: "wfupload", version: "2.0", tag: "py3-none-any",
+            files: ["wfupload/__init__.py": Array("ANSWER = 43\n".utf8)],
+            extraMetadata: ["wfupload-2.0.dist-info/METADATA": Array(metadata.utf8)])
+        let conflict = try ProcessRunner.run(
+            twine,
+            [
+                "upload", "--disable-progress-bar", "--repository-url", "http://127.0.0.1:\(port)/legacy/",
+                "-u", "__token__", "-p", token, other
+            ], environment: environment)
         XCTAssertNotEqual(conflict.status, 0)
         XCTAssertTrue((conflict.stdout + conflict.stderr).contains("409"), conflict.stdout + conflict.stderr)
     }
@@ -92,20 +107,32 @@ final class InteropTests: XCTestCase {
     func testHTTPSWithReadTokens() async throws {
         let pip = try tool("pip")
         let work = try TemporaryDirectory(prefix: "wf-tls")
-        let openssl = try ProcessRunner.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                                                       "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "\(work.path)/key.pem", "-out", "\(work.path)/cert.pem"])
+        let openssl = try ProcessRunner.run(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "\(work.path)/key.pem", "-out", "\(work.path)/cert.pem"
+            ])
         XCTAssertEqual(openssl.status, 0, openssl.stderr)
         let repository = try Repository(root: "\(work.path)/repo")
         try repository.publish(try demoWheel(in: work.path), filename: "wfdemo-1.0-py3-none-any.whl")
         let (token, _) = try TokenStore(repositoryRoot: repository.root).create(project: nil)
-        let (server, port) = try await startServer(repository, options: ServerOptions(port: 0, tlsCertificate: "\(work.path)/cert.pem",
-                                                                                       tlsKey: "\(work.path)/key.pem", readToken: true))
+        let (server, port) = try await startServer(
+            repository,
+            options: ServerOptions(
+                port: 0, tlsCertificate: "\(work.path)/cert.pem",
+                tlsKey: "\(work.path)/key.pem", readToken: true))
         defer { server.cancel() }
-        let plain = try ProcessRunner.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "\(work.path)/cert.pem", "https://127.0.0.1:\(port)/simple/"])
+        let plain = try ProcessRunner.run(
+            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "\(work.path)/cert.pem", "https://127.0.0.1:\(port)/simple/"])
         XCTAssertEqual(plain.stdout, "401", "reads need the token")
-        let download = try ProcessRunner.run(pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl", "--cert", "\(work.path)/cert.pem",
-                                                   "--index-url", "https://__token__:\(token)@127.0.0.1:\(port)/simple/", "wfdemo"],
-                                             environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
+        let download = try ProcessRunner.run(
+            pip,
+            [
+                "download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl", "--cert", "\(work.path)/cert.pem",
+                "--index-url", "https://__token__:\(token)@127.0.0.1:\(port)/simple/", "wfdemo"
+            ],
+            environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(download.status, 0, download.stdout + download.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work.path)/dl/wfdemo-1.0-py3-none-any.whl"))
     }
@@ -122,14 +149,22 @@ final class InteropTests: XCTestCase {
         let executable = "\(TestSupport.repositoryRoot)/.build/debug/wheelfarm"
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: executable), "swift build makes .build/debug/wheelfarm")
         func publish(_ url: String, user: String, password: String) throws -> ProcessOutput {
-            try ProcessRunner.run(executable, ["publish", "--home", "\(work.path)/home", "--repository-url", url, "--username", user, wheel],
-                                  environment: ["PATH": "/usr/bin:/bin", "WHEELFARM_REPOSITORY_PASSWORD": password, "HOME": work.path])
+            try ProcessRunner.run(
+                executable, ["publish", "--home", "\(work.path)/home", "--repository-url", url, "--username", user, wheel],
+                environment: ["PATH": "/usr/bin:/bin", "WHEELFARM_REPOSITORY_PASSWORD": password, "HOME": work.path])
         }
         func freePort() -> Int { Int.random(in: 20000...40000) }
 
         // pypiserver with an htpasswd file.
         let htpasswd = "\(work.path)/htpasswd"
-        XCTAssertEqual(try ProcessRunner.run(python, ["-c", "import sys; from passlib.apache import HtpasswdFile as H; h = H(sys.argv[1], new=True); h.set_password('farm', 'secret'); h.save()", htpasswd]).status, 0)
+        XCTAssertEqual(
+            try ProcessRunner.run(
+                python,
+                [
+                    "-c", "import sys; from passlib.apache import HtpasswdFile as H; h = H(sys.argv[1], new=True); h.set_password('farm', 'secret'); h.save()",
+                    htpasswd
+                ]
+            ).status, 0)
         let pypiPort = freePort()
         try FileManager.default.createDirectory(atPath: "\(work.path)/pypi", withIntermediateDirectories: true)
         let pypi = Process()
@@ -143,8 +178,9 @@ final class InteropTests: XCTestCase {
         XCTAssertNotEqual(try publish("http://127.0.0.1:\(pypiPort)/", user: "farm", password: "wrong").status, 0, "a wrong password is refused")
         let toPypi = try publish("http://127.0.0.1:\(pypiPort)/", user: "farm", password: "secret")
         XCTAssertEqual(toPypi.status, 0, toPypi.stdout + toPypi.stderr)
-        let fromPypi = try ProcessRunner.run(pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl1", "--index-url", "http://127.0.0.1:\(pypiPort)/simple/", "wfremote"],
-                                             environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
+        let fromPypi = try ProcessRunner.run(
+            pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl1", "--index-url", "http://127.0.0.1:\(pypiPort)/simple/", "wfremote"],
+            environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(fromPypi.status, 0, fromPypi.stdout + fromPypi.stderr)
 
         // devpi-server with a user index.
@@ -173,14 +209,19 @@ final class InteropTests: XCTestCase {
         let loginBody = login.stdout.split(separator: "\n").dropLast().joined(separator: "\n")
         let result = (try? JSONSerialization.jsonObject(with: Data(loginBody.utf8)) as? [String: Any])?["result"] as? [String: Any]
         let password = try XCTUnwrap(result?["password"] as? String, login.stdout)
-        let created = try devpiRequest("PUT", "/builder/wheels", #"{"type": "stage", "bases": [], "volatile": false}"#,
-                                       auth: Data("builder:\(password)".utf8).base64EncodedString())
+        let created = try devpiRequest(
+            "PUT", "/builder/wheels", #"{"type": "stage", "bases": [], "volatile": false}"#,
+            auth: Data("builder:\(password)".utf8).base64EncodedString())
         XCTAssertTrue(created.stdout.hasSuffix("\n200") || created.stdout.hasSuffix("\n201"), "creating the devpi index: \(created.stdout)")
         let toDevpi = try publish("\(devpiURL)/builder/wheels/", user: "builder", password: "farmpw")
         XCTAssertEqual(toDevpi.status, 0, toDevpi.stdout + toDevpi.stderr)
-        let fromDevpi = try ProcessRunner.run(pip, ["download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl2", "--index-url",
-                                                    "\(devpiURL)/builder/wheels/+simple/", "wfremote"],
-                                              environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
+        let fromDevpi = try ProcessRunner.run(
+            pip,
+            [
+                "download", "--no-deps", "--no-cache-dir", "--dest", "\(work.path)/dl2", "--index-url",
+                "\(devpiURL)/builder/wheels/+simple/", "wfremote"
+            ],
+            environment: ["PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "", "HOME": work.path])
         XCTAssertEqual(fromDevpi.status, 0, fromDevpi.stdout + fromDevpi.stderr)
         // The farm keeps the file too (and would keep its signature and provenance).
         XCTAssertNotNil(try Repository(root: "\(work.path)/home/repository").manifest("wfremote"))

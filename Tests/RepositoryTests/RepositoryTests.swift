@@ -14,11 +14,14 @@ final class RepositoryTests: XCTestCase {
         repository = try Repository(root: "\(work.path)/repo", maxFileSize: 1 << 20)
     }
 
-    func wheel(_ name: String = "demo", version: String = "1.0", tag: String = "py3-none-any", body: String = "x = 1\n",
-               metadata: [String: [UInt8]] = [:]) throws -> String {
+    func wheel(
+        _ name: String = "demo", version: String = "1.0", tag: String = "py3-none-any", body: String = "x = 1\n",
+        metadata: [String: [UInt8]] = [:]
+    ) throws -> String {
         let dir = "\(work.path)/w-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return try TestSupport.makeWheel(in: dir, name: name, version: version, tag: tag, files: ["\(name)/__init__.py": Array(body.utf8)], extraMetadata: metadata)
+        return try TestSupport.makeWheel(
+            in: dir, name: name, version: version, tag: tag, files: ["\(name)/__init__.py": Array(body.utf8)], extraMetadata: metadata)
     }
 
     func testPublishIsImmutableAndListed() throws {
@@ -45,13 +48,15 @@ final class RepositoryTests: XCTestCase {
     func testBadInputIsRefusedAndNothingIsWritten() throws {
         let good = try wheel()
         let cases: [(String, String, Int)] = [
-            (good, "../demo-1.0-py3-none-any.whl", 400),               // path traversal
-            (good, "demo-1.0.tar.gz", 400),                            // not a wheel name
-            (good, "other-1.0-py3-none-any.whl", 400),                  // name differs from METADATA
-            (good, "demo-2.0-py3-none-any.whl", 400),                   // version differs from METADATA
+            (good, "../demo-1.0-py3-none-any.whl", 400),  // path traversal
+            (good, "demo-1.0.tar.gz", 400),  // not a wheel name
+            (good, "other-1.0-py3-none-any.whl", 400),  // name differs from METADATA
+            (good, "demo-2.0-py3-none-any.whl", 400)  // version differs from METADATA
         ]
         for (path, name, status) in cases {
-            XCTAssertThrowsError(try repository.publish(path, filename: name), name) { XCTAssertEqual(($0 as? RepositoryError)?.status, status, "\(name): \($0)") }
+            XCTAssertThrowsError(try repository.publish(path, filename: name), name) {
+                XCTAssertEqual(($0 as? RepositoryError)?.status, status, "\(name): \($0)")
+            }
         }
         let notZip = "\(work.path)/junk.whl"
         try Files.writeAtomically(Array("not a zip".utf8), to: notZip)
@@ -68,9 +73,9 @@ final class RepositoryTests: XCTestCase {
 
     func testLeftoversOfDeadProcessesAreSwept() throws {
         // A process killed mid-upload leaves its part file; a live one's stays.
-        let dead = "\(repository.root)/incoming/999999-1.part"
-        let live = "\(repository.root)/incoming/\(getpid())-2.part"
-        let check = "\(repository.root)/incoming/check-999999-3"
+        let dead = "\(repository.root)/incoming/upload@999999.1.part"
+        let live = "\(repository.root)/incoming/\(OwnedFolders.name("upload")).part"
+        let check = "\(repository.root)/incoming/check@999999.3"
         try Files.writeAtomically([1], to: dead)
         try Files.writeAtomically([1], to: live)
         try FileManager.default.createDirectory(atPath: check, withIntermediateDirectories: true)
@@ -81,8 +86,9 @@ final class RepositoryTests: XCTestCase {
     }
 
     func testPagesFollowThePEPs() throws {
-        try repository.publish(try wheel(metadata: ["demo-1.0.dist-info/METADATA": Array("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.8\n".utf8)]),
-                               filename: "demo-1.0-py3-none-any.whl")
+        try repository.publish(
+            try wheel(metadata: ["demo-1.0.dist-info/METADATA": Array("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.8\n".utf8)]),
+            filename: "demo-1.0-py3-none-any.whl")
         _ = try repository.yank(project: "demo", version: "1.0", reason: "broken <build>")
         let manifest = try XCTUnwrap(repository.manifest("demo"))
         let html = IndexPages.projectHTML(manifest)
@@ -99,7 +105,9 @@ final class RepositoryTests: XCTestCase {
         XCTAssertEqual(file["size"] as? Int, manifest.files[0].size)
         XCTAssertNotNil((file["core-metadata"] as? [String: String])?["sha256"])
         XCTAssertTrue((file["upload-time"] as? String)?.hasSuffix("Z") == true)
-        XCTAssertEqual(IndexPages.negotiate(accept: "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"), IndexPages.jsonType)
+        XCTAssertEqual(
+            IndexPages.negotiate(accept: "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"),
+            IndexPages.jsonType)
         XCTAssertEqual(IndexPages.negotiate(accept: "text/html"), "text/html")
         XCTAssertEqual(IndexPages.negotiate(accept: nil), IndexPages.htmlType)
         XCTAssertNil(IndexPages.negotiate(accept: "application/xml"))
@@ -109,7 +117,9 @@ final class RepositoryTests: XCTestCase {
         var body: [UInt8] = []
         for (key, value) in fields { body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(key)\"\r\n\r\n\(value)\r\n".utf8) }
         if let file {
-            body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"content\"; filename=\"\(file.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+            body += Array(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"content\"; filename=\"\(file.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    .utf8)
             body += file.bytes + Array("\r\n".utf8)
         }
         return body + Array("--\(boundary)--\r\n".utf8)
@@ -129,12 +139,17 @@ final class RepositoryTests: XCTestCase {
         XCTAssertEqual(handler.handle(body: body, contentType: type, authorization: nil).status, 401)
         XCTAssertEqual(handler.handle(body: body, contentType: type, authorization: basic("wf_nope_nope")).status, 403)
         XCTAssertEqual(handler.handle(body: body, contentType: type, authorization: basic(other)).status, 403, "a token for another project")
-        XCTAssertEqual(handler.handle(body: Array(body.prefix(body.count / 2)), contentType: type, authorization: basic(token)).status, 400, "truncated multipart")
+        XCTAssertEqual(
+            handler.handle(body: Array(body.prefix(body.count / 2)), contentType: type, authorization: basic(token)).status, 400, "truncated multipart")
         XCTAssertEqual(handler.handle(body: body, contentType: "application/json", authorization: basic(token)).status, 400)
-        XCTAssertEqual(handler.handle(body: multipart(fields, file: ("../demo-1.0-py3-none-any.whl", bytes)), contentType: type, authorization: basic(token)).status, 400)
-        XCTAssertEqual(handler.handle(body: multipart(fields, file: ("demo-1.0-py3-none-any.whl", Array("PK junk".utf8))), contentType: type, authorization: basic(token)).status, 400)
+        XCTAssertEqual(
+            handler.handle(body: multipart(fields, file: ("../demo-1.0-py3-none-any.whl", bytes)), contentType: type, authorization: basic(token)).status, 400)
+        XCTAssertEqual(
+            handler.handle(body: multipart(fields, file: ("demo-1.0-py3-none-any.whl", Array("PK junk".utf8))), contentType: type, authorization: basic(token))
+                .status, 400)
         XCTAssertEqual(repository.projects(), [], "nothing written by refused uploads")
-        XCTAssertEqual(handler.handle(body: body, contentType: type, authorization: basic(token)), UploadResult(status: 200, message: "stored demo-1.0-py3-none-any.whl"))
+        XCTAssertEqual(
+            handler.handle(body: body, contentType: type, authorization: basic(token)), UploadResult(status: 200, message: "stored demo-1.0-py3-none-any.whl"))
         XCTAssertEqual(handler.handle(body: body, contentType: type, authorization: "Bearer \(token)").status, 200, "the same content again")
         XCTAssertTrue(try tokens.revoke(id: otherEntry.id))
         XCTAssertFalse(tokens.allows(other, .read))

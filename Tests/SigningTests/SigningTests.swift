@@ -9,10 +9,12 @@ final class SigningTests: XCTestCase {
 
     /// RFC 7693 appendix A and the reference implementation's test vectors.
     func testBlake2bVectors() {
-        XCTAssertEqual(hex(Blake2b.hash(Array("abc".utf8))),
-                       "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923")
-        XCTAssertEqual(hex(Blake2b.hash([])),
-                       "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce")
+        XCTAssertEqual(
+            hex(Blake2b.hash(Array("abc".utf8))),
+            "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923")
+        XCTAssertEqual(
+            hex(Blake2b.hash([])),
+            "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce")
         XCTAssertEqual(hex(Blake2b.hash(Array("abc".utf8), length: 32)), "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
         // Block boundaries: 127, 128, 129 and 256 bytes, in one call and byte by byte.
         for count in [127, 128, 129, 256, 1000] {
@@ -38,7 +40,8 @@ final class SigningTests: XCTestCase {
         let key = try Ed25519PrivateKey(seed: bytes("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
         XCTAssertEqual(hex(key.publicKey), "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
         let signature = try key.sign([0x72])
-        XCTAssertEqual(hex(signature), "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+        XCTAssertEqual(
+            hex(signature), "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
         XCTAssertTrue(Ed25519.verify(signature: signature, message: [0x72], publicKey: key.publicKey))
         XCTAssertFalse(Ed25519.verify(signature: signature, message: [0x73], publicKey: key.publicKey))
     }
@@ -74,7 +77,8 @@ final class SigningTests: XCTestCase {
         try Files.writeAtomically(Array(key.secretKeyFile.utf8), to: "\(dir.path)/key.sec", mode: 0o600)
         let contents = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try Files.writeAtomically(contents, to: "\(dir.path)/demo-1.0-py3-none-any.whl")
-        try Files.writeAtomically(Array(try key.sign(contents, fileName: "demo-1.0-py3-none-any.whl").utf8), to: "\(dir.path)/demo-1.0-py3-none-any.whl.minisig")
+        try Files.writeAtomically(
+            Array(try key.sign(contents, fileName: "demo-1.0-py3-none-any.whl").utf8), to: "\(dir.path)/demo-1.0-py3-none-any.whl.minisig")
         let verified = try ProcessRunner.run(minisign, ["-V", "-p", "\(dir.path)/key.pub", "-m", "\(dir.path)/demo-1.0-py3-none-any.whl"])
         XCTAssertEqual(verified.status, 0, verified.stdout + verified.stderr)
         XCTAssertTrue(verified.stdout.contains("file:demo-1.0-py3-none-any.whl"), verified.stdout)
@@ -93,11 +97,12 @@ final class SigningTests: XCTestCase {
 
     func testProvenanceEnvelope() throws {
         let key = try MinisignKey.generate()
-        let facts = ProvenanceFacts(wheelName: "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", wheelSha256: String(repeating: "a", count: 64),
-                                    sdistName: "demo-1.0.tar.gz", sdistSha256: String(repeating: "b", count: 64), sdistURL: "file:///src/demo-1.0.tar.gz",
-                                    target: "cp311-bookworm-glibc2.17-x86_64", toolchainDigest: String(repeating: "c", count: 64), derivedRoot: nil,
-                                    recipeDigest: "none", buildRequirements: [("setuptools-75.6.0-py3-none-any.whl", String(repeating: "d", count: 64))],
-                                    builderVersion: "test", startedAt: Date(timeIntervalSince1970: 1_700_000_000), finishedAt: Date(timeIntervalSince1970: 1_700_000_060))
+        let facts = ProvenanceFacts(
+            wheelName: "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", wheelSha256: String(repeating: "a", count: 64),
+            sdistName: "demo-1.0.tar.gz", sdistSha256: String(repeating: "b", count: 64), sdistURL: "file:///src/demo-1.0.tar.gz",
+            target: "cp311-bookworm-glibc2.17-x86_64", toolchainDigest: String(repeating: "c", count: 64), derivedRoot: nil,
+            recipeDigest: "none", buildRequirements: [("setuptools-75.6.0-py3-none-any.whl", String(repeating: "d", count: 64))],
+            builderVersion: "test", startedAt: Date(timeIntervalSince1970: 1_700_000_000), finishedAt: Date(timeIntervalSince1970: 1_700_000_060))
         let statement = try Provenance.statement(facts)
         XCTAssertEqual(statement, try Provenance.statement(facts), "the same facts give the same bytes")
         let envelope = try Provenance.envelope(statement: statement, key: key)
@@ -108,15 +113,19 @@ final class SigningTests: XCTestCase {
         let dependencies = try XCTUnwrap(definition["resolvedDependencies"] as? [[String: Any]])
         XCTAssertEqual(dependencies.compactMap { $0["name"] as? String }, ["demo-1.0.tar.gz", "setuptools-75.6.0-py3-none-any.whl"])
         // Another wheel, another key, or a changed payload: refused.
-        XCTAssertThrowsError(try Provenance.verify(envelope: envelope, key: key.publicKey, wheelName: facts.wheelName, sha256: String(repeating: "e", count: 64)))
-        XCTAssertThrowsError(try Provenance.verify(envelope: envelope, key: try MinisignKey.generate().publicKey, wheelName: facts.wheelName, sha256: facts.wheelSha256))
+        XCTAssertThrowsError(
+            try Provenance.verify(envelope: envelope, key: key.publicKey, wheelName: facts.wheelName, sha256: String(repeating: "e", count: 64)))
+        XCTAssertThrowsError(
+            try Provenance.verify(envelope: envelope, key: try MinisignKey.generate().publicKey, wheelName: facts.wheelName, sha256: facts.wheelSha256))
         var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(envelope.utf8)) as? [String: Any])
-        object["payload"] = Data(Array(String(decoding: statement, as: UTF8.self).replacingOccurrences(of: "demo-1.0.tar.gz", with: "evil-1.0.tar.gz").utf8)).base64EncodedString()
+        object["payload"] = Data(Array(String(decoding: statement, as: UTF8.self).replacingOccurrences(of: "demo-1.0.tar.gz", with: "evil-1.0.tar.gz").utf8))
+            .base64EncodedString()
         let tampered = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         XCTAssertThrowsError(try Provenance.verify(envelope: tampered, key: key.publicKey, wheelName: facts.wheelName, sha256: facts.wheelSha256))
         // The PAE of DSSE's specification.
-        XCTAssertEqual(String(decoding: Provenance.pae(type: "http://example.com/HelloWorld", payload: Array("hello world".utf8)), as: UTF8.self),
-                       "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+        XCTAssertEqual(
+            String(decoding: Provenance.pae(type: "http://example.com/HelloWorld", payload: Array("hello world".utf8)), as: UTF8.self),
+            "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
     }
 
     func testKeyStoreKeepsAnExistingKey() throws {

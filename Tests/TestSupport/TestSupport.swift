@@ -22,8 +22,10 @@ public enum TestSupport {
     }
 
     /// Finds an external tool, or skips the test (fails it in CI) with a hint on how to install it.
-    public static func requireTool(_ name: String, environmentOverride: String? = nil, hint: String,
-                                   file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    public static func requireTool(
+        _ name: String, environmentOverride: String? = nil, hint: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> String {
         if let key = environmentOverride, let path = ProcessInfo.processInfo.environment[key], FileManager.default.isExecutableFile(atPath: path) {
             return path
         }
@@ -62,8 +64,10 @@ public enum TestSupport {
 
     /// Writes a wheel with the given files plus METADATA, WHEEL and a correct RECORD.
     @discardableResult
-    public static func makeWheel(in directory: String, name: String, version: String, tag: String,
-                                 files: [String: [UInt8]], extraMetadata: [String: [UInt8]] = [:]) throws -> String {
+    public static func makeWheel(
+        in directory: String, name: String, version: String, tag: String,
+        files: [String: [UInt8]], extraMetadata: [String: [UInt8]] = [:]
+    ) throws -> String {
         let distInfo = "\(name)-\(version).dist-info"
         var all = files
         all["\(distInfo)/METADATA"] = Array("Metadata-Version: 2.1\nName: \(name)\nVersion: \(version)\n".utf8)
@@ -73,7 +77,9 @@ public enum TestSupport {
         var record = RecordFile(entries: paths.map { RecordEntry(path: $0, content: all[$0] ?? []) })
         record.entries.append(RecordEntry(path: "\(distInfo)/RECORD", hash: "", size: nil))
         all["\(distInfo)/RECORD"] = Array(record.text.utf8)
-        let entries = (paths + ["\(distInfo)/RECORD"]).map { ZipEntry(path: $0, content: all[$0] ?? [], permissions: $0.hasSuffix(".so") ? 0o755 : 0o644, modificationTime: 1_700_000_000) }
+        let entries = (paths + ["\(distInfo)/RECORD"]).map {
+            ZipEntry(path: $0, content: all[$0] ?? [], permissions: $0.hasSuffix(".so") ? 0o755 : 0o644, modificationTime: 1_700_000_000)
+        }
         let path = "\(directory)/\(name)-\(version)-\(tag).whl"
         try ZipWriter.write(entries, to: path)
         return path

@@ -13,17 +13,17 @@ final class SourceArchiveTests: XCTestCase {
     func tar(_ name: String, _ script: String) throws -> String {
         let path = "\(dir.path)/\(name)"
         let program = """
-        import tarfile, io, sys
-        t = tarfile.open(sys.argv[1], 'w:gz')
-        def add(name, data=b'x', **kw):
-            info = tarfile.TarInfo(name); info.size = len(data)
-            for k, v in kw.items(): setattr(info, k, v)
-            t.addfile(info, io.BytesIO(data))
-        def link(name, target, kind=tarfile.SYMTYPE):
-            info = tarfile.TarInfo(name); info.type = kind; info.linkname = target; t.addfile(info)
-        \(script)
-        t.close()
-        """
+            import tarfile, io, sys
+            t = tarfile.open(sys.argv[1], 'w:gz')
+            def add(name, data=b'x', **kw):
+                info = tarfile.TarInfo(name); info.size = len(data)
+                for k, v in kw.items(): setattr(info, k, v)
+                t.addfile(info, io.BytesIO(data))
+            def link(name, target, kind=tarfile.SYMTYPE):
+                info = tarfile.TarInfo(name); info.type = kind; info.linkname = target; t.addfile(info)
+            \(script)
+            t.close()
+            """
         try ProcessRunner.check("/usr/bin/python3", ["-c", program, path])
         return path
     }
@@ -39,14 +39,16 @@ final class SourceArchiveTests: XCTestCase {
     }
 
     func testExtractsAnOrdinarySdist() throws {
-        let archive = try tar("pkg-1.0.tar.gz", """
-        add('pkg-1.0/pyproject.toml', b'[build-system]\\nrequires = ["setuptools"]\\n')
-        add('pkg-1.0/src/pkg/__init__.py', b'x = 1\\n')
-        add('pkg-1.0/configure', b'#!/bin/sh\\n', mode=0o755)
-        link('pkg-1.0/src/pkg/alias.py', '__init__.py')
-        link('pkg-1.0/docs/up', '../src')
-        link('pkg-1.0/copy.py', 'pkg-1.0/src/pkg/__init__.py', tarfile.LNKTYPE)
-        """)
+        let archive = try tar(
+            "pkg-1.0.tar.gz",
+            """
+            add('pkg-1.0/pyproject.toml', b'[build-system]\\nrequires = ["setuptools"]\\n')
+            add('pkg-1.0/src/pkg/__init__.py', b'x = 1\\n')
+            add('pkg-1.0/configure', b'#!/bin/sh\\n', mode=0o755)
+            link('pkg-1.0/src/pkg/alias.py', '__init__.py')
+            link('pkg-1.0/docs/up', '../src')
+            link('pkg-1.0/copy.py', 'pkg-1.0/src/pkg/__init__.py', tarfile.LNKTYPE)
+            """)
         let out = "\(dir.path)/tree"
         let paths = try SourceArchive.extract(archive, into: out)
         XCTAssertTrue(paths.contains("pkg-1.0/pyproject.toml"))
@@ -63,7 +65,9 @@ final class SourceArchiveTests: XCTestCase {
         assertRejected(try tar("through-link.tar.gz", "link('pkg/l', 'sub')\nadd('pkg/sub/x', b'1')\nadd('pkg/l/x', b'2')"), "unsafe path")
         assertRejected(try tar("chain.tar.gz", "link('pkg/a', '..')\nlink('pkg/b', 'a/..')"), "through other links")
         assertRejected(try tar("hardlink.tar.gz", "link('pkg/h', '/etc/shadow', tarfile.LNKTYPE)"), "hard link")
-        assertRejected(try tar("device.tar.gz", "info = tarfile.TarInfo('pkg/dev'); info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3; t.addfile(info)"), "character device")
+        assertRejected(
+            try tar("device.tar.gz", "info = tarfile.TarInfo('pkg/dev'); info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3; t.addfile(info)"),
+            "character device")
         assertRejected(try tar("fifo.tar.gz", "info = tarfile.TarInfo('pkg/fifo'); info.type = tarfile.FIFOTYPE; t.addfile(info)"), "fifo")
         let notArchive = "\(dir.path)/plain.tar.gz"
         try Files.writeAtomically(Array("not an archive".utf8), to: notArchive)

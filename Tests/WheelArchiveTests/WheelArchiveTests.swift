@@ -10,8 +10,9 @@ final class WheelArchiveTests: XCTestCase {
     override func setUpWithError() throws { dir = try TemporaryDirectory() }
 
     func goodWheel() throws -> String {
-        try TestSupport.makeWheel(in: dir.path, name: "demo", version: "1.0", tag: "py3-none-any",
-                                  files: ["demo/__init__.py": Array("x = 1\n".utf8), "demo/ünïcode.txt": Array("ok".utf8)])
+        try TestSupport.makeWheel(
+            in: dir.path, name: "demo", version: "1.0", tag: "py3-none-any",
+            files: ["demo/__init__.py": Array("x = 1\n".utf8), "demo/ünïcode.txt": Array("ok".utf8)])
     }
 
     func testReadsValidWheelWithUnicodeNames() throws {
@@ -30,11 +31,13 @@ final class WheelArchiveTests: XCTestCase {
 
     func testRejectsRecordHashMismatch() throws {
         let path = "\(dir.path)/demo-1.0-py3-none-any.whl"
-        try TestSupport.pythonZip(path, script: """
-        z.writestr('demo/__init__.py', 'x = 2\\n')
-        z.writestr('demo-1.0.dist-info/WHEEL', 'Wheel-Version: 1.0\\nTag: py3-none-any\\n')
-        z.writestr('demo-1.0.dist-info/RECORD', 'demo/__init__.py,sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,6\\ndemo-1.0.dist-info/WHEEL,,\\ndemo-1.0.dist-info/RECORD,,\\n')
-        """)
+        try TestSupport.pythonZip(
+            path,
+            script: """
+                z.writestr('demo/__init__.py', 'x = 2\\n')
+                z.writestr('demo-1.0.dist-info/WHEEL', 'Wheel-Version: 1.0\\nTag: py3-none-any\\n')
+                z.writestr('demo-1.0.dist-info/RECORD', 'demo/__init__.py,sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,6\\ndemo-1.0.dist-info/WHEEL,,\\ndemo-1.0.dist-info/RECORD,,\\n')
+                """)
         XCTAssertThrowsError(try Wheel(path: path)) { error in
             guard case .recordMismatch(_, let entry, _)? = error as? ArchiveError else { return XCTFail("\(error)") }
             XCTAssertEqual(entry, "demo/__init__.py")
@@ -43,14 +46,16 @@ final class WheelArchiveTests: XCTestCase {
 
     func testRejectsUnlistedFile() throws {
         let path = "\(dir.path)/demo-1.0-py3-none-any.whl"
-        try TestSupport.pythonZip(path, script: """
-        import hashlib, base64
-        wheel = b'Wheel-Version: 1.0\\nTag: py3-none-any\\n'
-        digest = base64.urlsafe_b64encode(hashlib.sha256(wheel).digest()).rstrip(b'=').decode()
-        z.writestr('demo/sneaky.py', 'import os\\n')
-        z.writestr('demo-1.0.dist-info/WHEEL', wheel)
-        z.writestr('demo-1.0.dist-info/RECORD', 'demo-1.0.dist-info/WHEEL,sha256=%s,%d\\ndemo-1.0.dist-info/RECORD,,\\n' % (digest, len(wheel)))
-        """)
+        try TestSupport.pythonZip(
+            path,
+            script: """
+                import hashlib, base64
+                wheel = b'Wheel-Version: 1.0\\nTag: py3-none-any\\n'
+                digest = base64.urlsafe_b64encode(hashlib.sha256(wheel).digest()).rstrip(b'=').decode()
+                z.writestr('demo/sneaky.py', 'import os\\n')
+                z.writestr('demo-1.0.dist-info/WHEEL', wheel)
+                z.writestr('demo-1.0.dist-info/RECORD', 'demo-1.0.dist-info/WHEEL,sha256=%s,%d\\ndemo-1.0.dist-info/RECORD,,\\n' % (digest, len(wheel)))
+                """)
         XCTAssertThrowsError(try Wheel(path: path)) { XCTAssertTrue("\($0)".contains("not listed in RECORD"), "\($0)") }
     }
 
@@ -66,11 +71,13 @@ final class WheelArchiveTests: XCTestCase {
 
     func testRejectsSymlinkEntries() throws {
         let path = "\(dir.path)/link.whl"
-        try TestSupport.pythonZip(path, script: """
-        info = zipfile.ZipInfo('demo/link')
-        info.external_attr = (0o120777 << 16)
-        z.writestr(info, '/etc/passwd')
-        """)
+        try TestSupport.pythonZip(
+            path,
+            script: """
+                info = zipfile.ZipInfo('demo/link')
+                info.external_attr = (0o120777 << 16)
+                z.writestr(info, '/etc/passwd')
+                """)
         XCTAssertThrowsError(try ZipReader.read(path)) { error in
             guard case .unsupportedEntryType(_, _, let kind)? = error as? ArchiveError else { return XCTFail("\(error)") }
             XCTAssertEqual(kind, "symbolic link")
@@ -113,9 +120,13 @@ final class WheelArchiveTests: XCTestCase {
         // Enough bytes to be split among writers; pseudo-random so that deflate has work.
         var state: UInt64 = 42
         func bytes(_ count: Int) -> [UInt8] {
-            (0..<count).map { _ in state = state &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: state >> 59) }
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: state >> 59)
+            }
         }
-        let entries = (0..<12).map { ZipEntry(path: "pkg/m\($0).bin", content: bytes(700_000 + $0 * 1000), permissions: $0 == 3 ? 0o755 : 0o644, modificationTime: 1_700_000_000) }
+        let entries = (0..<12).map {
+            ZipEntry(path: "pkg/m\($0).bin", content: bytes(700_000 + $0 * 1000), permissions: $0 == 3 ? 0o755 : 0o644, modificationTime: 1_700_000_000)
+        }
         let parallel = "\(dir.path)/parallel.zip", single = "\(dir.path)/single.zip"
         try ZipWriter.write(entries, to: parallel, compressionLevel: 3, threads: 3)
         try ZipWriter.write(entries, to: single, compressionLevel: 3, threads: 1)

@@ -53,11 +53,13 @@ final class PolicyTests: XCTestCase {
     func testOrganisationPolicyExtendsPublishedOne() throws {
         let dir = try TemporaryDirectory()
         let file = "\(dir.path)/acme.json"
-        try Files.writeAtomically(Array("""
-        {"format": 1, "policies": [
-          {"name": "manylinux_2_28", "base": "manylinux_2_28", "extra_allowed_libraries": ["libgfortran.so.5", "libyaml-0.so.2"]}
-        ]}
-        """.utf8), to: file)
+        try Files.writeAtomically(
+            Array(
+                """
+                {"format": 1, "policies": [
+                  {"name": "manylinux_2_28", "base": "manylinux_2_28", "extra_allowed_libraries": ["libgfortran.so.5", "libyaml-0.so.2"]}
+                ]}
+                """.utf8), to: file)
         let policy = try XCTUnwrap(catalog([file]).policies(libc: .glibc, architecture: "x86_64").first { $0.name == "manylinux_2_28_x86_64" })
         XCTAssertTrue(policy.allowedLibraries.contains("libyaml-0.so.2"))
         XCTAssertTrue(policy.allowedLibraries.contains("libc.so.6"))

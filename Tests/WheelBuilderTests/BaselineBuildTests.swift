@@ -33,7 +33,8 @@ final class BaselineBuildTests: XCTestCase {
 
     /// The tag auditwheel calls the wheel consistent with.
     func auditwheelTag(_ wheel: String) throws -> String {
-        let auditwheel = try TestSupport.requireTool("auditwheel", environmentOverride: "WHEELFARM_AUDITWHEEL", hint: "bash ci/setup.sh installs it in /opt/wheelfarm-tools")
+        let auditwheel = try TestSupport.requireTool(
+            "auditwheel", environmentOverride: "WHEELFARM_AUDITWHEEL", hint: "bash ci/setup.sh installs it in /opt/wheelfarm-tools")
         let output = try ProcessRunner.run(auditwheel, ["show", wheel])
         let text = output.stdout + output.stderr
         guard let range = text.range(of: #"consistent with the following platform tag:\s*"([a-z0-9_]+)""#, options: .regularExpression) else {
@@ -52,8 +53,9 @@ final class BaselineBuildTests: XCTestCase {
         let result = try ProcessRunner.run(minisign, ["-V", "-p", keys.publicPath, "-m", wheel])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr, file: file, line: line)
         let envelope = try String(contentsOfFile: wheel + ".intoto.json", encoding: .utf8)
-        let statement = try Provenance.verify(envelope: envelope, key: keys.publicKey(), wheelName: (wheel as NSString).lastPathComponent,
-                                              sha256: Digest.hex(try Digest.sha256(fileAt: wheel)))
+        let statement = try Provenance.verify(
+            envelope: envelope, key: keys.publicKey(), wheelName: (wheel as NSString).lastPathComponent,
+            sha256: Digest.hex(try Digest.sha256(fileAt: wheel)))
         let text = String(decoding: try JSONSerialization.data(withJSONObject: statement), as: UTF8.self)
         XCTAssertTrue(text.contains(Self.target) && text.contains(".tar.gz"), text, file: file, line: line)
     }
@@ -80,10 +82,14 @@ final class BaselineBuildTests: XCTestCase {
         let links = try TemporaryDirectory(prefix: "wf-links")
         let out = try TemporaryDirectory(prefix: "wf-links-out")
         for wheel in wheels { try FileManager.default.copyItem(atPath: wheel, toPath: "\(links.path)/\((wheel as NSString).lastPathComponent)") }
-        let pip = try ProcessRunner.run("/usr/bin/python3", ["-m", "pip", "download", "--no-index", "--find-links", links.path, "--only-binary", ":all:",
-                                                             "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                                                             "--no-deps", "--dest", out.path, "markupsafe", "msgpack", "psutil", "pyyaml"],
-                                        environment: ["PIP_FIND_LINKS": "", "PATH": "/usr/bin:/bin"])
+        let pip = try ProcessRunner.run(
+            "/usr/bin/python3",
+            [
+                "-m", "pip", "download", "--no-index", "--find-links", links.path, "--only-binary", ":all:",
+                "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                "--no-deps", "--dest", out.path, "markupsafe", "msgpack", "psutil", "pyyaml"
+            ],
+            environment: ["PIP_FIND_LINKS": "", "PATH": "/usr/bin:/bin"])
         XCTAssertEqual(pip.status, 0, pip.stdout + pip.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).count, 4)
     }
@@ -116,8 +122,9 @@ final class BaselineBuildTests: XCTestCase {
     func testCppExtensionsShareAProcessWithLibstdcxx() throws {
         let one = try XCTUnwrap(try build(.local("\(Self.projects)/cppone")).wheelPath)
         let two = try XCTUnwrap(try build(.local("\(Self.projects)/cpptwo")).wheelPath)
-        let numpy = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: TestSupport.fixtureWheels).first { $0.hasPrefix("numpy-") && $0.contains("cp311") },
-                                  "bash ci/fixtures/fetch-wheels.sh downloads the numpy wheel")
+        let numpy = try XCTUnwrap(
+            try FileManager.default.contentsOfDirectory(atPath: TestSupport.fixtureWheels).first { $0.hasPrefix("numpy-") && $0.contains("cp311") },
+            "bash ci/fixtures/fetch-wheels.sh downloads the numpy wheel")
         let wheels = try TemporaryDirectory(prefix: "wf-cpp")
         for path in [one, two, "\(TestSupport.fixtureWheels)/\(numpy)"] {
             try FileManager.default.copyItem(atPath: path, toPath: "\(wheels.path)/\((path as NSString).lastPathComponent)")
@@ -127,19 +134,22 @@ final class BaselineBuildTests: XCTestCase {
         let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
         let image = try store.requireImage(named: Self.target)
         let script = """
-        python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index --find-links /wheels cppone cpptwo numpy && \
-        /tmp/v/bin/python -c 'import numpy, cppone, cpptwo; print("A", cppone.run("b a b"), cpptwo.run(1.5), int(numpy.arange(10).sum()))' && \
-        /tmp/v/bin/python -c '
-        import cpptwo, cppone, numpy
-        try:
-            cpptwo.run(-1.0)
-        except ValueError as error:
-            print("B", error, numpy.linalg.det(numpy.eye(3)))
-        '
-        """
+            python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index --find-links /wheels cppone cpptwo numpy && \
+            /tmp/v/bin/python -c 'import numpy, cppone, cpptwo; print("A", cppone.run("b a b"), cpptwo.run(1.5), int(numpy.arange(10).sum()))' && \
+            /tmp/v/bin/python -c '
+            import cpptwo, cppone, numpy
+            try:
+                cpptwo.run(-1.0)
+            except ValueError as error:
+                print("B", error, numpy.linalg.det(numpy.eye(3)))
+            '
+            """
         var output: [UInt8] = []
-        let result = try NamespaceSandbox(layout: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
-                                                                      mounts: [BindMount(source: wheels.path, destination: "/wheels", readOnly: true)])) { chunk, _ in
+        let result = try NamespaceSandbox(layout: home).run(
+            SandboxConfiguration(
+                layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+                mounts: [BindMount(source: wheels.path, destination: "/wheels", readOnly: true)])
+        ) { chunk, _ in
             output.append(contentsOf: chunk)
         }
         let text = String(decoding: output, as: UTF8.self)
@@ -157,10 +167,14 @@ final class BaselineBuildTests: XCTestCase {
         let home = FarmLayout(path: ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home")
         let store = ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: TestSupport.repositoryRoot))
         let image = try store.requireImage(named: Self.oldest)
-        let script = "python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index /wheel/\((psutil as NSString).lastPathComponent) && /tmp/v/bin/python -c 'import sys, psutil; print(sys.version_info[:2], psutil.cpu_count() > 0)'"
+        let script =
+            "python3 -m venv /tmp/v && /tmp/v/bin/python -m pip install --quiet --no-index /wheel/\((psutil as NSString).lastPathComponent) && /tmp/v/bin/python -c 'import sys, psutil; print(sys.version_info[:2], psutil.cpu_count() > 0)'"
         var output: [UInt8] = []
-        let result = try NamespaceSandbox(layout: home).run(SandboxConfiguration(layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
-                                                                      mounts: [BindMount(source: (psutil as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true)])) { chunk, _ in
+        let result = try NamespaceSandbox(layout: home).run(
+            SandboxConfiguration(
+                layers: [store.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+                mounts: [BindMount(source: (psutil as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true)])
+        ) { chunk, _ in
             output.append(contentsOf: chunk)
         }
         let text = String(decoding: output, as: UTF8.self)

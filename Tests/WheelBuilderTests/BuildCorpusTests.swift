@@ -38,7 +38,8 @@ final class BuildCorpusTests: XCTestCase {
             layout: home, toolchains: ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
             sandbox: NamespaceSandbox(layout: home), index: IndexClient(configuration: try IndexConfiguration.resolve()), wheels: PipWheelFetcher(),
             policies: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes), patchelf: try Patchelf.locate(),
-            signer: try SigningKeyStore(home: home.path).loadOrGenerate().key, builderVersion: "test") { target, line in
+            signer: try SigningKeyStore(home: home.path).loadOrGenerate().key, builderVersion: "test"
+        ) { target, line in
             FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8))
         }
         return WheelBuilder(environment: environment)
@@ -109,7 +110,8 @@ final class BuildCorpusTests: XCTestCase {
     func testBuildRequirementWithoutAWheelIsBuiltFirst() throws {
         let builder = try builder()
         let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/needsdocopt"), targets: [Self.target]).first)
-        XCTAssertNil(result.failure, "\(String(describing: result.failure)) \((try? String(contentsOfFile: result.logPath, encoding: .utf8))?.suffix(3000) ?? "")")
+        XCTAssertNil(
+            result.failure, "\(String(describing: result.failure)) \((try? String(contentsOfFile: result.logPath, encoding: .utf8))?.suffix(3000) ?? "")")
         XCTAssertTrue(result.record.buildRequirements.contains { $0.name == "docopt" && $0.version == "0.6.2" }, "\(result.record.buildRequirements)")
         XCTAssertEqual(result.record.wheel, "needsdocopt-1.0-py3-none-any.whl")
     }
@@ -122,7 +124,8 @@ final class BuildCorpusTests: XCTestCase {
             asked.add("\(requirement) for \(target)")
             return .wait("the farm builds \(requirement) first")
         })
-        let result = try XCTUnwrap(builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/needsdocopt"), targets: [Self.target], hooks: hooks).first)
+        let result = try XCTUnwrap(
+            builder.build(.local("\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/needsdocopt"), targets: [Self.target], hooks: hooks).first)
         XCTAssertEqual(result.failure?.kind, .deferred, "\(String(describing: result.failure))")
         XCTAssertEqual(result.failure?.stage, .prepare)
         XCTAssertTrue(asked.all.contains { $0.hasPrefix("docopt") && $0.hasSuffix("for \(Self.target)") }, "\(asked.all)")
@@ -143,7 +146,8 @@ final class BuildCorpusTests: XCTestCase {
         let builder = try builder()
         let work = try TemporaryDirectory(prefix: "wf-evil")
         let sdist = "\(work.path)/evil-1.0.tar.gz"
-        let program = "import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w:gz')\ndata = b'x'\ni = tarfile.TarInfo('/etc/wheelfarm-evil')\ni.size = len(data)\nt.addfile(i, io.BytesIO(data))\nt.close()\n"
+        let program =
+            "import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w:gz')\ndata = b'x'\ni = tarfile.TarInfo('/etc/wheelfarm-evil')\ni.size = len(data)\nt.addfile(i, io.BytesIO(data))\nt.close()\n"
         try ProcessRunner.check("/usr/bin/python3", ["-c", program, sdist])
         let result = try XCTUnwrap(builder.build(.local(sdist), targets: [Self.target]).first)
         XCTAssertEqual(result.failure?.stage, .extract, "\(String(describing: result.failure))")
@@ -179,16 +183,22 @@ final class LongCorpusTests: XCTestCase {
     func testOtherBaselineTargets() throws {
         let builder = try BuildCorpusTests.sharedBuilder()
         let trixie = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp313-trixie-glibc2.17-x86_64"]).first)
-        XCTAssertEqual(trixie.record.wheel, "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "\(String(describing: trixie.failure))")
+        XCTAssertEqual(
+            trixie.record.wheel, "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "\(String(describing: trixie.failure))")
         let arm = builder.build(.index(try XCTUnwrap(Requirement("pyyaml==6.0.2"))), targets: ["cp311-bookworm-glibc2.17-aarch64"])
-        XCTAssertEqual(arm.first?.record.wheel, "pyyaml-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "\(String(describing: arm.first?.failure))")
+        XCTAssertEqual(
+            arm.first?.record.wheel, "pyyaml-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "\(String(describing: arm.first?.failure))")
     }
 
     func testOtherTargets() throws {
         let builder = try BuildCorpusTests.sharedBuilder()
         let results = builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp39-bullseye-x86_64", "cp313-trixie-x86_64"])
-        XCTAssertEqual(results.compactMap(\.record.wheel), ["markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-                                                            "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"])
+        XCTAssertEqual(
+            results.compactMap(\.record.wheel),
+            [
+                "markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+            ])
     }
 }
 

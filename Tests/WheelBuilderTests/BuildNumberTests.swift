@@ -1,8 +1,9 @@
 import Foundation
 import PackagingModel
-@testable import WheelBuilder
 import WheelfarmBasics
 import XCTest
+
+@testable import WheelBuilder
 
 /// Rebuilds of one version with other inputs get the next PEP 427 build number.
 final class BuildNumberTests: XCTestCase {
@@ -31,8 +32,10 @@ final class BuildNumberTests: XCTestCase {
         let other = try XCTUnwrap(WheelFilename("demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"))
         XCTAssertNil(BuildStore.nextBuildNumber(previous: record(wheel: plain, sha256: "aa"), directory: dir.path, name: other, sha256: "bb"))
         // The earlier wheel is gone: nothing to keep apart from.
-        XCTAssertNil(BuildStore.nextBuildNumber(previous: record(wheel: "demo-1.0-py3-none-any.whl", sha256: "aa"), directory: dir.path,
-                                                  name: try XCTUnwrap(WheelFilename("demo-1.0-py3-none-any.whl")), sha256: "bb"))
+        XCTAssertNil(
+            BuildStore.nextBuildNumber(
+                previous: record(wheel: "demo-1.0-py3-none-any.whl", sha256: "aa"), directory: dir.path,
+                name: try XCTUnwrap(WheelFilename("demo-1.0-py3-none-any.whl")), sha256: "bb"))
         // pip orders the numbered file above the plain one.
         XCTAssertEqual(WheelFilename(numbered)?.build, "1")
     }

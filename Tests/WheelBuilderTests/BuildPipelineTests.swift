@@ -3,12 +3,13 @@ import Foundation
 import PackageIndex
 import PackagingModel
 import TestSupport
-@testable import WheelBuilder
 import WheelArchive
 import WheelAudit
 @_spi(AnyProgram) import WheelfarmBasics
 import WheelfarmTesting
 import XCTest
+
+@testable import WheelBuilder
 
 /// A build environment of fakes: the pipeline's logic with neither root nor network.
 final class PipelineHarness: @unchecked Sendable {
@@ -60,8 +61,10 @@ final class PipelineHarness: @unchecked Sendable {
 
     /// Publishes an sdist of `name` `version` on the fixture index; `files` go into its top folder.
     @discardableResult
-    func sdist(_ name: String, _ version: String, files: [String: String] = [:], sha256: String? = nil,
-               pyproject: String = "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n") throws -> [UInt8] {
+    func sdist(
+        _ name: String, _ version: String, files: [String: String] = [:], sha256: String? = nil,
+        pyproject: String = "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n"
+    ) throws -> [UInt8] {
         let top = "\(work.path)/sdists/\(name)-\(version)"
         var all = files
         all["pyproject.toml"] = pyproject
@@ -77,7 +80,9 @@ final class PipelineHarness: @unchecked Sendable {
         return bytes
     }
 
-    func build(_ requirement: String, targets: [String] = [PipelineHarness.targets[0]], reuse: Bool = false, hooks: BuildHooks = BuildHooks()) throws -> [TargetBuild] {
+    func build(
+        _ requirement: String, targets: [String] = [PipelineHarness.targets[0]], reuse: Bool = false, hooks: BuildHooks = BuildHooks()
+    ) throws -> [TargetBuild] {
         try builder().build(.index(try XCTUnwrap(Requirement(requirement))), targets: targets, reuse: reuse, hooks: hooks)
     }
 }
@@ -95,7 +100,8 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertEqual(harness.sandbox.runs.filter(\.isBuild).count, 1)
         XCTAssertEqual(harness.toolchains.builds, [PipelineHarness.targets[0]])
         // The record is on disk, typed, and names what went in.
-        let stored = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: (try XCTUnwrap(results[0].wheelPath) as NSString).deletingLastPathComponent))
+        let stored = try XCTUnwrap(
+            try BuildStore(layout: harness.layout).record(in: (try XCTUnwrap(results[0].wheelPath) as NSString).deletingLastPathComponent))
         XCTAssertEqual(stored.outcome, .succeeded)
         XCTAssertEqual(stored.sdist?.filename, "demo-1.0.tar.gz")
         XCTAssertEqual(stored.buildRequirements.map(\.name), ["setuptools"])
@@ -147,7 +153,9 @@ final class BuildPipelineTests: XCTestCase {
     func testPipDownloadFailuresAreRetriedThenTransient() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0")
-        harness.wheels.script([.failed("Read timed out", transient: true), .failed("Read timed out", transient: true), .failed("Read timed out", transient: true)])
+        harness.wheels.script([
+            .failed("Read timed out", transient: true), .failed("Read timed out", transient: true), .failed("Read timed out", transient: true)
+        ])
         let result = try XCTUnwrap(try harness.build("demo==1.0").first)
         XCTAssertEqual(result.failure?.kind, .transient)
         XCTAssertEqual(result.failure?.stage, .prepare)
@@ -205,11 +213,14 @@ final class BuildPipelineTests: XCTestCase {
     }
 
     func testHostileBuildRequirementsNeverReachACommandLine() throws {
-        for entry in ["--index-url=https://attacker.invalid/simple", "evil @ https://attacker.invalid/evil.whl", "../../etc", "-rrequirements.txt",
-                      "ok[--x]", "name; os_name == 'posix' and $(touch /tmp/x)"] {
+        for entry in [
+            "--index-url=https://attacker.invalid/simple", "evil @ https://attacker.invalid/evil.whl", "../../etc", "-rrequirements.txt",
+            "ok[--x]", "name; os_name == 'posix' and $(touch /tmp/x)"
+        ] {
             let harness = try PipelineHarness()
             let quoted = entry.replacingOccurrences(of: "\"", with: "\\\"")
-            try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\"setuptools\", \"\(quoted)\"]\nbuild-backend = \"setuptools.build_meta\"\n")
+            try harness.sdist(
+                "demo", "1.0", pyproject: "[build-system]\nrequires = [\"setuptools\", \"\(quoted)\"]\nbuild-backend = \"setuptools.build_meta\"\n")
             let result = try XCTUnwrap(try harness.build("demo==1.0").first)
             XCTAssertEqual(result.failure?.stage, .prepare, entry)
             XCTAssertTrue(result.failure?.reason.contains("from [build-system] requires") == true, "\(entry): \(result.failure?.reason ?? "")")
@@ -260,10 +271,14 @@ final class BuildPipelineTests: XCTestCase {
         try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\"helper\"]\nbuild-backend = \"setuptools.build_meta\"\n")
         harness.wheels.script([.noWheel("helper")])
         let asked = Locked<[String]>([])
-        let result = try XCTUnwrap(try harness.build("demo==1.0", hooks: BuildHooks(buildDependency: { requirement, target in
-            asked.append("\(requirement)@\(target)")
-            return .wait("the farm builds \(requirement) first")
-        })).first)
+        let result = try XCTUnwrap(
+            try harness.build(
+                "demo==1.0",
+                hooks: BuildHooks(buildDependency: { requirement, target in
+                    asked.append("\(requirement)@\(target)")
+                    return .wait("the farm builds \(requirement) first")
+                })
+            ).first)
         XCTAssertEqual(result.failure?.kind, .deferred)
         XCTAssertEqual(asked.current, ["helper@\(PipelineHarness.targets[0])"])
     }
@@ -272,13 +287,14 @@ final class BuildPipelineTests: XCTestCase {
         let work = try TemporaryDirectory(prefix: "wf-judge")
         let path = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: work.path)
         let wheel = try Wheel(path: path, selection: .binariesAndMetadata)
-        let verdict = Stages.TestInstall.judge([
-            ["module": "demo._tk", "kind": "missing", "missing": "tkinter", "error": "No module named 'tkinter'"],
-            ["module": "demo._own", "kind": "missing", "missing": "demo.helpers", "error": "No module named 'demo.helpers'"],
-            ["module": "demo._dep", "kind": "missing", "missing": "numpy", "error": "No module named 'numpy'"],
-            ["module": "demo._lib", "kind": "load", "error": "libfoo.so.1: cannot open shared object file"],
-            ["module": "demo._ok", "kind": "ok"],
-        ], wheel: wheel, dependencies: ["numpy>=1.20"])
+        let verdict = Stages.TestInstall.judge(
+            [
+                ["module": "demo._tk", "kind": "missing", "missing": "tkinter", "error": "No module named 'tkinter'"],
+                ["module": "demo._own", "kind": "missing", "missing": "demo.helpers", "error": "No module named 'demo.helpers'"],
+                ["module": "demo._dep", "kind": "missing", "missing": "numpy", "error": "No module named 'numpy'"],
+                ["module": "demo._lib", "kind": "load", "error": "libfoo.so.1: cannot open shared object file"],
+                ["module": "demo._ok", "kind": "ok"]
+            ], wheel: wheel, dependencies: ["numpy>=1.20"])
         XCTAssertEqual(verdict.warnings.count, 1)
         XCTAssertTrue(verdict.warnings[0].contains("tkinter"))
         XCTAssertEqual(verdict.failures.count, 3, "\(verdict.failures)")

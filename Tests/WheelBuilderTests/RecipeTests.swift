@@ -6,9 +6,9 @@ import XCTest
 final class RecipeTests: XCTestCase {
     func testOverridesApplyToMatchingVersions() throws {
         let json = """
-        {"//": "why", "packages": ["libfoo-dev"], "environment": {"A": "1"}, "skip_targets": ["cp39-*"],
-         "overrides": [{"versions": "<2", "packages": ["libfoo1-dev"], "environment": {"B": "2"}, "allow_pure": true}]}
-        """
+            {"//": "why", "packages": ["libfoo-dev"], "environment": {"A": "1"}, "skip_targets": ["cp39-*"],
+             "overrides": [{"versions": "<2", "packages": ["libfoo1-dev"], "environment": {"B": "2"}, "allow_pure": true}]}
+            """
         let recipe = try JSONDecoder().decode(Recipe.self, from: Data(json.utf8))
         let old = recipe.resolved(for: try XCTUnwrap(PackageVersion("1.5")))
         XCTAssertEqual(old.packages, ["libfoo1-dev"])
@@ -24,11 +24,11 @@ final class RecipeTests: XCTestCase {
 
     func testOverridesApplyToMatchingTargets() throws {
         let json = """
-        {"packages": ["libyaml-dev"],
-         "overrides": [{"targets": "*-glibc*", "packages": ["cmake"], "compiler": "gcc",
-                        "source_libraries": [{"source": "libyaml", "build": "cmake -S . -B b"}], "environment": {"CFLAGS": "-I/p"}},
-                       {"versions": ">=7", "targets": "cp39-*", "allow_pure": true}]}
-        """
+            {"packages": ["libyaml-dev"],
+             "overrides": [{"targets": "*-glibc*", "packages": ["cmake"], "compiler": "gcc",
+                            "source_libraries": [{"source": "libyaml", "build": "cmake -S . -B b"}], "environment": {"CFLAGS": "-I/p"}},
+                           {"versions": ">=7", "targets": "cp39-*", "allow_pure": true}]}
+            """
         let recipe = try JSONDecoder().decode(Recipe.self, from: Data(json.utf8))
         let version = PackageVersion("6.0.2")
         let baseline = recipe.resolved(for: version, target: "cp311-bookworm-glibc2.17-x86_64")

@@ -52,12 +52,15 @@ final class BuildJob: @unchecked Sendable {
 
     /// Runs a command in a sandbox of `layers`, streaming its output into the log; `control`
     /// gets what the farm's helper wrote on the control channel.
-    func sandbox(layers: [String], command: [String], environment variables: [String: String], mounts: [BindMount], wall: Double,
-                 controlChannel: Bool = false, also: ((ArraySlice<UInt8>) -> Void)? = nil) throws -> SandboxResult {
+    func sandbox(
+        layers: [String], command: [String], environment variables: [String: String], mounts: [BindMount], wall: Double,
+        controlChannel: Bool = false, also: ((ArraySlice<UInt8>) -> Void)? = nil
+    ) throws -> SandboxResult {
         // A recipe declaring more memory than the usual 4 GiB gets it (the scheduler reserved it).
         let memory = max(Int64(4) << 30, Int64((memoryGb ?? 0) * Double(1 << 30)))
-        var config = SandboxConfiguration(layers: layers, command: command, environment: variables, mounts: mounts,
-                                          limits: SandboxLimits(wallSeconds: wall, memoryBytes: memory, maxProcesses: 2048, diskBytes: 8 << 30))
+        var config = SandboxConfiguration(
+            layers: layers, command: command, environment: variables, mounts: mounts,
+            limits: SandboxLimits(wallSeconds: wall, memoryBytes: memory, maxProcesses: 2048, diskBytes: 8 << 30))
         config.stop = hooks.shouldStop
         config.controlChannel = controlChannel
         let result = try environment.sandbox.run(config) { chunk, _ in

@@ -34,17 +34,21 @@ extension Stages {
             for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
             command += ["/tmp/src", "-w", "/out"]
             for round in 1...5 {
-                let answer = try job.withStage(.build, "round \(round): get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(job.spec.name)") {
-                    try hookThenBuild(base: base, projectRoot: projectRoot, buildSystem: buildSystem, recipe: recipe, layers: layers, known: known,
-                                      build: command, variables: variables, job: job)
+                let answer = try job.withStage(
+                    .build, "round \(round): get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(job.spec.name)"
+                ) {
+                    try hookThenBuild(
+                        base: base, projectRoot: projectRoot, buildSystem: buildSystem, recipe: recipe, layers: layers, known: known,
+                        build: command, variables: variables, job: job)
                 }
                 job.note("round \(round): the backend asks for \(answer.asked.isEmpty ? "nothing" : answer.asked.joined(separator: ", "))")
                 if answer.built { return try Self.builtWheel(in: out, job: job) }
                 let new = answer.asked.filter { !known.contains($0) }
                 known += new
                 try job.withStage(.prepare, "requirements the backend asked for: \(new.joined(separator: ", "))") {
-                    try requirements.run(try Requirements.validate(new, origin: "the backend's get_requires_for_build_wheel", markers: requirements.markers),
-                                         context: context, job: job)
+                    try requirements.run(
+                        try Requirements.validate(new, origin: "the backend's get_requires_for_build_wheel", markers: requirements.markers),
+                        context: context, job: job)
                 }
             }
             throw BuildFailure(stage: .prepare, kind: .build, reason: "the backend kept asking for new build requirements", log: job.log.path)
@@ -54,32 +58,32 @@ extension Stages {
         /// the descriptor is not inherited by what it starts (the backend runs in a child
         /// process), and the helper is not dumpable, so /proc does not open it to the build.
         static let helper = """
-        import json, os, shutil, subprocess, sys
-        os.set_inheritable(3, False)
-        control = os.fdopen(3, 'w')
-        try:
-            import ctypes
-            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
-        except Exception:
-            pass
-        def say(message):
-            control.write(json.dumps(message) + '\\n')
-            control.flush()
-        from pyproject_hooks import BuildBackendHookCaller
-        root, backend, backend_path, settings, known, build, requires = (json.loads(a) for a in sys.argv[1:8])
-        shutil.copytree('/src' + root, '/tmp/src', symlinks=True)
-        subprocess.check_call([sys.executable, '-m', 'venv', '--without-pip', '/tmp/env'])
-        if requires:
-            subprocess.check_call([sys.executable, '-m', 'pip', '--python', '/tmp/env/bin/python', 'install', '--quiet',
-                                   '--no-index', '--find-links', '/wheelhouse', '-c', '/job/constraints.txt', '--'] + requires)
-        caller = BuildBackendHookCaller('/tmp/src', backend, backend_path=backend_path or None, python_executable='/tmp/env/bin/python')
-        asked = caller.get_requires_for_build_wheel(settings or None)
-        say({'requires': asked})
-        if build and all(r in known for r in asked):
-            say({'building': True})
-            control.close()
-            os.execvp(build[0], build)
-        """
+            import json, os, shutil, subprocess, sys
+            os.set_inheritable(3, False)
+            control = os.fdopen(3, 'w')
+            try:
+                import ctypes
+                ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+            except Exception:
+                pass
+            def say(message):
+                control.write(json.dumps(message) + '\\n')
+                control.flush()
+            from pyproject_hooks import BuildBackendHookCaller
+            root, backend, backend_path, settings, known, build, requires = (json.loads(a) for a in sys.argv[1:8])
+            shutil.copytree('/src' + root, '/tmp/src', symlinks=True)
+            subprocess.check_call([sys.executable, '-m', 'venv', '--without-pip', '/tmp/env'])
+            if requires:
+                subprocess.check_call([sys.executable, '-m', 'pip', '--python', '/tmp/env/bin/python', 'install', '--quiet',
+                                       '--no-index', '--find-links', '/wheelhouse', '-c', '/job/constraints.txt', '--'] + requires)
+            caller = BuildBackendHookCaller('/tmp/src', backend, backend_path=backend_path or None, python_executable='/tmp/env/bin/python')
+            asked = caller.get_requires_for_build_wheel(settings or None)
+            say({'requires': asked})
+            if build and all(r in known for r in asked):
+                say({'building': True})
+                control.close()
+                os.execvp(build[0], build)
+            """
 
         /// What the helper said on the control channel.
         struct Answer {
@@ -87,43 +91,57 @@ extension Stages {
             var built: Bool
         }
 
-        func hookThenBuild(base: String, projectRoot: String, buildSystem: BuildSystem, recipe: Recipe, layers: [String], known: [String],
-                           build: [String], variables: [String: String], job: BuildJob) throws -> Answer {
+        func hookThenBuild(
+            base: String, projectRoot: String, buildSystem: BuildSystem, recipe: Recipe, layers: [String], known: [String],
+            build: [String], variables: [String: String], job: BuildJob
+        ) throws -> Answer {
             let relativeRoot = String(projectRoot.dropFirst("\(base)/src".count))
             // The static requirements are installed into the hook's environment (validated, without markers).
-            let install = try Requirements.validate(buildSystem.requires, origin: "[build-system] requires", markers: requirements.markers).map(\.withoutMarker.description)
-            func json(_ value: Any) -> String { (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "null" }
+            let install = try Requirements.validate(buildSystem.requires, origin: "[build-system] requires", markers: requirements.markers).map(
+                \.withoutMarker.description)
+            func json(_ value: Any) -> String {
+                (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+            }
             var environment = SandboxConfiguration.defaultEnvironment
             environment["CIBUILDWHEEL"] = "1"
             for (key, value) in variables { environment[key] = value }
-            let mounts = [BindMount(source: "\(base)/src", destination: "/src", readOnly: true),
-                          BindMount(source: "\(base)/wheelhouse", destination: "/wheelhouse", readOnly: true),
-                          BindMount(source: base, destination: "/job", readOnly: true),
-                          BindMount(source: "\(base)/out", destination: "/out", readOnly: false)]
-            let arguments = [json(relativeRoot), json(buildSystem.backend), json(buildSystem.backendPath), json(recipe.configSettings ?? [:]),
-                             json(known), json(build), json(install)]
-            let result = try job.sandbox(layers: layers, command: ["python3", "-c", Self.helper] + arguments, environment: environment,
-                                         mounts: mounts, wall: 3600, controlChannel: true)
+            let mounts = [
+                BindMount(source: "\(base)/src", destination: "/src", readOnly: true),
+                BindMount(source: "\(base)/wheelhouse", destination: "/wheelhouse", readOnly: true),
+                BindMount(source: base, destination: "/job", readOnly: true),
+                BindMount(source: "\(base)/out", destination: "/out", readOnly: false)
+            ]
+            let arguments = [
+                json(relativeRoot), json(buildSystem.backend), json(buildSystem.backendPath), json(recipe.configSettings ?? [:]),
+                json(known), json(build), json(install)
+            ]
+            let result = try job.sandbox(
+                layers: layers, command: ["python3", "-c", Self.helper] + arguments, environment: environment,
+                mounts: mounts, wall: 3600, controlChannel: true)
             var asked: [String]? = nil
             var building = false
             for line in String(decoding: result.control, as: UTF8.self).split(separator: "\n") {
                 guard let message = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
                 if let list = message["requires"] as? [Any] {
                     guard list.count <= 200, let strings = list as? [String] else {
-                        throw BuildFailure(stage: .prepare, kind: .build, reason: "the backend's get_requires_for_build_wheel hook answered something that is not a list of requirements", log: job.log.path)
+                        throw BuildFailure(
+                            stage: .prepare, kind: .build,
+                            reason: "the backend's get_requires_for_build_wheel hook answered something that is not a list of requirements", log: job.log.path)
                     }
                     asked = strings
                 }
                 if message["building"] as? Bool == true { building = true }
             }
             guard let asked else {
-                throw BuildFailure(stage: .prepare, kind: .build, reason: "the backend's get_requires_for_build_wheel hook failed (\(result.outcome))", log: job.log.path)
+                throw BuildFailure(
+                    stage: .prepare, kind: .build, reason: "the backend's get_requires_for_build_wheel hook failed (\(result.outcome))", log: job.log.path)
             }
             if building && !result.outcome.succeeded {
                 throw BuildFailure(stage: .build, kind: .build, reason: "the build \(result.outcome)", log: job.log.path)
             }
             guard result.outcome.succeeded else {
-                throw BuildFailure(stage: .prepare, kind: .build, reason: "the backend's get_requires_for_build_wheel hook failed (\(result.outcome))", log: job.log.path)
+                throw BuildFailure(
+                    stage: .prepare, kind: .build, reason: "the backend's get_requires_for_build_wheel hook failed (\(result.outcome))", log: job.log.path)
             }
             return Answer(asked: asked, built: building)
         }
@@ -133,15 +151,19 @@ extension Stages {
         static func builtWheel(in out: String, job: BuildJob) throws -> String {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
             guard entries.count == 1, let name = entries.first else {
-                throw BuildFailure(stage: .build, kind: .build, reason: "expected one wheel in the output folder, found \(entries.count) entries: \(entries.prefix(5).joined(separator: ", "))",
-                                   log: job.log.path)
+                throw BuildFailure(
+                    stage: .build, kind: .build,
+                    reason: "expected one wheel in the output folder, found \(entries.count) entries: \(entries.prefix(5).joined(separator: ", "))",
+                    log: job.log.path)
             }
             guard WheelFilename(name) != nil, name.hasSuffix(".whl"), !name.contains("/") else {
                 throw BuildFailure(stage: .build, kind: .build, reason: "the build's output '\(name.prefix(200))' is not a wheel file name", log: job.log.path)
             }
             var info = stat()
             guard lstat("\(out)/\(name)", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-                throw BuildFailure(stage: .build, kind: .build, reason: "the build's output \(name) is not a regular file (a link, fifo or device is refused)", log: job.log.path)
+                throw BuildFailure(
+                    stage: .build, kind: .build, reason: "the build's output \(name) is not a regular file (a link, fifo or device is refused)",
+                    log: job.log.path)
             }
             return "\(out)/\(name)"
         }

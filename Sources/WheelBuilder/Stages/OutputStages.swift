@@ -34,9 +34,11 @@ extension Stages {
                 var pure = false
                 if analysis.binaries.isEmpty {
                     if !wheel.filename.isPure || (hasNativeSources && recipe.allowPure != true) {
-                        throw BuildFailure(stage: .audit, kind: .build,
-                                           reason: "the build produced no binary although the sources have native code (a silent fallback to pure Python?); a recipe with \"allow_pure\": true accepts that",
-                                           log: job.log.path)
+                        throw BuildFailure(
+                            stage: .audit, kind: .build,
+                            reason:
+                                "the build produced no binary although the sources have native code (a silent fallback to pure Python?); a recipe with \"allow_pure\": true accepts that",
+                            log: job.log.path)
                     }
                     pure = true
                 }
@@ -50,15 +52,18 @@ extension Stages {
         func checkCeiling(_ ceiling: String, analysis: WheelAnalysis, job: BuildJob) throws {
             let names = [ceiling, "\(ceiling)_\(analysis.architecture)"]
             guard let limit = analysis.policies.first(where: { policy in names.contains(policy.name) || policy.aliases.contains { names.contains($0) } }) else {
-                throw BuildFailure(stage: .audit, kind: .configuration, reason: "the tag ceiling \(ceiling) of \(job.spec.name) names no policy for \(analysis.architecture)")
+                throw BuildFailure(
+                    stage: .audit, kind: .configuration, reason: "the tag ceiling \(ceiling) of \(job.spec.name) names no policy for \(analysis.architecture)")
             }
             guard analysis.repairPolicy.priority < limit.priority else { return }
             var reasons = analysis.symbolVersionsBeyond(limit)
             if reasons.isEmpty { reasons = analysis.findings }
             let flavour = job.spec.usesZig && job.compilerPinnedToGcc ? " (the recipe pins this project to gcc)" : ""
-            throw BuildFailure(stage: .audit, kind: .audit,
-                               reason: "the wheel can be tagged \(analysis.repairPolicy.name) at best, above the ceiling \(ceiling) of \(job.spec.name)\(flavour): " + reasons.joined(separator: "; "),
-                               log: job.log.path)
+            throw BuildFailure(
+                stage: .audit, kind: .audit,
+                reason: "the wheel can be tagged \(analysis.repairPolicy.name) at best, above the ceiling \(ceiling) of \(job.spec.name)\(flavour): "
+                    + reasons.joined(separator: "; "),
+                log: job.log.path)
         }
     }
 
@@ -89,8 +94,9 @@ extension Stages {
                 let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: environment.builderVersion)
                     .apply(plan, to: audited.wheel, outputDirectory: "\(job.work)/repaired")
                 let grafted = plan.grafts.map { graft in
-                    GraftedLibrary(soname: graft.soname, file: graft.destination, package: repaired.origins[graft.soname]?.name,
-                                   version: repaired.origins[graft.soname]?.version)
+                    GraftedLibrary(
+                        soname: graft.soname, file: graft.destination, package: repaired.origins[graft.soname]?.name,
+                        version: repaired.origins[graft.soname]?.version)
                 }
                 // The grafted libraries an import must load: those the extension modules need, and theirs.
                 let extensions = Set(analysis.binaries.filter(\.isExtension).map(\.path))
@@ -116,49 +122,49 @@ extension Stages {
         /// LD_BIND_NOW=1) and reports one JSON line per module; this parent writes the verdict
         /// on the control channel, which the child cannot reach.
         static let probe = """
-        import json, os, subprocess, sys
-        os.set_inheritable(3, False)
-        control = os.fdopen(3, 'w')
-        child = r'''
-        import ctypes, importlib, json, sys
-        def report(**fields):
-            print('WHEELFARM-MODULE ' + json.dumps(fields), flush=True)
-        for name, path in json.loads(sys.argv[1]):
-            try:
-                parent = name.rpartition('.')[0]
-                if parent:
-                    importlib.import_module(parent)
-                ctypes.CDLL(path, ctypes.RTLD_LOCAL | getattr(ctypes, 'RTLD_NOW', 2))
-            except OSError as e:
-                report(module=name, kind='load', error=str(e)); continue
-            except ModuleNotFoundError as e:
-                report(module=name, kind='missing', missing=e.name or '', error=str(e)); continue
-            except Exception as e:
-                report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e)); continue
-            try:
-                importlib.import_module(name)
-                report(module=name, kind='ok')
-            except ModuleNotFoundError as e:
-                report(module=name, kind='missing', missing=e.name or '', error=str(e))
-            except Exception as e:
-                report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e))
-        libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '.libs/' in l})
-        print('WHEELFARM-LIBS ' + json.dumps(libs), flush=True)
-        '''
-        modules = json.loads(sys.argv[1])
-        env = dict(os.environ, LD_BIND_NOW='1')
-        run = subprocess.run([sys.argv[2], '-c', child, json.dumps(modules)], stdout=subprocess.PIPE, env=env, cwd='/tmp')
-        results, libs = {}, []
-        for line in run.stdout.decode('utf-8', 'replace').splitlines():
-            if line.startswith('WHEELFARM-MODULE '):
-                entry = json.loads(line[17:]); results[entry['module']] = entry
-            elif line.startswith('WHEELFARM-LIBS '):
-                libs = json.loads(line[15:])
-        for name, _ in modules:
-            results.setdefault(name, {'module': name, 'kind': 'crash', 'error': 'the import process ended with status %d' % run.returncode})
-        control.write(json.dumps({'results': list(results.values()), 'libs': libs}) + '\\n')
-        control.close()
-        """
+            import json, os, subprocess, sys
+            os.set_inheritable(3, False)
+            control = os.fdopen(3, 'w')
+            child = r'''
+            import ctypes, importlib, json, sys
+            def report(**fields):
+                print('WHEELFARM-MODULE ' + json.dumps(fields), flush=True)
+            for name, path in json.loads(sys.argv[1]):
+                try:
+                    parent = name.rpartition('.')[0]
+                    if parent:
+                        importlib.import_module(parent)
+                    ctypes.CDLL(path, ctypes.RTLD_LOCAL | getattr(ctypes, 'RTLD_NOW', 2))
+                except OSError as e:
+                    report(module=name, kind='load', error=str(e)); continue
+                except ModuleNotFoundError as e:
+                    report(module=name, kind='missing', missing=e.name or '', error=str(e)); continue
+                except Exception as e:
+                    report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e)); continue
+                try:
+                    importlib.import_module(name)
+                    report(module=name, kind='ok')
+                except ModuleNotFoundError as e:
+                    report(module=name, kind='missing', missing=e.name or '', error=str(e))
+                except Exception as e:
+                    report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e))
+            libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '.libs/' in l})
+            print('WHEELFARM-LIBS ' + json.dumps(libs), flush=True)
+            '''
+            modules = json.loads(sys.argv[1])
+            env = dict(os.environ, LD_BIND_NOW='1')
+            run = subprocess.run([sys.argv[2], '-c', child, json.dumps(modules)], stdout=subprocess.PIPE, env=env, cwd='/tmp')
+            results, libs = {}, []
+            for line in run.stdout.decode('utf-8', 'replace').splitlines():
+                if line.startswith('WHEELFARM-MODULE '):
+                    entry = json.loads(line[17:]); results[entry['module']] = entry
+                elif line.startswith('WHEELFARM-LIBS '):
+                    libs = json.loads(line[15:])
+            for name, _ in modules:
+                results.setdefault(name, {'module': name, 'kind': 'crash', 'error': 'the import process ended with status %d' % run.returncode})
+            control.write(json.dumps({'results': list(results.values()), 'libs': libs}) + '\\n')
+            control.close()
+            """
 
         func run(_ wheelPath: String, image: ToolchainImage, recipe: Recipe, grafted: [Graft], job: BuildJob) throws -> [String] {
             try job.withStage(.test, "install and import in a clean \(job.spec.name) root") {
@@ -174,31 +180,41 @@ extension Stages {
                     }
                     return requirement.applies(in: requirements.markers) ? requirement : nil
                 }
-                try requirements.run(dependencies, context: WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2), job: job)
+                try requirements.run(
+                    dependencies, context: WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2), job: job)
                 let modules = Self.extensionModules(wheel)
-                let script = "python3 -m venv --without-pip /tmp/t && /opt/wheelfarm/venv/bin/python -m pip --python /tmp/t/bin/python install --quiet --no-index --find-links /runtime -- "
+                let script =
+                    "python3 -m venv --without-pip /tmp/t && /opt/wheelfarm/venv/bin/python -m pip --python /tmp/t/bin/python install --quiet --no-index --find-links /runtime -- "
                     + Shell.quote("/wheel/\((wheelPath as NSString).lastPathComponent)")
-                    + " && /tmp/t/bin/python -c " + Shell.quote(Self.probe) + " " + Shell.quote(Self.json(modules.map { [$0.module, "/tmp/t/lib/python\(job.spec.python)/site-packages/\($0.path)"] }))
+                    + " && /tmp/t/bin/python -c " + Shell.quote(Self.probe) + " "
+                    + Shell.quote(Self.json(modules.map { [$0.module, "/tmp/t/lib/python\(job.spec.python)/site-packages/\($0.path)"] }))
                     + " /tmp/t/bin/python"
                     + (recipe.testCommand.map { " && cd /tmp && PATH=/tmp/t/bin:$PATH sh -c " + Shell.quote($0) } ?? "")
-                let result = try job.sandbox(layers: [environment.toolchains.rootfs(digest: image.digest)], command: ["sh", "-c", script],
-                                             environment: SandboxConfiguration.defaultEnvironment,
-                                             mounts: [BindMount(source: (wheelPath as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true),
-                                                      BindMount(source: runtime, destination: "/runtime", readOnly: true)],
-                                             wall: 900, controlChannel: true)
+                let result = try job.sandbox(
+                    layers: [environment.toolchains.rootfs(digest: image.digest)], command: ["sh", "-c", script],
+                    environment: SandboxConfiguration.defaultEnvironment,
+                    mounts: [
+                        BindMount(source: (wheelPath as NSString).deletingLastPathComponent, destination: "/wheel", readOnly: true),
+                        BindMount(source: runtime, destination: "/runtime", readOnly: true)
+                    ],
+                    wall: 900, controlChannel: true)
                 guard let line = String(decoding: result.control, as: UTF8.self).split(separator: "\n").last,
-                      let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                else {
                     throw BuildFailure(stage: .test, kind: .build, reason: "the test install failed (\(result.outcome))", log: job.log.path)
                 }
                 let verdict = Self.judge(report["results"] as? [[String: Any]] ?? [], wheel: wheel, dependencies: metadata.values("Requires-Dist"))
                 for warning in verdict.warnings { job.note("warning: \(warning)") }
                 if !verdict.failures.isEmpty {
-                    throw BuildFailure(stage: .test, kind: .build, reason: "extension modules do not load without the build's libraries: " + verdict.failures.joined(separator: "; "),
-                                       log: job.log.path)
+                    throw BuildFailure(
+                        stage: .test, kind: .build,
+                        reason: "extension modules do not load without the build's libraries: " + verdict.failures.joined(separator: "; "),
+                        log: job.log.path)
                 }
                 let loaded = report["libs"] as? [String] ?? []
                 for graft in grafted where !loaded.contains(where: { $0.hasSuffix("/" + graft.destination) }) {
-                    throw BuildFailure(stage: .test, kind: .build, reason: "the grafted \(graft.destination) was not loaded from the wheel's .libs folder", log: job.log.path)
+                    throw BuildFailure(
+                        stage: .test, kind: .build, reason: "the grafted \(graft.destination) was not loaded from the wheel's .libs folder", log: job.log.path)
                 }
                 guard result.outcome.succeeded else {
                     throw BuildFailure(stage: .test, kind: .build, reason: "the recipe's test command failed (\(result.outcome))", log: job.log.path)
@@ -267,9 +283,13 @@ extension Stages {
                 let bytes = try Files.readBytes(final)
                 let sha256 = Digest.hex(Digest.sha256(bytes))
                 if let previous = try store.record(in: destination), let name = WheelFilename(finalName),
-                   let number = BuildStore.nextBuildNumber(previous: previous, directory: destination, name: name, sha256: sha256) {
-                    finalName = WheelFilename(distribution: name.distribution, version: name.version, build: String(number), pythonTags: name.pythonTags,
-                                              abiTags: name.abiTags, platformTags: name.platformTags).description
+                    let number = BuildStore.nextBuildNumber(previous: previous, directory: destination, name: name, sha256: sha256)
+                {
+                    finalName =
+                        WheelFilename(
+                            distribution: name.distribution, version: name.version, build: String(number), pythonTags: name.pythonTags,
+                            abiTags: name.abiTags, platformTags: name.platformTags
+                        ).description
                     job.note("an earlier build of this version had other inputs and other bytes: this one is build number \(number)")
                 }
                 let path = "\(destination)/\(finalName)"
@@ -297,7 +317,8 @@ extension Stages {
                     toolchainDigest: record.toolchainDigest, derivedRoot: record.derivedRoot, recipeDigest: record.recipeDigest,
                     buildRequirements: record.buildRequirements.map { ($0.file, $0.sha256) }, builderVersion: environment.builderVersion,
                     startedAt: record.startedAt, finishedAt: environment.clock.now)
-                try Files.writeAtomically(Array(try Provenance.envelope(statement: Provenance.statement(facts), key: signer).utf8), to: wheelPath + ".intoto.json")
+                try Files.writeAtomically(
+                    Array(try Provenance.envelope(statement: Provenance.statement(facts), key: signer).utf8), to: wheelPath + ".intoto.json")
                 job.note("signed with key \(signer.keyIDText): \(name).minisig, \(name).intoto.json")
             }
         }

@@ -19,7 +19,9 @@ extension Stages {
                 let lock = try WheelBuilder.targetLock(layout: environment.layout, target: job.target)
                 defer { lock.unlock() }
                 do {
-                    let (derived, built) = try environment.toolchains.derivedRoot(base: image, packages: packages, sources: sources, useGcc: recipe.compiler == "gcc") {
+                    let (derived, built) = try environment.toolchains.derivedRoot(
+                        base: image, packages: packages, sources: sources, useGcc: recipe.compiler == "gcc"
+                    ) {
                         [environment, target = job.target] line in environment.progress(target, "  \(line)")
                     }
                     job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
@@ -58,15 +60,18 @@ extension Stages {
                 switch Requirement.validated(text) {
                 case let .success(requirement): return requirement.applies(in: markers) ? requirement : nil
                 case let .failure(refusal):
-                    throw BuildFailure(stage: .prepare, kind: .build, reason: "the build requirement \(refusal) (from \(origin)); only requirements by name cross into the farm")
+                    throw BuildFailure(
+                        stage: .prepare, kind: .build,
+                        reason: "the build requirement \(refusal) (from \(origin)); only requirements by name cross into the farm")
                 }
             }
         }
 
         func run(_ requirements: [Requirement], context: WheelhouseContext, job: BuildJob) throws {
             guard !requirements.isEmpty else { return }
-            let request = WheelRequest(requirements: requirements, spec: job.spec, platformTags: platformTags, wheelhouse: context.wheelhouse,
-                                       constraints: context.constraints, indexURL: environment.explicitIndex ? environment.index.configuration.indexURL : nil)
+            let request = WheelRequest(
+                requirements: requirements, spec: job.spec, platformTags: platformTags, wheelhouse: context.wheelhouse,
+                constraints: context.constraints, indexURL: environment.explicitIndex ? environment.index.configuration.indexURL : nil)
             let backoff = Backoff(attempts: 3, baseSeconds: 2, maxSeconds: 20)
             var attempt = 1
             var fromElsewhere = Set<String>()
@@ -93,7 +98,9 @@ extension Stages {
                     }
                     // ... else it is built from source here (twice nested at most), then tried again.
                     guard context.depth < 2, fromElsewhere.insert(missing).inserted, case let .success(requirement) = Requirement.validated(missing) else {
-                        throw BuildFailure(stage: .prepare, kind: .build, reason: "no wheel of the build requirement \(missing) for \(job.target), and it cannot be built here", log: job.log.path)
+                        throw BuildFailure(
+                            stage: .prepare, kind: .build,
+                            reason: "no wheel of the build requirement \(missing) for \(job.target), and it cannot be built here", log: job.log.path)
                     }
                     try copy(try buildFromSource(requirement, context), into: context.wheelhouse)
                 case let .failed(message, transient):
@@ -102,9 +109,11 @@ extension Stages {
                         attempt += 1
                         continue
                     }
-                    throw BuildFailure(stage: .prepare, kind: transient ? .transient : .build,
-                                       reason: "cannot get build requirements \(requirements.map(\.description).joined(separator: ", ")) as wheels for \(job.target): \(message)",
-                                       log: job.log.path)
+                    throw BuildFailure(
+                        stage: .prepare, kind: transient ? .transient : .build,
+                        reason:
+                            "cannot get build requirements \(requirements.map(\.description).joined(separator: ", ")) as wheels for \(job.target): \(message)",
+                        log: job.log.path)
                 }
             }
         }
@@ -117,8 +126,9 @@ extension Stages {
         static func used(_ wheelhouse: String) throws -> [UsedRequirement] {
             try ((try? FileManager.default.contentsOfDirectory(atPath: wheelhouse)) ?? []).filter { $0.hasSuffix(".whl") }.sorted().map { file in
                 let name = WheelFilename(file)
-                return UsedRequirement(name: name?.distribution ?? file, version: name?.version ?? "", file: file,
-                                       sha256: Digest.hex(try Digest.sha256(fileAt: "\(wheelhouse)/\(file)")))
+                return UsedRequirement(
+                    name: name?.distribution ?? file, version: name?.version ?? "", file: file,
+                    sha256: Digest.hex(try Digest.sha256(fileAt: "\(wheelhouse)/\(file)")))
             }
         }
     }

@@ -36,13 +36,15 @@ extension Stages {
 
         func run(_ requirement: Requirement, prereleases: Bool, hashes: [String], job: BuildJob) throws -> ResolvedSource {
             let resolved = try job.withStage(.resolve, "\(requirement) for Python \(job.spec.python) on \(environment.index.configuration.indexURL)") {
-                do { return try SourceResolver(client: environment.index).resolve(requirement, pythonVersion: job.spec.python, prereleases: prereleases) } catch {
+                do { return try SourceResolver(client: environment.index).resolve(requirement, pythonVersion: job.spec.python, prereleases: prereleases) } catch
+                {
                     throw BuildFailure(stage: .resolve, kind: (error as? IndexError)?.isTransient == true ? .transient : .configuration, reason: "\(error)")
                 }
             }
             if !hashes.isEmpty, !hashes.contains((resolved.file.sha256 ?? "").lowercased()) {
-                throw BuildFailure(stage: .fetch, kind: .configuration,
-                                   reason: "\(resolved.file.filename) has sha256 \(resolved.file.sha256 ?? "unknown"), which none of the requirement's --hash values allows")
+                throw BuildFailure(
+                    stage: .fetch, kind: .configuration,
+                    reason: "\(resolved.file.filename) has sha256 \(resolved.file.sha256 ?? "unknown"), which none of the requirement's --hash values allows")
             }
             return resolved
         }
@@ -56,7 +58,9 @@ extension Stages {
         func run(_ resolved: ResolvedSource, job: BuildJob) throws -> (path: String, facts: SdistFacts) {
             try job.withStage(.fetch, resolved.file.filename) {
                 let fetched: (path: String, downloaded: Bool)
-                do { fetched = try SourceStore(directory: environment.layout.sources).fetch(resolved.file, client: environment.index) } catch let error as IndexError {
+                do { fetched = try SourceStore(directory: environment.layout.sources).fetch(resolved.file, client: environment.index) } catch let error
+                    as IndexError
+                {
                     throw BuildFailure(stage: .fetch, kind: error.isTransient ? .transient : .configuration, reason: "\(error)")
                 }
                 job.note(fetched.downloaded ? "downloaded \(resolved.file.url)" : "already in the source store: \(fetched.path)")
@@ -74,11 +78,18 @@ extension Stages {
                 if isDirectory.boolValue {
                     let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
                     sdist = "\(job.work)/\((absolute as NSString).lastPathComponent).tar.gz"
-                    let result = try ProcessRunner.run(.tar, ["-czf", sdist, "--exclude=.git", "--exclude=__pycache__", "-C",
-                                                              (absolute as NSString).deletingLastPathComponent, "--", (absolute as NSString).lastPathComponent])
+                    let result = try ProcessRunner.run(
+                        .tar,
+                        [
+                            "-czf", sdist, "--exclude=.git", "--exclude=__pycache__", "-C",
+                            (absolute as NSString).deletingLastPathComponent, "--", (absolute as NSString).lastPathComponent
+                        ])
                     guard result.status == 0 else { throw BuildFailure(stage: .fetch, kind: .configuration, reason: "cannot pack \(path): \(result.stderr)") }
                 }
-                return (sdist, SdistFacts(filename: (sdist as NSString).lastPathComponent, sha256: Digest.hex(try Digest.sha256(fileAt: sdist)), url: "file://" + path))
+                return (
+                    sdist,
+                    SdistFacts(filename: (sdist as NSString).lastPathComponent, sha256: Digest.hex(try Digest.sha256(fileAt: sdist)), url: "file://" + path)
+                )
             }
         }
     }
@@ -103,8 +114,9 @@ extension Stages {
                 }
                 let root = try Self.projectRoot(tree)
                 let (name, version) = Self.nameAndVersion(root, fallback: (sdist as NSString).lastPathComponent)
-                return ExtractedSource(projectRoot: root, buildSystem: try Self.buildSystem(root), name: name, version: version,
-                                       hasNativeSources: Self.hasNativeSources(root))
+                return ExtractedSource(
+                    projectRoot: root, buildSystem: try Self.buildSystem(root), name: name, version: version,
+                    hasNativeSources: Self.hasNativeSources(root))
             }
         }
 
@@ -131,7 +143,10 @@ extension Stages {
             if let text = Files.readText("\(root)/PKG-INFO", limit: 4 << 20) {
                 let meta = MetadataFile(parsing: text)
                 if let name = meta.value("Name"), let version = meta.value("Version"), PackageVersion(version) != nil,
-                   case .success = Requirement.validated(name) { return (name, version) }
+                    case .success = Requirement.validated(name)
+                {
+                    return (name, version)
+                }
             }
             var stem = fallback
             for suffix in [".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz"] where stem.hasSuffix(suffix) { stem = String(stem.dropLast(suffix.count)) }

@@ -1,0 +1,107 @@
+import ArgumentParser
+import FarmCore
+import Foundation
+import Repository
+import TestSupport
+import WheelBuilder
+import WheelfarmBasics
+import WheelfarmCommands
+import WheelfarmTesting
+import XCTest
+
+/// The commands driven with a capturing context: what they print, where they look, their exit codes.
+final class CommandTests: XCTestCase {
+    var work: TemporaryDirectory!
+
+    override func setUpWithError() throws { work = try TemporaryDirectory(prefix: "wf-commands") }
+
+    /// A configuration file naming a home and a signing key elsewhere.
+    func configuration(_ extra: String = "") throws -> String {
+        let path = "\(work.path)/wheelfarm.toml"
+        try Files.writeAtomically(Array("home = \"\(work.path)/configured-home\"\n[signing]\nkey = \"\(work.path)/keys/custom.key\"\n\(extra)".utf8), to: path)
+        return path
+    }
+
+    /// The configuration's home and key are what every command uses (the key and repository
+    /// commands used to look in the default home and key, whatever the file said).
+    func testEveryCommandUsesTheConfiguredHomeAndSigningKey() throws {
+        let config = try configuration()
+        let generate = CommandContext(capturing: true, config: config)
+        try KeyCommand.Generate.parse([]).run(generate)
+        XCTAssertTrue(generate.output.contains("\(work.path)/keys/custom.key"), generate.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work.path)/keys/custom.pub"))
+        let show = CommandContext(capturing: true, config: config)
+        try KeyCommand.Show.parse([]).run(show)
+        XCTAssertEqual(show.output, try String(contentsOfFile: "\(work.path)/keys/custom.pub", encoding: .utf8))
+
+        let token = CommandContext(capturing: true, config: config)
+        try TokenCommand.Create.parse(["--project", "demo"]).run(token)
+        XCTAssertTrue(token.output.hasPrefix("wf_"), token.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work.path)/configured-home/repository/tokens.json"))
+        XCTAssertEqual(try CommandContext(capturing: true, config: config).farm().layout.path, "\(work.path)/configured-home")
+        // A flag still wins over the file.
+        let flagged = CommandContext(capturing: true, home: "\(work.path)/flag-home", config: config)
+        XCTAssertEqual(try flagged.farm().layout.path, "\(work.path)/flag-home")
+        XCTAssertEqual(try flagged.farm().keys().secretPath, "\(work.path)/keys/custom.key")
+    }
+
+    func testAnInvalidConfigurationIsExitTwoNamingTheFile() throws {
+        let path = "\(work.path)/bad.toml"
+        try Files.writeAtomically(Array("jobs = \"many\"\n".utf8), to: path)
+        let context = CommandContext(capturing: true, config: path)
+        XCTAssertThrowsError(try StatusCommand.parse([]).run(context)) { error in
+            XCTAssertEqual((error as? ExitCode)?.rawValue, 2)
+        }
+        XCTAssertTrue(context.errors.contains(path), context.errors)
+    }
+
+    func testStatusAndJobsOfAnEmptyFarm() throws {
+        let context = CommandContext(capturing: true, home: "\(work.path)/home")
+        try StatusCommand.parse([]).run(context)
+        XCTAssertTrue(context.output.contains("jobs: 0 queued"), context.output)
+        XCTAssertTrue(context.output.contains("recent failures: none"), context.output)
+        let jobs = CommandContext(capturing: true, home: "\(work.path)/home")
+        try JobsCommand.parse(["--json"]).run(jobs)
+        XCTAssertEqual(jobs.output.trimmingCharacters(in: .whitespacesAndNewlines), "[\n\n]")
+    }
+
+    func testConfigShowSaysWhereEachValueCameFrom() throws {
+        let context = CommandContext(capturing: true, config: try configuration())
+        try ConfigCommand.Show.parse([]).run(context)
+        XCTAssertTrue(context.output.contains("home = \"\(work.path)/configured-home\"  # file"), context.output)
+        XCTAssertTrue(context.output.contains("limit_mb = 64  # default"), context.output)
+    }
+
+    func testTheRootHelpListsEveryExitStatus() {
+        let help = Wheelfarm.helpMessage()
+        for status in ["0 ", "1 ", "2 ", "3 ", "4 ", "64 ", "75 ", "124 "] { XCTAssertTrue(help.contains("  \(status)"), "\(status)missing:\n\(help)") }
+    }
+
+    func testPublishTakesTheTargetFromTheBuildRecord() throws {
+        let home = FarmLayout(path: "\(work.path)/home")
+        let folder = BuildStore(layout: home).directory(project: "demo", version: "1.0", target: "cp311-bookworm-x86_64")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let wheel = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: folder)
+        var record = BuildRecord(target: "cp311-bookworm-x86_64", builderVersion: "test", startedAt: Date())
+        (record.project, record.version, record.outcome, record.wheel) = ("demo", "1.0", .succeeded, (wheel as NSString).lastPathComponent)
+        try BuildStore(layout: home).write(record, in: folder)
+        let context = CommandContext(capturing: true, home: home.path)
+        try PublishCommand.parse([wheel]).run(context)
+        XCTAssertTrue(context.output.contains("demo-1.0-py3-none-any.whl: published"), context.output)
+        let repository = try Repository(root: home.repository)
+        XCTAssertEqual(repository.manifest("demo")?.files.first?.target, "cp311-bookworm-x86_64")
+        // The same bytes again change nothing.
+        let again = CommandContext(capturing: true, home: home.path)
+        try PublishCommand.parse([wheel]).run(again)
+        XCTAssertTrue(again.output.contains("unchanged"), again.output)
+    }
+
+    func testDoctorOfflineAsJSON() throws {
+        let context = CommandContext(capturing: true, home: "\(work.path)/home")
+        do { try DoctorCommand.parse(["--offline", "--json"]).run(context) } catch let exit as ExitCode { XCTAssertEqual(exit.rawValue, 1) }
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(context.output.utf8)) as? [String: Any])
+        let names = (report["checks"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        XCTAssertTrue(names.contains("mmdebstrap"))
+        XCTAssertFalse(names.contains("package index"), "offline asks no network")
+    }
+}
