@@ -137,10 +137,21 @@ public struct ToolchainStore: Sendable {
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
         DispatchQueue.global().async {
-            if let output = try? ProcessRunner.run(
-                .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels] + requirements)
-            {
-                downloadBox.set(0, output)
+            // The index is the network's only road: a passing failure is retried with the farm's backoff.
+            struct Failed: Error { var output: ProcessOutput }
+            do {
+                downloadBox.set(
+                    0,
+                    try Backoff(attempts: 3, baseSeconds: 3, maxSeconds: 12).retry(clock: SystemClock(), isTransient: { $0 is Failed }) { _ in
+                        let output = try ProcessRunner.run(
+                            .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels, "--"] + requirements)
+                        guard output.status == 0 else { throw Failed(output: output) }
+                        return output
+                    })
+            } catch let failed as Failed {
+                downloadBox.set(0, failed.output)
+            } catch {
+                downloadBox.set(0, ProcessOutput(status: 127, stdout: "", stderr: "\(error)"))
             }
             downloadGroup.leave()
         }

@@ -39,23 +39,21 @@ public enum ZigToolchain {
     /// pip's own index configuration); returns its path.
     public static func download(version: String, into directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var lastError = ""
-        for attempt in 1...3 {
-            let result = try ProcessRunner.run(
-                .python3,
-                [
-                    "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-                    "--dest", directory, "ziglang==\(version)"
-                ])
-            if result.status == 0,
-                let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") })
-            {
-                return "\(directory)/\(file)"
+        struct Failed: Error { var stderr: String }
+        do {
+            return try Backoff(attempts: 3, baseSeconds: 3, maxSeconds: 12).retry(clock: SystemClock(), isTransient: { _ in true }) { _ in
+                let result = try ProcessRunner.run(
+                    .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", directory, "--", "ziglang==\(version)"])
+                if result.status == 0,
+                    let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") })
+                {
+                    return "\(directory)/\(file)"
+                }
+                throw Failed(stderr: result.stderr)
             }
-            lastError = result.stderr
-            if attempt < 3 { sleep(UInt32(3 * attempt)) }
+        } catch let failed as Failed {
+            throw ToolchainError.buildFailed(target: "ziglang \(version)", step: "downloading the ziglang wheel", detail: failed.stderr)
         }
-        throw ToolchainError.buildFailed(target: "ziglang \(version)", step: "downloading the ziglang wheel", detail: lastError)
     }
 
     /// Installs zig from `wheel` into `rootfs` and prepares wrappers, sysconfig and cache.

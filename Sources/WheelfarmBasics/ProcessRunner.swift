@@ -9,6 +9,12 @@ public struct ProcessOutput: Sendable {
     public var stdout: String
     /// Everything the process wrote on standard error.
     public var stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// Runs child processes and captures their output.

@@ -15,7 +15,7 @@ import XCTest
 /// The real repair path: C extensions compiled with gcc at test time, packed as a wheel,
 /// repaired, installed with pip and imported where the system's copies of the grafted
 /// libraries cannot be found; auditwheel checks the verdicts.
-final class RepairEndToEndTests: XCTestCase {
+final class RepairIntegrationTests: XCTestCase {
     var work: TemporaryDirectory!
     var buildDir = ""
     var rawWheel = ""
@@ -315,117 +315,5 @@ final class RepairEndToEndTests: XCTestCase {
             exec \(quoted)
             """
         return try ProcessRunner.run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], environment: cleanEnvironment())
-    }
-}
-
-/// `wheelfarm key generate` and `wheelfarm verify` on a signed wheel, then on tampered copies.
-final class VerifyCommandTests: XCTestCase {
-    func testVerifyChecksSignatureProvenanceAndRecord() throws {
-        let work = try TemporaryDirectory(prefix: "wf-verify")
-        var generate = try KeyCommand.Generate.parse(["--home", work.path])
-        try generate.run()
-        XCTAssertThrowsError(try KeyCommand.Generate.parse(["--home", work.path]).run(), "an existing key is kept")
-        let keys = SigningKeyStore(home: work.path)
-        let key = try XCTUnwrap(try keys.load())
-        let wheel = try TestSupport.makeWheel(
-            in: work.path, name: "signed", version: "1.0", tag: "py3-none-any",
-            files: ["signed/__init__.py": Array("x = 1\n".utf8)])
-        func sign(_ path: String) throws {
-            let bytes = try Files.readBytes(path)
-            let name = (path as NSString).lastPathComponent
-            try Files.writeAtomically(Array(try key.sign(bytes, fileName: name).utf8), to: path + ".minisig")
-            let facts = ProvenanceFacts(
-                wheelName: name, wheelSha256: Digest.hex(Digest.sha256(bytes)), sdistName: "signed-1.0.tar.gz",
-                sdistSha256: String(repeating: "0", count: 64), sdistURL: "file:///signed-1.0.tar.gz", target: "cp311-bookworm-x86_64",
-                toolchainDigest: String(repeating: "1", count: 64), derivedRoot: nil, recipeDigest: "none", buildRequirements: [],
-                builderVersion: "test", startedAt: Date(), finishedAt: Date())
-            try Files.writeAtomically(Array(try Provenance.envelope(statement: Provenance.statement(facts), key: key).utf8), to: path + ".intoto.json")
-        }
-        try sign(wheel)
-        XCTAssertNoThrow(try VerifyCommand.parse([wheel, "--home", work.path]).run())
-
-        // A changed wheel: the signature fails.
-        let bytes = try Files.readBytes(wheel)
-        var changed = bytes
-        changed[changed.count / 2] ^= 0x01
-        try Files.writeAtomically(changed, to: wheel)
-        XCTAssertThrowsError(try VerifyCommand.parse([wheel, "--home", work.path]).run()) { XCTAssertEqual(($0 as? ExitCode)?.rawValue, 1) }
-        // A wheel whose RECORD lies, signed anew: signature and provenance pass, the RECORD check does not.
-        let liar = try TestSupport.makeWheel(
-            in: work.path, name: "liar", version: "1.0", tag: "py3-none-any",
-            files: ["liar/__init__.py": Array("x = 1\n".utf8)],
-            extraMetadata: ["liar-1.0.dist-info/RECORD": Array("liar/__init__.py,sha256=AAAA,6\nliar-1.0.dist-info/RECORD,,\n".utf8)])
-        try sign(liar)
-        XCTAssertThrowsError(try VerifyCommand.verify(liar, key: keys.publicKey())) {
-            XCTAssertTrue("\($0)".contains("RECORD") || "\($0)".contains("hash"), "\($0)")
-        }
-        // No provenance: refused.
-        try Files.writeAtomically(bytes, to: wheel)
-        try FileManager.default.removeItem(atPath: wheel + ".intoto.json")
-        XCTAssertThrowsError(try VerifyCommand.verify(wheel, key: keys.publicKey())) { XCTAssertTrue("\($0)".contains("provenance"), "\($0)") }
-    }
-}
-
-/// `wheelfarm build -r`: a real requirements file built for the baseline target, then re-run
-/// as a no-op; hashes, markers and unsupported lines.
-final class RequirementsBuildTests: XCTestCase {
-    static let target = "cp311-bookworm-glibc2.17-x86_64"
-
-    func home() throws -> String {
-        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
-        if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
-        return ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
-    }
-
-    func run(_ arguments: [String]) throws -> Int32 {
-        var command = try BuildCommand.parse(arguments)
-        try command.validate()
-        return command.run(CommandContext(capturing: false, home: nil))
-    }
-
-    func report(_ path: String) throws -> [[String: Any]] {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
-        return try XCTUnwrap(object?["results"] as? [[String: Any]])
-    }
-
-    func testBuildThenNoOpRun() throws {
-        let home = try home()
-        let work = try TemporaryDirectory(prefix: "wf-req")
-        try """
-        # binary and pure dependencies of a service
-        markupsafe==3.0.2 \\
-            --hash=sha256:ee55d3edf80167e48ea11a923c7386f4669df67d7994554387f84e7d8b0a2bf0
-        six==1.16.0
-        tomli==2.0.1 ; python_version < "3.11"
-        -c constraints.txt
-        """.write(toFile: "\(work.path)/requirements.txt", atomically: true, encoding: .utf8)
-        try "six<2\n".write(toFile: "\(work.path)/constraints.txt", atomically: true, encoding: .utf8)
-        let arguments = ["-r", "\(work.path)/requirements.txt", "--target", Self.target, "--home", home]
-        XCTAssertEqual(try run(arguments + ["--report-json", "\(work.path)/first.json", "--report-junit", "\(work.path)/first.xml"]), 0)
-        let first = try report("\(work.path)/first.json")
-        XCTAssertEqual(first.compactMap { $0["project"] as? String }, ["markupsafe", "six"], "tomli's marker excludes Python 3.11")
-        XCTAssertTrue(first.allSatisfy { ["built", "already built"].contains($0["status"] as? String ?? "") }, "\(first)")
-        XCTAssertTrue(first.allSatisfy { ($0["wheel"] as? String)?.hasSuffix(".whl") == true }, "\(first)")
-
-        // The same again: nothing is built, and the reports say so.
-        XCTAssertEqual(try run(arguments + ["--report-json", "\(work.path)/second.json", "--report-junit", "\(work.path)/second.xml"]), 0)
-        let second = try report("\(work.path)/second.json")
-        XCTAssertEqual(second.compactMap { $0["status"] as? String }, ["already built", "already built"])
-        XCTAssertEqual(second.compactMap { $0["wheel"] as? String }, first.compactMap { $0["wheel"] as? String })
-        let junit = try String(contentsOfFile: "\(work.path)/second.xml", encoding: .utf8)
-        XCTAssertTrue(junit.contains("tests=\"2\" failures=\"0\""), junit)
-        XCTAssertTrue(junit.contains("name=\"markupsafe==3.0.2\""), junit)
-    }
-
-    func testWrongHashAndUnsupportedLines() throws {
-        let home = try home()
-        let work = try TemporaryDirectory(prefix: "wf-req-bad")
-        try "msgpack==1.1.0 --hash=sha256:\(String(repeating: "0", count: 64))\n".write(toFile: "\(work.path)/hash.txt", atomically: true, encoding: .utf8)
-        XCTAssertEqual(try run(["-r", "\(work.path)/hash.txt", "--target", Self.target, "--home", home, "--report-json", "\(work.path)/hash.json"]), 1)
-        let failure = try XCTUnwrap(try report("\(work.path)/hash.json").first)
-        XCTAssertEqual(failure["status"] as? String, "failed")
-        XCTAssertTrue((failure["failure"] as? String)?.contains("--hash") == true, "\(failure)")
-        try "six==1.16.0\n--extra-index-url https://example.invalid/simple\n".write(toFile: "\(work.path)/bad.txt", atomically: true, encoding: .utf8)
-        XCTAssertEqual(try run(["-r", "\(work.path)/bad.txt", "--target", Self.target, "--home", home]), 2)
     }
 }

@@ -12,13 +12,13 @@ import XCTest
 /// Builds for the glibc 2.17 baseline targets (zig): the corpus comes out manylinux_2_17 or
 /// better, auditwheel agrees, pip accepts it for manylinux2014, the ceiling stops what is above it,
 /// and C++ extensions built this way share a process with a libstdc++ wheel from the index.
-final class BaselineBuildTests: XCTestCase {
+final class BaselineBuildIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-glibc2.17-x86_64"
     static let oldest = "cp39-bullseye-glibc2.17-x86_64"
     static let projects = "\(TestSupport.repositoryRoot)/Tests/Fixtures/projects"
 
-    func build(_ source: BuildSource, target: String = BaselineBuildTests.target, builder: WheelBuilder? = nil) throws -> TargetBuild {
-        let builder = try builder ?? BuildCorpusTests.sharedBuilder()
+    func build(_ source: BuildSource, target: String = BaselineBuildIntegrationTests.target, builder: WheelBuilder? = nil) throws -> TargetBuild {
+        let builder = try builder ?? BuildCorpusIntegrationTests.sharedBuilder()
         let result = try XCTUnwrap(builder.build(source, targets: [target]).first)
         if let failure = result.failure {
             XCTFail("\(source): \(failure)\n\(((try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "").suffix(3000))")
@@ -105,7 +105,7 @@ final class BaselineBuildTests: XCTestCase {
     func testGccPinIsHeldToTheCeiling() throws {
         let recipes = try TemporaryDirectory(prefix: "wf-recipes")
         try Files.writeAtomically(Array(#"{"compiler": "gcc"}"#.utf8), to: "\(recipes.path)/newsymbols.json")
-        let builder = try BuildCorpusTests.makeBuilder(recipes: recipes.path)
+        let builder = try BuildCorpusIntegrationTests.makeBuilder(recipes: recipes.path)
         let result = try XCTUnwrap(builder.build(.local("\(Self.projects)/newsymbols"), targets: [Self.target]).first)
         let failure = try XCTUnwrap(result.failure, "gcc's pthread_create@GLIBC_2.34 must not pass a manylinux_2_17 ceiling")
         XCTAssertEqual(failure.stage, .audit)

@@ -5,7 +5,7 @@ import XCTest
 
 /// Compares wheelfarm's verdicts on real wheels from the package index with auditwheel's,
 /// recorded as golden files by `ci/fixtures/record-goldens.sh`.
-final class AgreementTests: XCTestCase {
+final class AuditwheelAgreementIntegrationTests: XCTestCase {
     struct Golden: Decodable {
         var wheel: String
         var overall_tag: String

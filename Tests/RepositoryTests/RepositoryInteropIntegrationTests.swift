@@ -9,7 +9,7 @@ import XCTest
 /// The repository with real clients: pip installs from `wheelfarm serve` (using the metadata
 /// files), twine uploads with a token, HTTPS works with pip trusting the certificate, and the
 /// farm publishes to a real pypiserver and a real devpi-server on loopback.
-final class InteropTests: XCTestCase {
+final class RepositoryInteropIntegrationTests: XCTestCase {
     var tools: String { ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] ?? "/opt/wheelfarm-tools" }
 
     func tool(_ name: String) throws -> String {

@@ -1,0 +1,57 @@
+import BuildSandbox
+import Foundation
+import PackageIndex
+import PackagingModel
+import Signing
+import TestSupport
+import WheelArchive
+import WheelAudit
+import WheelBuilder
+@_spi(AnyProgram) import WheelfarmBasics
+import XCTest
+
+/// The rest of the corpus and the other targets: `WHEELFARM_LONG_TESTS=1 bash ci/test.sh --filter LongCorpusIntegrationTests`.
+final class LongCorpusIntegrationTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["WHEELFARM_LONG_TESTS"] == "1", "long suite only (WHEELFARM_LONG_TESTS=1)")
+    }
+
+    func testLxmlGraftsItsLibraries() throws {
+        let builder = try BuildCorpusIntegrationTests.sharedBuilder()
+        let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("lxml==5.3.0"))), targets: [BuildCorpusIntegrationTests.target]).first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        let grafted = Set(result.record.grafted.map(\.soname))
+        XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
+    }
+
+    /// The other glibc 2.17 baselines: Debian 13 (CPython 3.13's sysconfig is a package) and aarch64
+    /// (the host's zig cross-compiles natively inside the emulated root; PyYAML builds libyaml there).
+    func testOtherBaselineTargets() throws {
+        let builder = try BuildCorpusIntegrationTests.sharedBuilder()
+        let trixie = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp313-trixie-glibc2.17-x86_64"]).first)
+        XCTAssertEqual(
+            trixie.record.wheel, "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "\(String(describing: trixie.failure))")
+        let arm = builder.build(.index(try XCTUnwrap(Requirement("pyyaml==6.0.2"))), targets: ["cp311-bookworm-glibc2.17-aarch64"])
+        XCTAssertEqual(
+            arm.first?.record.wheel, "pyyaml-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", "\(String(describing: arm.first?.failure))")
+    }
+
+    func testOtherTargets() throws {
+        let builder = try BuildCorpusIntegrationTests.sharedBuilder()
+        let results = builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp39-bullseye-x86_64", "cp313-trixie-x86_64"])
+        XCTAssertEqual(
+            results.compactMap(\.record.wheel),
+            [
+                "markupsafe-3.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+            ])
+    }
+}
+
+/// Requirements a hook was asked about, from any thread.
+final class AskedRequirements: @unchecked Sendable {
+    private var items: [String] = []
+    private let lock = NSLock()
+    func add(_ item: String) { lock.withLock { items.append(item) } }
+    var all: [String] { lock.withLock { items } }
+}
