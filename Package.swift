@@ -21,6 +21,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CSupport"),
         .target(name: "WheelfarmBasics", dependencies: ["CCrypto", "CSupport"], exclude: ["README.md"]),
         .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
@@ -28,7 +29,7 @@ let package = Package(
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "PackageIndex", dependencies: ["PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
-        .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "BuildSandbox", dependencies: ["WheelfarmBasics", "CSeccomp"], exclude: ["README.md"]),
         .target(name: "Signing", dependencies: ["CCrypto", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(name: "Repository", dependencies: ["CSupport", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
         .target(
@@ -58,6 +59,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
+        // The sandbox's last step before a build's command: loads its seccomp filter. Static, so it runs in every root.
+        .executableTarget(name: "wheelfarm-launch", linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Fakes shipped for tests: a scripted sandbox, an index in memory, fixture images and wheels, a manual clock.
         .target(
             name: "WheelfarmTesting", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "WheelfarmBasics"],

@@ -22,13 +22,14 @@ retry() {
   return 1
 }
 
-# Build and test: libarchive, libcrypto, SQLite (the farm's state, through GRDB), gcc, Python headers, libyaml (the repair tests).
+# Build and test: libarchive, libcrypto, SQLite (the farm's state, through GRDB), libseccomp (the sandbox's system-call filter),
+# gcc, Python headers, libyaml (the repair tests).
 # The host tools the farm runs (HostTool.all in Sources/WheelfarmBasics/HostTools.swift; a test checks that each is
 # provided by a package of this list): util-linux (unshare, setpriv, pivot_root), mount, iproute2, hostname, coreutils,
 # dpkg, dash, sed, tar, curl, python3-minimal and python3-pip, mmdebstrap with arch-test (only a Recommends of
 # mmdebstrap, which --no-install-recommends leaves out, yet needed for arm64 roots), qemu-user-static and
 # binfmt-support for the aarch64 targets, minisign (signatures checked by hand and in tests).
-packages=(libarchive-dev libssl-dev libsqlite3-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip python3-minimal
+packages=(libarchive-dev libssl-dev libsqlite3-dev libseccomp-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip python3-minimal
           libyaml-dev util-linux mount iproute2 hostname coreutils dpkg dash sed tar unzip curl mmdebstrap arch-test
           qemu-user-static binfmt-support minisign wrk openssl)
 missing=()

@@ -70,6 +70,10 @@ public struct SandboxConfiguration: Sendable {
     public var stop: (@Sendable () -> Bool)?
     /// Whether the command gets the control channel on its fd 3 (see ``SandboxResult/control``).
     public var controlChannel = false
+    /// What the run leaves for the farm, collected after it (see ``OutputCollection``).
+    public var collect: OutputCollection?
+    /// The seccomp filter the command runs under (nil: none; the farm's builds always have one).
+    public var seccomp: SeccompPolicy?
 
     /// Creates a configuration with a minimal default environment.
     public init(
@@ -94,6 +98,32 @@ public struct SandboxConfiguration: Sendable {
         "HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1",
         "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"
     ]
+}
+
+/// How a run hands files back: the command writes them to a folder of its own scratch (size
+/// limited like all of it), never to a host folder. When the command has ended, every process
+/// left in the run is killed, and only then does the sandbox's own init copy the regular files
+/// of that folder, each at most `limitBytes`, into `host`, a root-only folder the command never
+/// sees. A link, fifo or device there is not copied; it leaves a marker file instead.
+public struct OutputCollection: Sendable, Hashable {
+    /// The folder inside the sandbox (created empty and writable for the command).
+    public var inside: String
+    /// The host folder the files are copied to (made by the sandbox, mode 0700).
+    public var host: String
+    /// The most bytes copied of one file (a copied file that big was cut: the caller refuses it).
+    public var limitBytes: Int64
+    /// The most files copied.
+    public var limitFiles: Int
+
+    /// The marker left in `host` for entries that are not regular files.
+    public static let notAFileMarker = ".wheelfarm-not-a-regular-file"
+
+    public init(inside: String, host: String, limitBytes: Int64 = 2 << 30, limitFiles: Int = 16) {
+        self.inside = inside
+        self.host = host
+        self.limitBytes = limitBytes
+        self.limitFiles = limitFiles
+    }
 }
 
 /// How a sandbox run ended.
@@ -207,6 +237,24 @@ public struct NamespaceSandbox: SandboxRunner {
             lines.append("mkdir -p \"$R\"\(dst) && step mount --bind \(q(mount.source)) \"$R\"\(dst)")
             lines.append("step mount -o remount,bind,\(mount.readOnly ? "ro," : "")nosuid,nodev \"$R\"\(dst)")
         }
+        if let collect = config.collect {
+            let inside = q(collect.inside)
+            lines += [
+                "mkdir -p \"$R\"\(inside) && chmod 0777 \"$R\"\(inside)",
+                "mkdir -p \"$R/.wheelfarm-collect\" && step mount --bind \(q(collect.host)) \"$R/.wheelfarm-collect\"",
+                "step mount -o remount,bind,nosuid,nodev,noexec \"$R/.wheelfarm-collect\""
+            ]
+        }
+        if let seccomp = config.seccomp {
+            // The launcher and its filter, read-only; the launcher loads the filter, then runs the command.
+            lines += [
+                "mkdir -p \"$R/.wheelfarm\" && : > \"$R/.wheelfarm/launch\" && : > \"$R/.wheelfarm/filter\"",
+                "step mount --bind \(q(seccomp.launcher)) \"$R/.wheelfarm/launch\"",
+                "step mount -o remount,bind,ro,nosuid,nodev \"$R/.wheelfarm/launch\"",
+                "step mount --bind \(q(seccomp.program)) \"$R/.wheelfarm/filter\"",
+                "step mount -o remount,bind,ro,nosuid,nodev,noexec \"$R/.wheelfarm/filter\""
+            ]
+        }
         if config.network {
             lines.append("cp /etc/resolv.conf \"$R/etc/resolv.conf\" 2>/dev/null || true")
         } else {
@@ -222,13 +270,30 @@ public struct NamespaceSandbox: SandboxRunner {
         if config.uid != 0 { exec += ["--inh-caps=-all", "--bounding-set=-all"] }
         exec += ["--no-new-privs", "--"]
         if !rlimits.isEmpty { exec += ["/usr/bin/prlimit"] + rlimits + ["--"] }
+        if config.seccomp != nil { exec += ["/.wheelfarm/launch", "/.wheelfarm/filter", "--"] }
         exec += ["/usr/bin/env", "-i", "-C", config.workingDirectory]
         exec += config.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // The shell stays as the namespace's PID 1 and runs the command as its child: dropping
         // privileges clears the parent-death signal, so the command itself cannot be the process
         // that dies with wheelfarm; when this root shell dies, the kernel kills the namespace.
         lines.append(exec.map(q).joined(separator: " ") + " \"$@\"")
-        lines.append("exit $?")
+        lines.append("status=$?")
+        if let collect = config.collect {
+            // Nothing of the run may still be writing: every process but this init is killed first.
+            let inside = q(collect.inside)
+            lines += [
+                "n=0; while kill -KILL -1 2>/dev/null && [ $n -lt 40 ]; do n=$((n + 1)); sleep 0.05; done",
+                "n=0; for f in \(inside)/* \(inside)/.[!.]* \(inside)/..?*; do",
+                "  [ -e \"$f\" ] || [ -h \"$f\" ] || continue",
+                "  if [ -f \"$f\" ] && [ ! -h \"$f\" ] && [ $n -lt \(collect.limitFiles) ]; then",
+                "    n=$((n + 1)); dd if=\"$f\" of=\"/.wheelfarm-collect/${f##*/}\" bs=1048576 count=\(max(1, collect.limitBytes >> 20)) iflag=nofollow,nonblock 2>/dev/null",
+                "  else",
+                "    : > \(q("/.wheelfarm-collect/" + OutputCollection.notAFileMarker))",
+                "  fi",
+                "done"
+            ]
+        }
+        lines.append("exit $status")
         let script = lines.joined(separator: "\n") + "\n"
         var namespaces = ["--mount", "--pid", "--ipc", "--uts"]
         if !config.network { namespaces.append("--net") }
@@ -250,6 +315,12 @@ public struct NamespaceSandbox: SandboxRunner {
         let id = OwnedFolders.name("run")
         let scratch = "\(scratchDirectory)/\(id)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        if let collect = config.collect {
+            // Root's alone: the command, an unprivileged user, cannot enter it.
+            try? SafeRemoval.remove(collect.host)
+            try FileManager.default.createDirectory(atPath: collect.host, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            chmod(collect.host, 0o700)
+        }
         let cgroup = RunCgroup(id: id, memoryBytes: config.limits.memoryBytes, maxProcesses: config.limits.maxProcesses)
         defer {
             cgroup.remove()

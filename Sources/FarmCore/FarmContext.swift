@@ -88,7 +88,8 @@ public final class FarmContext: @unchecked Sendable {
             sandbox: NamespaceSandbox(layout: layout), index: IndexClient(configuration: index), wheels: PipWheelFetcher(),
             policies: try PolicyCatalog.load(dataDirectory: data), recipes: RecipeBook(directory: "\(data)/recipes"),
             patchelf: try Patchelf.locate(), signer: signer, builderVersion: wheelfarmVersion, logLimit: configuration.logLimitBytes,
-            explicitIndex: explicit != nil, progress: progress)
+            explicitIndex: explicit != nil, seccomp: { [layout] allowed in try SeccompPolicy.prepare(in: layout.seccomp, allowed: allowed) },
+            progress: progress)
         return WheelBuilder(environment: environment)
     }
 

@@ -29,13 +29,18 @@ public struct BuildEnvironment: Sendable {
     public var explicitIndex: Bool
     /// One line per step: (target, line).
     public var progress: @Sendable (String, String) -> Void
+    /// The seccomp filter of the build's sandbox runs, given the system calls a recipe allows
+    /// besides the usual (nil: none, for fakes that run nothing).
+    public var seccomp: (@Sendable (Set<String>) throws -> SeccompPolicy)?
 
     public init(
         layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,
         clock: any Clock = SystemClock(), policies: PolicyCatalog, recipes: RecipeBook, patchelf: Patchelf?, signer: MinisignKey?,
         builderVersion: String, logLimit: Int = 64 << 20, explicitIndex: Bool = false,
+        seccomp: (@Sendable (Set<String>) throws -> SeccompPolicy)? = nil,
         progress: @escaping @Sendable (String, String) -> Void = { _, _ in }
     ) {
+        self.seccomp = seccomp
         self.layout = layout
         self.toolchains = toolchains
         self.sandbox = sandbox

@@ -29,6 +29,10 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var sourceLibraries: [SourceLibrary]?
     /// What one build needs from the farm's scheduler (default: 2 GiB, 1 core).
     public var resources: Resources?
+    /// System calls the sandbox's seccomp filter denies that this project's build needs all the
+    /// same (for example `"ptrace"` for a test suite that debugs itself): each is a widening of
+    /// the wall around the build, so each needs a `//` comment saying why.
+    public var allowSyscalls: [String]?
     /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
     public var overrides: [Override]?
 
@@ -117,6 +121,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case compiler
         case sourceLibraries = "source_libraries"
         case resources
+        case allowSyscalls = "allow_syscalls"
     }
 
     /// The empty recipe: the defaults.
@@ -142,6 +147,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.compiler { result.compiler = v }
             if let v = change.sourceLibraries { result.sourceLibraries = v }
             if let v = change.resources { result.resources = v }
+            if let v = change.allowSyscalls { result.allowSyscalls = v }
         }
         return result
     }

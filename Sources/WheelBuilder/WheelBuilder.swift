@@ -304,6 +304,13 @@ public final class WheelBuilder: Sendable {
             throw BuildFailure(stage: .configure, kind: .configuration, reason: "the recipe's compiler must be \"gcc\" or \"zig\", not \"\(compiler)\"")
         }
         job.compilerPinnedToGcc = recipe.compiler == "gcc"
+        job.allowedSyscalls = Set(recipe.allowSyscalls ?? [])
+        let known = Set(SeccompRules.denied.map(\.name))
+        if let unknown = job.allowedSyscalls.first(where: { !known.contains($0) }) {
+            throw BuildFailure(
+                stage: .configure, kind: .configuration,
+                reason: "the recipe allows \(unknown), which the sandbox does not deny; denied are: \(known.sorted().joined(separator: ", "))")
+        }
         job.memoryGb = recipe.resources?.memoryGb
         return (recipe, digest)
     }

@@ -10,6 +10,7 @@ import Foundation
 /// <home>/images/<digest>/           toolchain images (rootfs/, manifest.json)
 /// <home>/derived/<key>/             derived roots (layer/, manifest.json)
 /// <home>/scratch/                   sandboxes' mount points
+/// <home>/seccomp/                   the sandbox's compiled system-call filters
 /// <home>/jobs/<target>-<pid>-<n>/   a build's work folder
 /// <home>/sources/<sha256>/          sdists by content
 /// <home>/builds/<project>/<version>/<target>/   wheel, log, record, signature, provenance
@@ -47,6 +48,8 @@ public struct FarmLayout: Sendable, Hashable {
     public var derived: String { "\(path)/derived" }
     public func derivedRoot(_ key: String) -> String { "\(derived)/\(key)" }
     public var scratch: String { "\(path)/scratch" }
+    /// Compiled seccomp filters of the sandbox.
+    public var seccomp: String { "\(path)/seccomp" }
 
     /// Builds' work folders.
     public var jobs: String { "\(path)/jobs" }

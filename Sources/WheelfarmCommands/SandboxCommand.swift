@@ -25,6 +25,7 @@ public struct SandboxCommand: ParsableCommand {
         @Option(help: "Size of the writable layer in MiB.") var disk: Int64 = 8192
         @Option(help: "Maximum number of processes.") var pids: Int = 1024
         @Flag(help: "Run as root inside (still without capabilities over the host).") var root = false
+        @Flag(help: "Run without the seccomp filter builds run under.") var noSeccomp = false
         @Option(help: "Working directory inside.") var workdir: String = "/tmp"
         @OptionGroup var options: HomeOptions
         @Argument(parsing: .postTerminator, help: "The command to run.") var command: [String] = []
@@ -40,11 +41,14 @@ public struct SandboxCommand: ParsableCommand {
         public func run(_ context: CommandContext) throws {
             let store = try ToolchainCommand.store(context)
             let image = try store.requireImage(named: target)
-            let config = SandboxConfiguration(
+            var config = SandboxConfiguration(
                 layers: [store.rootfs(digest: image.digest)], command: command, workingDirectory: workdir,
                 mounts: mounts.compactMap(BindMount.init(parsing:)), network: network,
                 uid: root ? 0 : 65534, gid: root ? 0 : 65534,
                 limits: SandboxLimits(wallSeconds: timeout, memoryBytes: memory << 20, maxProcesses: pids, diskBytes: disk << 20))
+            if !noSeccomp {
+                do { config.seccomp = try SeccompPolicy.prepare(in: store.layout.seccomp) } catch { throw context.inputFailure(error) }
+            }
             let result = try NamespaceSandbox(layout: store.layout).run(config) { chunk, isError in context.write(chunk, error: isError) }
             switch result.outcome {
             case let .exited(code): if code != 0 { throw ExitCode(code) }

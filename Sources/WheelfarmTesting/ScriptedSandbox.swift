@@ -45,10 +45,13 @@ public final class ScriptedSandbox: SandboxRunner, @unchecked Sendable {
         lock.withLock { seen.append(config) }
         let run = try script(config)
         for (inside, bytes) in run.files {
-            guard let mount = config.mounts.first(where: { inside.hasPrefix($0.destination + "/") }) else {
-                throw ScriptedSandboxError(description: "\(inside) is under no bind mount of the run")
+            // Files of the output folder reach the collection's host folder, as the sandbox's init copies them.
+            var places = config.mounts.map { ($0.destination, $0.source) }
+            if let collect = config.collect { places.append((collect.inside, collect.host)) }
+            guard let (destination, source) = places.first(where: { inside.hasPrefix($0.0 + "/") }) else {
+                throw ScriptedSandboxError(description: "\(inside) is under no bind mount or output folder of the run")
             }
-            let host = mount.source + inside.dropFirst(mount.destination.count)
+            let host = source + inside.dropFirst(destination.count)
             try FileManager.default.createDirectory(atPath: (host as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Files.writeAtomically(bytes, to: host)
         }

@@ -38,10 +38,9 @@ final class BuildCorpusIntegrationTests: XCTestCase {
             layout: home, toolchains: ToolchainStore(layout: home, catalog: try ToolchainCatalog.load(dataDirectory: root)),
             sandbox: NamespaceSandbox(layout: home), index: IndexClient(configuration: try IndexConfiguration.resolve()), wheels: PipWheelFetcher(),
             policies: try PolicyCatalog.load(dataDirectory: root), recipes: RecipeBook(directory: recipes), patchelf: try Patchelf.locate(),
-            signer: try SigningKeyStore(home: home.path).loadOrGenerate().key, builderVersion: "test"
-        ) { target, line in
-            FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8))
-        }
+            signer: try SigningKeyStore(home: home.path).loadOrGenerate().key, builderVersion: "test",
+            seccomp: { allowed in try SeccompPolicy.prepare(in: home.seccomp, allowed: allowed) },
+            progress: { target, line in FileHandle.standardError.write(Data("[\(target)] \(line)\n".utf8)) })
         return WheelBuilder(environment: environment)
     }
 

@@ -29,7 +29,7 @@ final class PipelineHarness: @unchecked Sendable {
     lazy var sandbox = ScriptedSandbox(clock: clock) { [unowned self] config in
         if config.isBuild {
             let (name, bytes) = try self.makeWheel(config)
-            return ScriptedRun(output: self.buildOutput, control: self.hookAnswer, files: ["/out/\(name)": bytes], seconds: 5)
+            return ScriptedRun(output: self.buildOutput, control: self.hookAnswer, files: ["/tmp/wheelfarm-out/\(name)": bytes], seconds: 5)
         }
         if config.isTestInstall { return ScriptedRun(output: "installed\n", control: #"{"results": [], "libs": []}"# + "\n", seconds: 2) }
         return ScriptedRun(outcome: .exited(1), output: "unexpected run: \(config.command.prefix(2))")

@@ -16,6 +16,8 @@ final class BuildJob: @unchecked Sendable {
     /// The memory the recipe declares, once the recipe is known.
     var memoryGb: Double?
     var compilerPinnedToGcc = false
+    /// System calls the recipe allows besides the usual (`allow_syscalls`).
+    var allowedSyscalls: Set<String> = []
 
     init(record: BuildRecord, log: BuildLog, work: String, hooks: BuildHooks, environment: BuildEnvironment, spec: ToolchainSpec) {
         self.record = record
@@ -54,7 +56,7 @@ final class BuildJob: @unchecked Sendable {
     /// gets what the farm's helper wrote on the control channel.
     func sandbox(
         layers: [String], command: [String], environment variables: [String: String], mounts: [BindMount], wall: Double,
-        controlChannel: Bool = false, also: ((ArraySlice<UInt8>) -> Void)? = nil
+        controlChannel: Bool = false, collect: OutputCollection? = nil, also: ((ArraySlice<UInt8>) -> Void)? = nil
     ) throws -> SandboxResult {
         // A recipe declaring more memory than the usual 4 GiB gets it (the scheduler reserved it).
         let memory = max(Int64(4) << 30, Int64((memoryGb ?? 0) * Double(1 << 30)))
@@ -63,6 +65,10 @@ final class BuildJob: @unchecked Sendable {
             limits: SandboxLimits(wallSeconds: wall, memoryBytes: memory, maxProcesses: 2048, diskBytes: 8 << 30))
         config.stop = hooks.shouldStop
         config.controlChannel = controlChannel
+        config.collect = collect
+        do { config.seccomp = try environment.seccomp?(allowedSyscalls) } catch {
+            throw BuildFailure(stage: .configure, kind: .configuration, reason: "\(error)")
+        }
         let result = try environment.sandbox.run(config) { chunk, _ in
             log.append(chunk)
             also?(chunk)

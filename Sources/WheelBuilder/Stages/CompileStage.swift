@@ -25,14 +25,12 @@ extension Stages {
                 let wanted = try Requirements.validate(buildSystem.requires, origin: "[build-system] requires", markers: requirements.markers)
                 try requirements.run(wanted, context: context, job: job)
             }
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            chmod(out, 0o777)
             var variables: [String: String] = ["PIP_CONSTRAINT": "/job/constraints.txt", "SOURCE_DATE_EPOCH": "315532800"]
             if recipe.compiler != "gcc" { variables.merge(job.spec.compilerEnvironment) { $1 } }
             for (key, value) in recipe.environment ?? [:] { variables[key] = value }
             var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
             for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
-            command += ["/tmp/src", "-w", "/out"]
+            command += ["/tmp/src", "-w", Self.outInside]
             for round in 1...5 {
                 let answer = try job.withStage(
                     .build, "round \(round): get_requires_for_build_wheel, then pip wheel, in an offline sandbox of \(job.spec.name)"
@@ -108,16 +106,18 @@ extension Stages {
             let mounts = [
                 BindMount(source: "\(base)/src", destination: "/src", readOnly: true),
                 BindMount(source: "\(base)/wheelhouse", destination: "/wheelhouse", readOnly: true),
-                BindMount(source: base, destination: "/job", readOnly: true),
-                BindMount(source: "\(base)/out", destination: "/out", readOnly: false)
+                BindMount(source: base, destination: "/job", readOnly: true)
             ]
             let arguments = [
                 json(relativeRoot), json(buildSystem.backend), json(buildSystem.backendPath), json(recipe.configSettings ?? [:]),
                 json(known), json(build), json(install)
             ]
+            // The wheel is written to the sandbox's own scratch and handed back by its init, after every
+            // process of the run is gone: the build never writes to a host folder.
             let result = try job.sandbox(
                 layers: layers, command: ["python3", "-c", Self.helper] + arguments, environment: environment,
-                mounts: mounts, wall: 3600, controlChannel: true)
+                mounts: mounts, wall: 3600, controlChannel: true,
+                collect: OutputCollection(inside: Self.outInside, host: "\(base)/out", limitBytes: Self.wheelLimit))
             var asked: [String]? = nil
             var building = false
             for line in String(decoding: result.control, as: UTF8.self).split(separator: "\n") {
@@ -146,24 +146,44 @@ extension Stages {
             return Answer(asked: asked, built: building)
         }
 
-        /// The one wheel the build left in `out`: a regular file with a valid wheel name, opened
-        /// without following links. Anything else there (links, fifos, extra files) is refused.
+        /// Where the build writes its wheel, inside the sandbox.
+        static let outInside = "/tmp/wheelfarm-out"
+        /// The largest wheel taken back.
+        static let wheelLimit: Int64 = 2 << 30
+
+        /// The one wheel the build left: a regular file with a valid wheel name, opened without
+        /// following links, smaller than the limit. Anything else (links, fifos, devices, extra
+        /// files) is refused, saying what it was.
         static func builtWheel(in out: String, job: BuildJob) throws -> String {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+            var entries = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).sorted()
+            if let marker = entries.firstIndex(of: OutputCollection.notAFileMarker) {
+                entries.remove(at: marker)
+                throw BuildFailure(
+                    stage: .build, kind: .build,
+                    reason:
+                        "the build's output holds a link, fifo or device: only one regular wheel file is taken (regular files: \(entries.prefix(5).joined(separator: ", ")))",
+                    log: job.log.path)
+            }
             guard entries.count == 1, let name = entries.first else {
                 throw BuildFailure(
                     stage: .build, kind: .build,
-                    reason: "expected one wheel in the output folder, found \(entries.count) entries: \(entries.prefix(5).joined(separator: ", "))",
+                    reason:
+                        "expected one wheel in the output folder, found \(entries.count) files: \(entries.prefix(5).map { String($0.prefix(100)) }.joined(separator: ", "))",
                     log: job.log.path)
             }
             guard WheelFilename(name) != nil, name.hasSuffix(".whl"), !name.contains("/") else {
                 throw BuildFailure(stage: .build, kind: .build, reason: "the build's output '\(name.prefix(200))' is not a wheel file name", log: job.log.path)
             }
+            let fd = open("\(out)/\(name)", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
             var info = stat()
-            guard lstat("\(out)/\(name)", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            guard fd >= 0, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
                 throw BuildFailure(
                     stage: .build, kind: .build, reason: "the build's output \(name) is not a regular file (a link, fifo or device is refused)",
                     log: job.log.path)
+            }
+            guard Int64(info.st_size) < wheelLimit else {
+                throw BuildFailure(stage: .build, kind: .build, reason: "the built wheel \(name) is \(wheelLimit >> 20) MiB or larger", log: job.log.path)
             }
             return "\(out)/\(name)"
         }

@@ -1,0 +1,1 @@
+/* wheelfarm-launch has no interface for other targets: see launch.c. */
