@@ -61,9 +61,17 @@ public struct SourceBuild: Sendable, Hashable {
 public struct DerivedRoots: Sendable {
     /// The toolchain store the bases come from.
     public let store: ToolchainStore
+    /// Where `source_libraries` builds run: offline, unprivileged and limited, like a wheel build.
+    let sandbox: any SandboxRunner
+    /// The system-call filter of those runs.
+    let seccomp: SeccompPolicy?
 
-    /// Creates a cache over `store`'s home.
-    public init(store: ToolchainStore) { self.store = store }
+    /// Creates a cache over `store`'s home; source builds run in `sandbox` (the namespace sandbox by default).
+    public init(store: ToolchainStore, sandbox: (any SandboxRunner)? = nil, seccomp: SeccompPolicy? = nil) {
+        self.store = store
+        self.sandbox = sandbox ?? NamespaceSandbox(layout: store.layout)
+        self.seccomp = seccomp
+    }
 
     /// Where source builds install, inside the root.
     public static let prefix = "/opt/wheelfarm/prefix"
@@ -79,10 +87,11 @@ public struct DerivedRoots: Sendable {
     /// The derived root of `base` with `packages`, installing them (with the network, as root,
     /// outside any build) only the first time. Returns it and whether it was made now.
     ///
-    /// `sources` are then built from Debian source packages (fetched with the network) with the
-    /// target's compiler, as the unprivileged user, into ``prefix``, which the root's loader
-    /// configuration lists so that audits resolve and repairs graft what builds link.
-    /// `useGcc` builds them with the root's gcc even on a zig target.
+    /// `sources` are fetched from Debian source packages with the network, outside any build,
+    /// then configured and built with the target's compiler in the sandbox (offline, as the
+    /// unprivileged user, under the limits and the seccomp filter of wheel builds) into
+    /// ``prefix``, which the root's loader configuration lists so that audits resolve and repairs
+    /// graft what builds link. `useGcc` builds them with the root's gcc even on a zig target.
     public func ensure(
         base: ToolchainImage, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false, progress: (String) -> Void
     ) throws -> (DerivedRoot, built: Bool) {
@@ -120,6 +129,9 @@ public struct DerivedRoots: Sendable {
             let (step, output) = Self.failedStep(staging, fallback: String(decoding: log, as: UTF8.self))
             throw ToolchainError.buildFailed(target: base.spec.name, step: step, detail: output)
         }
+        if !sources.isEmpty {
+            try buildSources(sources, staging: staging, base: base, useGcc: useGcc, progress: progress)
+        }
         let after = (try? String(contentsOfFile: "\(staging)/packages.tsv", encoding: .utf8)) ?? ""
         let basePackages = Set(base.packages)
         let added =
@@ -143,6 +155,57 @@ public struct DerivedRoots: Sendable {
         }
         root.layers = ["\(dir)/layer", baseRoot]
         return (root, true)
+    }
+
+    /// Configures and builds each source library in the sandbox, over the base image and the
+    /// layer made so far, which it keeps writing to; then gives the prefix to root and lists it
+    /// on the loader path. The unpacked sources go; their `.dsc` files stay as the record.
+    func buildSources(_ sources: [SourceBuild], staging: String, base: ToolchainImage, useGcc: Bool, progress: (String) -> Void) throws {
+        let upper = "\(staging)/upper"
+        let sourcesFolder = "\(upper)/opt/wheelfarm/src"
+        var environment = useGcc ? [:] : base.spec.compilerEnvironment
+        environment["_PYTHON_SYSCONFIGDATA_NAME"] = nil
+        if environment.isEmpty { environment = ["CC": "gcc", "CXX": "g++"] }
+        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        environment.merge(["PREFIX": Self.prefix, "HOME": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]) { $1 }
+        let unpacked = (try? FileManager.default.contentsOfDirectory(atPath: sourcesFolder)) ?? []
+        for build in sources {
+            guard let folder = unpacked.filter({ $0.hasPrefix("\(build.source)-") && Files.isDirectory("\(sourcesFolder)/\($0)") }).sorted().first else {
+                throw ToolchainError.buildFailed(
+                    target: base.spec.name, step: "fetching the Debian source of \(build.source)", detail: "apt-get source unpacked nothing")
+            }
+            let steps =
+                (build.configure.map { [("configuring \(build.source) (source_libraries)", $0)] } ?? [])
+                + [("building \(build.source) from source (source_libraries)", build.script)]
+            for (step, script) in steps {
+                progress(step)
+                var config = SandboxConfiguration(
+                    layers: [store.rootfs(digest: base.digest)], command: ["sh", "-ec", "cd \"/opt/wheelfarm/src/$1\" && eval \"$2\"", "sh", folder, script],
+                    environment: environment, workingDirectory: "/tmp",
+                    limits: SandboxLimits(wallSeconds: 3600, memoryBytes: 4 << 30, maxProcesses: 2048, diskBytes: 8 << 30))
+                config.keep = (upper: upper, work: "\(staging)/work")
+                config.seccomp = seccomp
+                var output: [UInt8] = []
+                let result = try sandbox.run(config) { chunk, _ in if output.count < 8 << 20 { output.append(contentsOf: chunk) } }
+                guard result.outcome.succeeded else {
+                    throw ToolchainError.buildFailed(
+                        target: base.spec.name, step: step, detail: String(decoding: output, as: UTF8.self) + "\n(\(result.outcome))")
+                }
+            }
+            try SafeRemoval.remove("\(sourcesFolder)/\(folder)")
+        }
+        // The build's scratch stays out of the layer; the prefix becomes root's, on the loader path.
+        for item in (try? FileManager.default.contentsOfDirectory(atPath: "\(upper)/tmp")) ?? [] { try SafeRemoval.remove("\(upper)/tmp/\(item)") }
+        try Self.giveToRoot("\(upper)\(Self.prefix)")
+        try FileManager.default.createDirectory(atPath: "\(upper)/etc/ld.so.conf.d", withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("\(Self.prefix)/lib\n".utf8), to: "\(upper)/etc/ld.so.conf.d/wheelfarm-prefix.conf")
+    }
+
+    /// chown -R 0:0, without following links.
+    static func giveToRoot(_ path: String) throws {
+        guard lchown(path, 0, 0) == 0 || errno == ENOENT else { throw BasicsError.io(path: path, reason: String(cString: strerror(errno))) }
+        guard Files.isDirectory(path), let walker = FileManager.default.enumerator(atPath: path) else { return }
+        while let item = walker.nextObject() as? String { lchown("\(path)/\(item)", 0, 0) }
     }
 
     /// The script that prepares a derived root: run by `sh -c` with the staging folder and the
@@ -196,19 +259,13 @@ public struct DerivedRoots: Sendable {
         return (last, output ?? fallback)
     }
 
-    /// The part of the preparation script that fetches, configures, builds and installs source
-    /// packages, run in the outer script where `$S/merged` is the root being prepared.
+    /// The part of the preparation script that fetches source packages (with the network, as
+    /// root) and gives their trees and the prefix to the unprivileged user who builds them, run
+    /// in the outer script where `$S/merged` is the root being prepared.
     static func sourceBuildScript(_ sources: [SourceBuild], spec: ToolchainSpec, useGcc: Bool) -> String {
         guard !sources.isEmpty else { return "" }
         let quote = Shell.quote
-        var compiler = useGcc ? [:] : spec.compilerEnvironment
-        compiler["_PYTHON_SYSCONFIGDATA_NAME"] = nil
-        if compiler.isEmpty { compiler = ["CC": "gcc", "CXX": "g++"] }
-        compiler["PATH"] = compiler["PATH"].map { $0 + ":/usr/sbin:/sbin" } ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-        let environment = (compiler.merging(["PREFIX": prefix, "HOME": "/tmp", "LANG": "C.UTF-8"]) { $1 }).sorted { $0.key < $1.key }
-            .map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
         let plain = "chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8"
-        let unprivileged = "chroot \"$R\" /usr/bin/setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/env -i \(environment)"
         // deb-src entries mirror the root's deb entries (one-line and deb822 formats).
         var script = """
             R="$S/merged"
@@ -228,21 +285,8 @@ public struct DerivedRoots: Sendable {
                 chown -R 65534:65534 "$R/opt/wheelfarm/src/$dir"
 
                 """
-            if let configure = build.configure {
-                script += """
-                    run_step "configuring \(build.source) (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(configure))
-
-                    """
-            }
-            script += """
-                run_step "building \(build.source) from source (source_libraries)" \(unprivileged) sh -ec 'cd "/opt/wheelfarm/src/$1" && eval "$2"' sh "$dir" \(quote(build.script))
-                rm -rf "$R/opt/wheelfarm/src/$dir"
-
-                """
         }
         script += """
-            chown -R 0:0 "$R\(prefix)"
-            echo \(prefix)/lib > "$R/etc/ld.so.conf.d/wheelfarm-prefix.conf"
             rm -f "$R/etc/apt/sources.list.d/wheelfarm-src.list" "$R"/etc/apt/sources.list.d/*-wheelfarm-src.sources
             rm -rf "$R"/var/lib/apt/lists/*
             """

@@ -74,6 +74,10 @@ public struct SandboxConfiguration: Sendable {
     public var collect: OutputCollection?
     /// The seccomp filter the command runs under (nil: none; the farm's builds always have one).
     public var seccomp: SeccompPolicy?
+    /// Host folders to use as the overlay's upper and work folders, so that what the command
+    /// writes is kept (a library built into a derived root); nil: a fresh layer on the
+    /// size-limited scratch, gone after the run.
+    public var keep: (upper: String, work: String)?
 
     /// Creates a configuration with a minimal default environment.
     public init(
@@ -221,8 +225,8 @@ public struct NamespaceSandbox: SandboxRunner {
         lines += [
             "step mount --make-rprivate /",
             "step mount -t tmpfs -o size=\(config.limits.diskBytes),mode=0755 wheelfarm-scratch \(s)",
-            "step mkdir \(s)/upper \(s)/work \(s)/root",
-            "step mount -t overlay wheelfarm-root -o \(q("lowerdir=\(config.layers.joined(separator: ":")),upperdir=\(scratch)/upper,workdir=\(scratch)/work")),nosuid,nodev \(s)/root",
+            "step mkdir -p \(s)/upper \(s)/work \(s)/root",
+            "step mount -t overlay wheelfarm-root -o \(q("lowerdir=\(config.layers.joined(separator: ":")),upperdir=\(config.keep?.upper ?? "\(scratch)/upper"),workdir=\(config.keep?.work ?? "\(scratch)/work")")),nosuid,nodev \(s)/root",
             "R=\(s)/root",
             "step mount -t proc -o nosuid,nodev,noexec proc \"$R/proc\"",
             "step mount -t tmpfs -o nosuid,noexec,mode=0755,size=65536 wheelfarm-dev \"$R/dev\"",

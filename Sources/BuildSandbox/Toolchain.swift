@@ -32,6 +32,11 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
     public var packages: [String]
     /// The pinned build frontend, installed from wheels into `/opt/wheelfarm/venv`.
     public var frontend: [String: String]
+    /// The sha256 of each frontend pin's wheel (pure wheels: one file each), checked by pip
+    /// with `--require-hashes`: a pin by version alone would take whatever the index serves.
+    /// (Optional only so that manifests of images made before the pins still read: such an
+    /// image is out of date, since its definition changed, and is made again on next use.)
+    public var frontendSha256: [String: String]?
     /// The C/C++ compiler: Debian's gcc when absent.
     public var compiler: CompilerSpec?
     /// The least compatible platform tag a wheel of this target may carry (for example
@@ -44,6 +49,7 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
         case pythonTag = "python_tag"
         case abiTag = "abi_tag"
         case tagCeiling = "tag_ceiling"
+        case frontendSha256 = "frontend_sha256"
     }
 
     /// The oldest glibc the target's binaries are compiled for: the compiler's baseline, or the release's own.
@@ -78,6 +84,13 @@ public struct CompilerSpec: Codable, Sendable, Hashable {
     public var ziglang: String?
     /// The glibc version zig compiles against, for example `2.17`.
     public var glibc: String?
+    /// The sha256 of the `ziglang` wheel per host architecture (`x86_64`, `aarch64`).
+    public var ziglangSha256: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, ziglang, glibc
+        case ziglangSha256 = "ziglang_sha256"
+    }
 }
 
 extension ToolchainSpec {
@@ -139,6 +152,9 @@ public struct ToolchainCatalog: Sendable {
                 let spec = try JSONDecoder().decode(ToolchainSpec.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
                 guard "\(spec.name).json" == file else {
                     throw ToolchainError.invalidSpec(path: path, reason: "name '\(spec.name)' differs from the file name")
+                }
+                for name in spec.frontend.keys.sorted() where (spec.frontendSha256?[name] ?? "").count != 64 {
+                    throw ToolchainError.invalidSpec(path: path, reason: "frontend_sha256 has no sha256 for \(name): every frontend wheel is pinned by hash")
                 }
                 specs[spec.name] = spec
             } catch let error as ToolchainError {

@@ -133,6 +133,9 @@ public struct ToolchainStore: Sendable {
         // The frontend wheels download (through pip's own index configuration) while mmdebstrap runs.
         let wheels = "\(staging)/frontend"
         let requirements = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value)" }
+        // pip checks every frontend wheel against the target file's sha256 (--require-hashes).
+        let pinned = spec.frontend.sorted { $0.key < $1.key }.map { "\($0.key)==\($0.value) --hash=sha256:\(spec.frontendSha256?[$0.key] ?? "")" }
+        try Files.writeAtomically(Array((pinned.joined(separator: "\n") + "\n").utf8), to: "\(staging)/frontend.txt")
         let downloadBox = Locked<[ProcessOutput?]>(slots: 1)
         let downloadGroup = DispatchGroup()
         downloadGroup.enter()
@@ -144,7 +147,11 @@ public struct ToolchainStore: Sendable {
                     0,
                     try Backoff(attempts: 3, baseSeconds: 3, maxSeconds: 12).retry(clock: SystemClock(), isTransient: { $0 is Failed }) { _ in
                         let output = try ProcessRunner.run(
-                            .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", wheels, "--"] + requirements)
+                            .python3,
+                            [
+                                "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--require-hashes", "--dest", wheels, "-r",
+                                "\(staging)/frontend.txt"
+                            ])
                         guard output.status == 0 else { throw Failed(output: output) }
                         return output
                     })
@@ -160,8 +167,9 @@ public struct ToolchainStore: Sendable {
         if spec.usesZig {
             downloadGroup.enter()
             let version = spec.compiler?.ziglang ?? ""
+            let sha256 = spec.compiler?.ziglangSha256?[ZigToolchain.hostMachine]
             DispatchQueue.global().async {
-                zigBox.set(0, Result { try ZigToolchain.download(version: version, into: "\(staging)/zig") })
+                zigBox.set(0, Result { try ZigToolchain.download(version: version, sha256: sha256, into: "\(staging)/zig") })
                 downloadGroup.leave()
             }
         }
@@ -379,7 +387,9 @@ extension ToolchainStore: ToolchainProvider {
         base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
         progress: (String) -> Void
     ) throws -> (DerivedRoot, built: Bool) {
-        try DerivedRoots(store: self).ensure(base: base, packages: packages, sources: sources, useGcc: useGcc, progress: progress)
+        // Source libraries build under the same system-call filter as wheels.
+        let seccomp = sources.isEmpty ? nil : try SeccompPolicy.prepare(in: layout.seccomp)
+        return try DerivedRoots(store: self, seccomp: seccomp).ensure(base: base, packages: packages, sources: sources, useGcc: useGcc, progress: progress)
     }
 }
 

@@ -37,13 +37,21 @@ public enum ZigToolchain {
 
     /// Downloads the pinned `ziglang` wheel for the host into `directory` with pip (through
     /// pip's own index configuration); returns its path.
-    public static func download(version: String, into directory: String) throws -> String {
+    public static func download(version: String, sha256: String?, into directory: String) throws -> String {
+        guard let sha256, sha256.count == 64 else {
+            throw ToolchainError.invalidSpec(path: "ziglang \(version)", reason: "the target pins no ziglang_sha256 for \(hostMachine)")
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("ziglang==\(version) --hash=sha256:\(sha256)\n".utf8), to: "\(directory)/ziglang.txt")
         struct Failed: Error { var stderr: String }
         do {
             return try Backoff(attempts: 3, baseSeconds: 3, maxSeconds: 12).retry(clock: SystemClock(), isTransient: { _ in true }) { _ in
                 let result = try ProcessRunner.run(
-                    .python3, ["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", directory, "--", "ziglang==\(version)"])
+                    .python3,
+                    [
+                        "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--require-hashes", "--dest", directory, "-r",
+                        "\(directory)/ziglang.txt"
+                    ])
                 if result.status == 0,
                     let file = try FileManager.default.contentsOfDirectory(atPath: directory).first(where: { $0.hasPrefix("ziglang-") && $0.hasSuffix(".whl") })
                 {

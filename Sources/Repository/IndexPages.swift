@@ -34,9 +34,20 @@ public enum IndexPages {
         return best?.type
     }
 
-    static func escape(_ text: String) -> String {
+    /// Text from a file or a user, made safe for HTML text and attribute values.
+    public static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "'", with: "&#39;")
+    }
+
+    /// The server's home page: the projects, each linking to its page for people. Every name is
+    /// escaped (a name is only ever a stranger's upload away).
+    public static func homePage(projects: [String]) -> String {
+        var html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wheelfarm</title></head><body><h1>wheelfarm</h1>"
+        html += "<p>Simple index: <a href=\"/simple/\">/simple/</a>. Projects:</p><ul>"
+        for project in projects { html += "<li><a href=\"/project/\(escape(percentEncode(project)))/\">\(escape(project))</a></li>" }
+        return html + "</ul></body></html>\n"
     }
 
     static func percentEncode(_ text: String) -> String {

@@ -21,26 +21,69 @@ public struct MultipartForm: Sendable {
         return nil
     }
 
-    /// Parses `body`; throws a clear reason for anything malformed.
+    /// Parses a body held in memory; throws a clear reason for anything malformed.
     public init(body: [UInt8], boundary: String) throws {
+        try self.init(size: body.count, boundary: boundary) { offset, length in Array(body[offset..<min(body.count, offset + length)]) }
+    }
+
+    /// Parses a body streamed to a file, reading it in pieces: memory stays small whatever its size.
+    /// File parts are ranges of the file; text fields are read (each at most 64 KiB).
+    public init(file: String, boundary: String) throws {
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw RepositoryError.io("cannot read the upload: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw RepositoryError.io("cannot read the upload") }
+        try self.init(size: Int(info.st_size), boundary: boundary) { offset, length in
+            var buffer = [UInt8](repeating: 0, count: length)
+            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(offset)) }
+            return count > 0 ? Array(buffer.prefix(count)) : []
+        }
+    }
+
+    /// The parser over any body: `read(offset, length)` gives bytes of it.
+    init(size: Int, boundary: String, read: (Int, Int) -> [UInt8]) throws {
         let delimiter = Array("--\(boundary)".utf8)
-        guard let first = Self.find(delimiter, in: body, from: 0) else { throw RepositoryError.notAWheel("malformed multipart body: no boundary") }
+        // Every "--boundary" at the start or after CRLF, found in chunks with an overlap.
+        var marks: [Int] = []
+        let chunk = 1 << 20
+        var offset = 0
+        while offset < size {
+            let piece = read(offset, chunk + delimiter.count + 2)
+            guard !piece.isEmpty else { break }
+            var from = 0
+            while let found = Self.find(delimiter, in: piece, from: from) {
+                guard found < chunk || offset + chunk >= size else { break }
+                let absolute = offset + found
+                let preceded =
+                    absolute == 0 || (found >= 2 && piece[found - 2] == 0x0D && piece[found - 1] == 0x0A)
+                    || (found < 2 && absolute >= 2 && read(absolute - 2, 2) == [0x0D, 0x0A])
+                if preceded && marks.last != absolute { marks.append(absolute) }
+                from = found + 1
+                guard marks.count <= 202 else { throw RepositoryError.notAWheel("malformed multipart body: too many parts") }
+            }
+            offset += chunk
+        }
+        guard let first = marks.first else { throw RepositoryError.notAWheel("malformed multipart body: no boundary") }
+        var index = 0
         var position = first + delimiter.count
-        var parts = 0
         while true {
             // After a delimiter: "--" ends the body, CRLF starts a part.
-            guard position + 2 <= body.count else { throw RepositoryError.notAWheel("malformed multipart body: truncated") }
-            if body[position] == 0x2D, body[position + 1] == 0x2D { break }
-            guard body[position] == 0x0D, body[position + 1] == 0x0A else { throw RepositoryError.notAWheel("malformed multipart body: bad delimiter line") }
+            let mark = read(position, 2)
+            guard mark.count == 2 else { throw RepositoryError.notAWheel("malformed multipart body: truncated") }
+            if mark == [0x2D, 0x2D] { break }
+            guard mark == [0x0D, 0x0A] else { throw RepositoryError.notAWheel("malformed multipart body: bad delimiter line") }
             position += 2
-            guard let headerEnd = Self.find([0x0D, 0x0A, 0x0D, 0x0A], in: body, from: position) else {
+            index += 1
+            guard index < marks.count else { throw RepositoryError.notAWheel("malformed multipart body: a part is not closed") }
+            let next = marks[index] - 2
+            let window = read(position, min(16 << 10, max(0, next - position)))
+            guard let headerEnd = Self.find([0x0D, 0x0A, 0x0D, 0x0A], in: window, from: 0) else {
                 throw RepositoryError.notAWheel("malformed multipart body: a part has no header end")
             }
-            let headers = String(decoding: body[position..<headerEnd], as: UTF8.self)
-            let contentStart = headerEnd + 4
-            guard let next = Self.find([0x0D, 0x0A] + delimiter, in: body, from: contentStart) else {
-                throw RepositoryError.notAWheel("malformed multipart body: a part is not closed")
-            }
+            let headers = String(decoding: window[0..<headerEnd], as: UTF8.self)
+            let contentStart = position + headerEnd + 4
+            guard contentStart <= next else { throw RepositoryError.notAWheel("malformed multipart body: a part is cut short") }
             var name: String? = nil
             var filename: String? = nil
             for line in headers.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
@@ -51,10 +94,9 @@ public struct MultipartForm: Sendable {
             if let filename {
                 files[name] = (filename, contentStart..<next)
             } else {
-                fields[name] = String(decoding: body[contentStart..<next], as: UTF8.self)
+                guard next - contentStart <= 64 << 10 else { throw RepositoryError.notAWheel("malformed multipart body: the field \(name) is too long") }
+                fields[name] = String(decoding: read(contentStart, next - contentStart), as: UTF8.self)
             }
-            parts += 1
-            guard parts <= 200 else { throw RepositoryError.notAWheel("malformed multipart body: too many parts") }
             position = next + 2 + delimiter.count
         }
     }

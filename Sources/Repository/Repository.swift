@@ -118,10 +118,16 @@ public final class Repository: @unchecked Sendable {
             .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
     }
 
-    /// A project's manifest, or nil.
-    public func manifest(_ project: String) -> ProjectManifest? {
-        guard let data = FileManager.default.contents(atPath: "\(root)/projects/\(ProjectName.normalise(project)).json") else { return nil }
-        return try? Self.decoder.decode(ProjectManifest.self, from: data)
+    /// A project's manifest; nil when the project has none. A manifest that exists but cannot
+    /// be read is an error naming it: it is never taken for empty (the next publish would then
+    /// write a manifest without the files it listed).
+    public func manifest(_ project: String) throws -> ProjectManifest? {
+        let path = "\(root)/projects/\(ProjectName.normalise(project)).json"
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let bytes = try? Files.readBytes(path, limit: 256 << 20) else { throw RepositoryError.io("\(path) cannot be read") }
+        do { return try Self.decoder.decode(ProjectManifest.self, from: Data(bytes)) } catch {
+            throw RepositoryError.io("\(path) is not a project manifest (\(error)); it is left as it is: repair or restore it")
+        }
     }
 
     static let decoder: JSONDecoder = {
@@ -185,7 +191,7 @@ public final class Repository: @unchecked Sendable {
         let fileLock = try FileLock(path: "\(root)/.lock")
         defer { fileLock.unlock() }
         let project = ProjectName.normalise(metaName)
-        var manifest = manifest(project) ?? ProjectManifest(name: project, files: [])
+        var manifest = try manifest(project) ?? ProjectManifest(name: project, files: [])
         if let existing = manifest.files.first(where: { $0.filename == filename }) {
             guard existing.sha256 == sha else { throw RepositoryError.exists(filename) }
             if move { try? FileManager.default.removeItem(atPath: path) }
@@ -224,7 +230,7 @@ public final class Repository: @unchecked Sendable {
         defer { lock.unlock() }
         let fileLock = try FileLock(path: "\(root)/.lock")
         defer { fileLock.unlock() }
-        guard var manifest = manifest(project) else { throw RepositoryError.unknown("project \(project)") }
+        guard var manifest = try manifest(project) else { throw RepositoryError.unknown("project \(project)") }
         var changed: [String] = []
         let wanted = PackageVersion(version)
         for index in manifest.files.indices

@@ -29,10 +29,14 @@ public struct TokenStore: Sendable {
     /// The store of a repository folder.
     public init(repositoryRoot: String) { path = "\(repositoryRoot)/tokens.json" }
 
-    /// Every token.
-    public func entries() -> [TokenEntry] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        return (try? Repository.decoder.decode([TokenEntry].self, from: data)) ?? []
+    /// Every token. A token file that exists but cannot be read is an error naming it, never
+    /// taken for empty (a new token written over it would drop every existing one).
+    public func entries() throws -> [TokenEntry] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        guard let bytes = try? Files.readBytes(path, limit: 64 << 20) else { throw RepositoryError.io("\(path) cannot be read") }
+        do { return try Repository.decoder.decode([TokenEntry].self, from: Data(bytes)) } catch {
+            throw RepositoryError.io("\(path) is not a token file (\(error)); it is left as it is: repair or restore it")
+        }
     }
 
     /// Makes a token, scoped to `project` when given; returns the secret (shown once) and its entry.
@@ -65,7 +69,8 @@ public struct TokenStore: Sendable {
     /// Whether `token` is valid for `scope`.
     public func allows(_ token: String, _ scope: TokenScope) -> Bool {
         let sha = Digest.hex(Digest.sha256(Array(token.utf8)))
-        guard let entry = entries().first(where: { $0.sha256 == sha }), !entry.revoked else { return false }
+        // An unreadable token file allows nothing.
+        guard let entry = (try? entries())?.first(where: { $0.sha256 == sha }), !entry.revoked else { return false }
         switch scope {
         case .read: return true
         case let .upload(project): return entry.project == nil || entry.project == ProjectName.normalise(project)
@@ -75,7 +80,7 @@ public struct TokenStore: Sendable {
     private func update(_ change: (inout [TokenEntry]) -> Void) throws {
         let lock = try FileLock(path: path + ".lock")
         defer { lock.unlock() }
-        var all = entries()
+        var all = try entries()
         change(&all)
         try Files.writeAtomically(Array(try Repository.encoder.encode(all)), to: path, mode: 0o600)
     }

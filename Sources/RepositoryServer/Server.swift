@@ -162,11 +162,7 @@ public struct RepositoryServer: Sendable {
 
     func home(_ request: Request) throws -> Response {
         try authorizeRead(request)
-        let projects = repository.projects()
-        var html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wheelfarm</title></head><body><h1>wheelfarm</h1>"
-        html += "<p>Simple index: <a href=\"/simple/\">/simple/</a>. Projects:</p><ul>"
-        for project in projects { html += "<li><a href=\"/project/\(project)/\">\(project)</a></li>" }
-        html += "</ul></body></html>\n"
+        let html = IndexPages.homePage(projects: repository.projects())
         return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -199,7 +195,7 @@ public struct RepositoryServer: Sendable {
             let page = cache.page(
                 key: "\(normalised)/\(json)", stamp: stamp(path),
                 render: {
-                    repository.manifest(normalised).map { json ? IndexPages.projectJSON($0) : IndexPages.projectHTML($0) }
+                    ((try? repository.manifest(normalised)) ?? nil).map { json ? IndexPages.projectJSON($0) : IndexPages.projectHTML($0) }
                 })
         else { throw HTTPError(.notFound, message: "no project \(normalised)") }
         return respond(request, page, contentType: type == "text/html" ? "text/html; charset=utf-8" : type)
@@ -209,7 +205,9 @@ public struct RepositoryServer: Sendable {
         try authorizeRead(request)
         let normalised = ProjectName.normalise(name)
         let path = "\(repository.root)/projects/\(normalised).json"
-        guard let page = cache.page(key: "\(normalised)/page", stamp: stamp(path), render: { repository.manifest(normalised).map(IndexPages.projectPage) })
+        guard
+            let page = cache.page(
+                key: "\(normalised)/page", stamp: stamp(path), render: { ((try? repository.manifest(normalised)) ?? nil).map(IndexPages.projectPage) })
         else {
             throw HTTPError(.notFound, message: "no project \(normalised)")
         }
@@ -220,7 +218,9 @@ public struct RepositoryServer: Sendable {
     func file(_ request: Request, context: some RequestContext, project: String, name: String) async throws -> Response {
         try authorizeRead(request)
         let normalised = ProjectName.normalise(project)
-        guard !name.contains("/"), !name.hasPrefix("."), let manifest = repository.manifest(normalised) else { throw HTTPError(.notFound) }
+        let listed: ProjectManifest?
+        do { listed = try repository.manifest(normalised) } catch { throw HTTPError(.internalServerError, message: "\(error)") }
+        guard !name.contains("/"), !name.hasPrefix("."), let manifest = listed else { throw HTTPError(.notFound) }
         var base = name
         var contentType = "application/octet-stream"
         for (suffix, type) in [(".metadata", "text/plain; charset=utf-8"), (".minisig", "text/plain; charset=utf-8"), (".intoto.json", "application/json")]
@@ -251,15 +251,24 @@ public struct RepositoryServer: Sendable {
 
     func upload(_ request: Request) async throws -> Response {
         let started = ContinuousClock.now
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: options.maxUploadBytes + (1 << 20)) } catch {
-            return Response(
-                status: .contentTooLarge, body: .init(byteBuffer: ByteBuffer(string: "the upload is larger than \(options.maxUploadBytes) bytes\n")))
-        }
-        let bytes = Array(body.readableBytesView)
         let handler = UploadHandler(repository: repository, tokens: tokens)
-        let result = handler.handle(body: bytes, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
+        let result: UploadResult
+        // The token and the declared size are checked before any of the body is read; the body is
+        // then streamed to a file in the repository's incoming folder, with the size limit, so
+        // the server's memory stays flat whatever is sent.
+        if let refusal = handler.preflight(
+            authorization: request.headers[.authorization], contentLength: request.headers[.contentLength].flatMap { Int($0) },
+            limit: options.maxUploadBytes + (1 << 20))
+        {
+            result = refusal
+        } else {
+            let staged = repository.incomingPath()
+            defer { unlink(staged) }
+            result =
+                try await receive(request.body, into: staged, limit: options.maxUploadBytes + (1 << 20)).map { _ in
+                    handler.handle(bodyFile: staged, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
+                } ?? UploadResult(status: 413, message: "the upload is larger than \(options.maxUploadBytes) bytes")
+        }
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if result.status == 401 { headers[.wwwAuthenticate] = "Basic realm=\"wheelfarm\"" }
         // The server's own time for the upload (receiving the body, checks, storing, the index
@@ -270,5 +279,28 @@ public struct RepositoryServer: Sendable {
         return Response(
             status: HTTPResponse.Status(code: result.status), headers: headers,
             body: .init(byteBuffer: ByteBuffer(string: result.message + "\n")))
+    }
+
+    /// Writes a request body to `path`; nil when it is larger than `limit` (nothing more is read).
+    func receive(_ body: RequestBody, into path: String, limit: Int) async throws -> Int? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw HTTPError(.internalServerError, message: "cannot stage the upload") }
+        defer { close(fd) }
+        var total = 0
+        for try await buffer in body {
+            total += buffer.readableBytes
+            guard total <= limit else { return nil }
+            let written = buffer.withUnsafeReadableBytes { bytes -> Bool in
+                var done = 0
+                while done < bytes.count {
+                    let n = write(fd, bytes.baseAddress.map { $0 + done }, bytes.count - done)
+                    if n <= 0 { return false }
+                    done += n
+                }
+                return true
+            }
+            guard written else { throw HTTPError(.init(code: 507), message: "cannot store the upload") }
+        }
+        return total
     }
 }

@@ -62,6 +62,23 @@ public struct Wheel: Sendable {
                 archive: path,
                 reason: distInfos.isEmpty ? "no .dist-info directory" : "more than one .dist-info directory: \(distInfos.sorted().joined(separator: ", "))")
         }
+        // Its name and version, and those of any .data folder, are the file name's (PEP 427): a
+        // wheel cannot carry another distribution's metadata under its own name.
+        let topFolders = Set(
+            members.compactMap { member -> String? in
+                let parts = member.path.split(separator: "/")
+                return parts.count >= 2 ? String(parts[0]) : nil
+            })
+        for folder in topFolders where folder.hasSuffix(".dist-info") || folder.hasSuffix(".data") {
+            let stem = String(folder.prefix(upTo: folder.lastIndex(of: ".") ?? folder.endIndex))
+            guard let dash = stem.lastIndex(of: "-"),
+                ProjectName.normalise(String(stem[..<dash])) == ProjectName.normalise(filename.distribution),
+                Self.sameVersion(String(stem[stem.index(after: dash)...]), filename.version)
+            else {
+                throw ArchiveError.invalidWheel(
+                    archive: path, reason: "\(folder) does not match the wheel's name and version (\(filename.distribution) \(filename.version))")
+            }
+        }
         func text(_ name: String) throws -> String {
             guard let member = members.first(where: { $0.path == "\(distInfo)/\(name)" }), let content = member.content else {
                 throw ArchiveError.invalidWheel(archive: path, reason: "\(distInfo)/\(name) is missing")
@@ -82,6 +99,12 @@ public struct Wheel: Sendable {
         self.members = members
         self.distInfo = distInfo
         self.wheelMetadata = wheelMetadata
+    }
+
+    /// Whether two version strings are the same version (PEP 440), or the same text when not versions.
+    static func sameVersion(_ a: String, _ b: String) -> Bool {
+        guard let left = PackageVersion(a), let right = PackageVersion(b) else { return a == b }
+        return left == right
     }
 
     /// Parses a member that holds an ELF file into its payload; drops its bytes unless asked to keep them.
@@ -114,6 +137,8 @@ public struct Wheel: Sendable {
         var byPath: [String: ArchiveMember] = [:]
         for member in members { byPath[member.path] = member }
         var listed = Set<String>()
+        // Entries hashed with a stronger algorithm than SHA-256 (rare): checked after, from the content.
+        var stronger: [(path: String, algorithm: String, expected: [UInt8])] = []
         for entry in record.entries {
             var entryPath = entry.path
             while entryPath.hasPrefix("./") { entryPath.removeFirst(2) }
@@ -124,23 +149,45 @@ public struct Wheel: Sendable {
                 throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "listed in RECORD but not in the archive")
             }
             let parts = entry.hash.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else {
+            guard parts.count == 2, !parts[1].isEmpty else {
                 throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "no hash in RECORD")
             }
             let algorithm = parts[0].lowercased()
+            guard RecordHash.accepted[algorithm] != nil else {
+                throw ArchiveError.recordMismatch(
+                    archive: archive, entry: entryPath, reason: "\(algorithm) is not a RECORD hash wheelfarm accepts (sha256 or stronger, PEP 427)")
+            }
+            guard let expected = Digest.decodeUrlsafeBase64(String(parts[1])) else {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "the \(algorithm) in RECORD is not base64")
+            }
             if algorithm == "sha256" {
-                guard let expected = Digest.decodeUrlsafeBase64(String(parts[1])), expected == member.sha256 else {
+                guard expected == member.sha256 else {
                     throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "sha256 in RECORD does not match the content")
                 }
-            } else if algorithm == "md5" || algorithm == "sha1" {
-                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "\(algorithm) is too weak for RECORD (PEP 427)")
+            } else {
+                stronger.append((entryPath, algorithm, expected))
             }
-            if let size = entry.size, size != member.size {
+            guard let size = entry.size else {
+                throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "RECORD gives no size")
+            }
+            if size != member.size {
                 throw ArchiveError.recordMismatch(archive: archive, entry: entryPath, reason: "size \(member.size) differs from RECORD's \(size)")
             }
         }
         for member in members where !listed.contains(member.path) && !exempt.contains(member.path) {
             throw ArchiveError.recordMismatch(archive: archive, entry: member.path, reason: "present in the archive but not listed in RECORD")
+        }
+        guard !stronger.isEmpty else { return }
+        let wanted = Set(stronger.map(\.path))
+        var contents: [String: [UInt8]] = [:]
+        for member in members where wanted.contains(member.path) { if let content = member.content { contents[member.path] = content } }
+        if contents.count < wanted.count {
+            for member in try ZipReader.read(archive, limits: .default, threads: 1, keep: { name, _, _ in wanted.contains(name) ? .all : .none }) {
+                if let content = member.content { contents[member.path] = content }
+            }
+        }
+        for (path, algorithm, expected) in stronger where RecordHash.digest(algorithm, contents[path] ?? []) != expected {
+            throw ArchiveError.recordMismatch(archive: archive, entry: path, reason: "\(algorithm) in RECORD does not match the content")
         }
     }
 

@@ -89,3 +89,28 @@ public enum Digest {
         return [UInt8](data)
     }
 }
+
+/// RECORD's hash algorithms (PEP 376/427): the names of Python's `hashlib.algorithms_guaranteed`
+/// that are SHA-256 or stronger, with libcrypto's name for each. Anything weaker (md5, sha1,
+/// sha224) or unknown is refused, so a RECORD cannot skip its check by naming an odd algorithm.
+public enum RecordHash {
+    /// hashlib name → libcrypto name.
+    public static let accepted: [String: String] = [
+        "sha256": "SHA256", "sha384": "SHA384", "sha512": "SHA512", "sha3_256": "SHA3-256", "sha3_384": "SHA3-384",
+        "sha3_512": "SHA3-512", "blake2b": "BLAKE2b512", "blake2s": "BLAKE2s256"
+    ]
+
+    /// The digest of `bytes` with a RECORD algorithm (nil when it is not one of ``accepted``).
+    public static func digest(_ algorithm: String, _ bytes: [UInt8]) -> [UInt8]? {
+        if algorithm == "sha256" { return Digest.sha256(bytes) }
+        guard let name = accepted[algorithm], let md = EVP_get_digestbyname(name), let context = EVP_MD_CTX_new() else { return nil }
+        defer { EVP_MD_CTX_free(context) }
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = bytes.withUnsafeBytes { buffer in
+            EVP_DigestInit_ex(context, md, nil) == 1 && EVP_DigestUpdate(context, buffer.baseAddress, buffer.count) == 1
+                && EVP_DigestFinal_ex(context, &out, &length) == 1
+        }
+        return ok ? Array(out.prefix(Int(length))) : nil
+    }
+}

@@ -86,7 +86,7 @@ public struct TokenCommand: ParsableCommand {
 
         public func run(_ context: CommandContext) throws {
             let repository = try context.repository()
-            let rows = TokenStore(repositoryRoot: repository.root).entries().map {
+            let rows = try TokenStore(repositoryRoot: repository.root).entries().map {
                 [$0.id, $0.project ?? "*", $0.revoked ? "revoked" : "active", ISO8601DateFormatter().string(from: $0.created), $0.note ?? ""]
             }
             context.out(Table.render(header: ["ID", "PROJECT", "STATE", "CREATED", "NOTE"], rows: rows))

@@ -54,6 +54,33 @@ final class DerivedRootStepIntegrationTests: XCTestCase {
         try assertClean(store)
     }
 
+    /// A source library builds offline, as the unprivileged user, under the seccomp filter.
+    func testSourceLibrariesBuildOfflineAndUnprivileged() throws {
+        let (store, image) = try TestImage.get()
+        let mirror = try XCTUnwrap(DebianMirror.host())
+        let host = try XCTUnwrap(URL(string: mirror.archive)?.host)
+        let probe = SourceBuild(
+            source: "libyaml",
+            script: """
+                test "$(id -u)" = 65534 || { echo "runs as $(id -u)"; exit 1; }
+                if python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], 80), timeout=5)' \(host) 2>/dev/null; then echo "reached the network"; exit 1; fi
+                if python3 -c 'import ctypes, sys; sys.exit(0 if ctypes.CDLL(None).unshare(0x10000000) == 0 else 1)'; then echo "made a user namespace"; exit 1; fi
+                mkdir -p "$PREFIX/lib" && echo built > "$PREFIX/lib/wheelfarm-probe.txt"
+                """)
+        let (root, built) = try DerivedRoots(store: store, seccomp: try SeccompPolicy.prepare(in: store.layout.seccomp))
+            .ensure(base: image, packages: [], sources: [probe]) { _ in }
+        XCTAssertTrue(built)
+        let layer = try XCTUnwrap(root.layers.first)
+        XCTAssertEqual(try String(contentsOfFile: "\(layer)/opt/wheelfarm/prefix/lib/wheelfarm-probe.txt", encoding: .utf8), "built\n")
+        var info = stat()
+        XCTAssertEqual(lstat("\(layer)/opt/wheelfarm/prefix/lib/wheelfarm-probe.txt", &info), 0)
+        XCTAssertEqual(info.st_uid, 0, "the prefix is root's once built")
+        XCTAssertEqual(try String(contentsOfFile: "\(layer)/etc/ld.so.conf.d/wheelfarm-prefix.conf", encoding: .utf8), "/opt/wheelfarm/prefix/lib\n")
+        XCTAssertTrue(root.added.contains { $0.name == "libyaml" && $0.architecture == "source" }, "\(root.added)")
+        try assertClean(store)
+        try SafeRemoval.remove(store.layout.derivedRoot(root.key))
+    }
+
     func testFailedStepIsReadFromTheStepFiles() throws {
         let work = try TemporaryDirectory(prefix: "wf-steps")
         try Files.writeAtomically(Array("apt-get update\ninstalling x y\n".utf8), to: "\(work.path)/steps")

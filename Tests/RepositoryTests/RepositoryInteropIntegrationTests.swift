@@ -77,7 +77,7 @@ final class RepositoryInteropIntegrationTests: XCTestCase {
                 "-u", "__token__", "-p", "wf_00000000_wrong", upload
             ], environment: environment)
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertNil(repository.manifest("wfupload"))
+        XCTAssertNil(try repository.manifest("wfupload"))
         let accepted = try ProcessRunner.run(
             twine,
             [

@@ -89,7 +89,7 @@ final class CommandTests: XCTestCase {
         try PublishCommand.parse([wheel]).run(context)
         XCTAssertTrue(context.output.contains("demo-1.0-py3-none-any.whl: published"), context.output)
         let repository = try Repository(root: home.repository)
-        XCTAssertEqual(repository.manifest("demo")?.files.first?.target, "cp311-bookworm-x86_64")
+        XCTAssertEqual(try repository.manifest("demo")?.files.first?.target, "cp311-bookworm-x86_64")
         // The same bytes again change nothing.
         let again = CommandContext(capturing: true, home: home.path)
         try PublishCommand.parse([wheel]).run(again)
