@@ -118,15 +118,20 @@ public struct OutputCollection: Sendable, Hashable {
     public var limitBytes: Int64
     /// The most files copied.
     public var limitFiles: Int
+    /// A shell glob the copied files' names match (`*.whl`); others are not copied, only marked.
+    public var pattern: String
 
     /// The marker left in `host` for entries that are not regular files.
     public static let notAFileMarker = ".wheelfarm-not-a-regular-file"
+    /// The marker left in `host` for regular files beyond the limit or not matching the pattern.
+    public static let unexpectedFileMarker = ".wheelfarm-unexpected-file"
 
-    public init(inside: String, host: String, limitBytes: Int64 = 2 << 30, limitFiles: Int = 16) {
+    public init(inside: String, host: String, limitBytes: Int64 = 2 << 30, limitFiles: Int = 16, pattern: String = "*") {
         self.inside = inside
         self.host = host
         self.limitBytes = limitBytes
         self.limitFiles = limitFiles
+        self.pattern = pattern
     }
 }
 
@@ -289,10 +294,16 @@ public struct NamespaceSandbox: SandboxRunner {
                 "n=0; while kill -KILL -1 2>/dev/null && [ $n -lt 40 ]; do n=$((n + 1)); sleep 0.05; done",
                 "n=0; for f in \(inside)/* \(inside)/.[!.]* \(inside)/..?*; do",
                 "  [ -e \"$f\" ] || [ -h \"$f\" ] || continue",
-                "  if [ -f \"$f\" ] && [ ! -h \"$f\" ] && [ $n -lt \(collect.limitFiles) ]; then",
-                "    n=$((n + 1)); dd if=\"$f\" of=\"/.wheelfarm-collect/${f##*/}\" bs=1048576 count=\(max(1, collect.limitBytes >> 20)) iflag=nofollow,nonblock 2>/dev/null",
-                "  else",
+                "  if [ ! -f \"$f\" ] || [ -h \"$f\" ]; then",
                 "    : > \(q("/.wheelfarm-collect/" + OutputCollection.notAFileMarker))",
+                "  elif [ $n -ge \(collect.limitFiles) ]; then",
+                "    : > \(q("/.wheelfarm-collect/" + OutputCollection.unexpectedFileMarker))",
+                "  else",
+                "    case \"${f##*/}\" in",
+                "      \(collect.pattern.replacingOccurrences(of: "'", with: "")))",
+                "        n=$((n + 1)); dd if=\"$f\" of=\"/.wheelfarm-collect/${f##*/}\" bs=1048576 count=\(max(1, collect.limitBytes >> 20)) iflag=nofollow,nonblock 2>/dev/null ;;",
+                "      *) : > \(q("/.wheelfarm-collect/" + OutputCollection.unexpectedFileMarker)) ;;",
+                "    esac",
                 "  fi",
                 "done"
             ]

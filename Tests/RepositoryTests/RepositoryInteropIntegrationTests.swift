@@ -46,6 +46,40 @@ final class RepositoryInteropIntegrationTests: XCTestCase {
         XCTFail("\(url) did not answer within \(seconds) s")
     }
 
+    /// Resident memory of this process (the server runs in it), in KiB.
+    func residentKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// An upload without a token is refused before its body is read; one with a token is streamed
+    /// to disk: the server's memory stays flat either way.
+    func testLargeUploadsLeaveTheServersMemoryFlat() async throws {
+        let work = try TemporaryDirectory(prefix: "wf-upload-memory")
+        let repository = try Repository(root: "\(work.path)/repo", maxFileSize: 512 << 20)
+        let (token, _) = try TokenStore(repositoryRoot: repository.root).create(project: "big")
+        let (server, port) = try await startServer(repository, options: ServerOptions(port: 0, maxUploadBytes: 512 << 20))
+        defer { server.cancel() }
+        let big = "\(work.path)/big-1.0-py3-none-any.whl"
+        FileManager.default.createFile(atPath: big, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: big))
+        for _ in 0..<300 { handle.write(Data(count: 1 << 20)) }
+        try handle.close()
+        let url = "http://127.0.0.1:\(port)/legacy/"
+        let before = residentKiB()
+        let anonymous = try ProcessRunner.run(
+            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-F", ":action=file_upload", "-F", "name=big", "-F", "content=@\(big)", url])
+        XCTAssertEqual(anonymous.stdout, "401")
+        let streamed = try ProcessRunner.run(
+            "curl", ["-s", "-w", " %{http_code}", "-u", "__token__:\(token)", "-F", ":action=file_upload", "-F", "name=big", "-F", "content=@\(big)", url])
+        XCTAssertTrue(streamed.stdout.hasSuffix(" 400"), "a zero-filled file is not a wheel: \(streamed.stdout)")
+        XCTAssertLessThan(residentKiB() - before, 100 << 10, "300 MiB uploads grew the server by \(residentKiB() - before) KiB")
+        XCTAssertEqual(
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(repository.root)/incoming")) ?? []).filter { !$0.hasPrefix(".") }, [],
+            "nothing of the refused uploads is left")
+    }
+
     func testPipInstallsAndTwineUploads() async throws {
         let pip = try tool("pip")
         let twine = try tool("twine")

@@ -22,3 +22,31 @@ final class LogExcerptTests: XCTestCase {
         XCTAssertEqual(LogExcerpt.meaningful(""), "")
     }
 }
+
+/// Trust only what the operator installed: the data folder never comes from the current directory.
+final class DataDirectoryTests: XCTestCase {
+    func testTheCurrentDirectoryIsNeverTheDataFolder() throws {
+        let hostile = try TemporaryDirectory(prefix: "wf-checkout")
+        try FileManager.default.createDirectory(atPath: "\(hostile.path)/toolchains/policies", withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("{}".utf8), to: "\(hostile.path)/toolchains/policies/manylinux.json")
+        let previous = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(hostile.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        XCTAssertThrowsError(try DataDirectory.locate(environment: [:], executable: "/nonexistent/bin/wheelfarm"))
+        // The operator's choices are taken, and checked.
+        XCTAssertEqual(try DataDirectory.locate(environment: ["WHEELFARM_DATA_DIR": hostile.path], executable: "/x/wheelfarm"), hostile.path)
+        XCTAssertThrowsError(try DataDirectory.locate(configured: "/nonexistent", environment: [:], executable: "/x/wheelfarm"))
+        // An installed executable finds <prefix>/share/wheelfarm.
+        let prefix = try TemporaryDirectory(prefix: "wf-prefix")
+        try FileManager.default.createDirectory(atPath: "\(prefix.path)/share/wheelfarm/toolchains/policies", withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("{}".utf8), to: "\(prefix.path)/share/wheelfarm/toolchains/policies/manylinux.json")
+        XCTAssertEqual(try DataDirectory.locate(environment: [:], executable: "\(prefix.path)/bin/wheelfarm"), "\(prefix.path)/share/wheelfarm")
+    }
+
+    func testAnOwnerWhoseStartTimeCouldNotBeReadCountsAsAlive() {
+        XCTAssertTrue(ProcessIdentity.isAlive("\(getpid()):0"))
+        XCTAssertTrue(ProcessIdentity.isAlive(ProcessIdentity.current))
+        XCTAssertFalse(ProcessIdentity.isAlive("\(getpid()):1"), "another start time is another process")
+        XCTAssertFalse(ProcessIdentity.isAlive("4194000:0"))
+    }
+}

@@ -117,7 +117,7 @@ extension Stages {
             let result = try job.sandbox(
                 layers: layers, command: ["python3", "-c", Self.helper] + arguments, environment: environment,
                 mounts: mounts, wall: 3600, controlChannel: true,
-                collect: OutputCollection(inside: Self.outInside, host: "\(base)/out", limitBytes: Self.wheelLimit))
+                collect: OutputCollection(inside: Self.outInside, host: "\(base)/out", limitBytes: Self.wheelLimit, limitFiles: 1, pattern: "*.whl"))
             var asked: [String]? = nil
             var building = false
             for line in String(decoding: result.control, as: UTF8.self).split(separator: "\n") {
@@ -164,6 +164,11 @@ extension Stages {
                         "the build's output holds a link, fifo or device: only one regular wheel file is taken (regular files: \(entries.prefix(5).joined(separator: ", ")))",
                     log: job.log.path)
             }
+            if entries.contains(OutputCollection.unexpectedFileMarker) {
+                throw BuildFailure(
+                    stage: .build, kind: .build,
+                    reason: "the build's output holds files besides its one wheel; they were not taken, and the build is refused", log: job.log.path)
+            }
             guard entries.count == 1, let name = entries.first else {
                 throw BuildFailure(
                     stage: .build, kind: .build,
@@ -185,7 +190,15 @@ extension Stages {
             guard Int64(info.st_size) < wheelLimit else {
                 throw BuildFailure(stage: .build, kind: .build, reason: "the built wheel \(name) is \(wheelLimit >> 20) MiB or larger", log: job.log.path)
             }
-            return "\(out)/\(name)"
+            // Out of the root-only collection folder, readable for the test install's sandbox
+            // (no process of the build is left to race this: the sandbox killed them all first).
+            let built = "\((out as NSString).deletingLastPathComponent)/built"
+            try FileManager.default.createDirectory(atPath: built, withIntermediateDirectories: true)
+            guard rename("\(out)/\(name)", "\(built)/\(name)") == 0 else {
+                throw BuildFailure(stage: .build, kind: .configuration, reason: "cannot take the built wheel: \(String(cString: strerror(errno)))")
+            }
+            fchmod(fd, 0o644)
+            return "\(built)/\(name)"
         }
     }
 }
