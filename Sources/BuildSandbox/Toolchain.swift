@@ -42,6 +42,9 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
     /// The least compatible platform tag a wheel of this target may carry (for example
     /// `manylinux_2_17`): an audit that comes out above it fails the build.
     public var tagCeiling: String?
+    /// The packages of the target's runtime root (default: python3, python3-venv, python3-pip,
+    /// ca-certificates): what production has, without compilers, `-dev` packages or headers.
+    public var runtimePackages: [String]?
 
     enum CodingKeys: String, CodingKey {
         case name, description, distribution, suite, architecture, python, glibc, packages, frontend, compiler
@@ -50,7 +53,24 @@ public struct ToolchainSpec: Codable, Sendable, Hashable {
         case abiTag = "abi_tag"
         case tagCeiling = "tag_ceiling"
         case frontendSha256 = "frontend_sha256"
+        case runtimePackages = "runtime_packages"
     }
+
+    /// The runtime root of this target: the same release, architecture and interpreter, with
+    /// only what a production host has. Targets that differ only in their compiler share it.
+    public var runtime: ToolchainSpec {
+        var spec = self
+        spec.name = "runtime-\(pythonTag)-\(suite)-\(architecture)"
+        spec.description = "runtime root: Debian \(suite), CPython \(python), \(architecture); no compiler, no -dev packages, no headers"
+        spec.packages = runtimePackages ?? ["python3", "python3-venv", "python3-pip", "ca-certificates"]
+        spec.compiler = nil
+        spec.tagCeiling = nil
+        spec.runtimePackages = nil
+        return spec
+    }
+
+    /// Whether this spec is a runtime root.
+    public var isRuntime: Bool { name.hasPrefix("runtime-") }
 
     /// The oldest glibc the target's binaries are compiled for: the compiler's baseline, or the release's own.
     public var baselineGlibc: String { compiler?.glibc ?? glibc }

@@ -108,8 +108,27 @@ public struct ToolchainStore: Sendable {
     /// frontend from wheels into `/opt/wheelfarm/venv`. Built aside and renamed into place, so a
     /// half-built image is never used; an identical image already stored is reused.
     public func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage {
+        try make(try catalog.spec(name), progress: progress)
+    }
+
+    /// The runtime root of a target (see ``ToolchainSpec/runtime``), when made.
+    public func runtimeImage(for spec: ToolchainSpec) throws -> ToolchainImage? {
+        guard let data = FileManager.default.contents(atPath: layout.pointer(spec.runtime.name)),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let digest = object["digest"] as? String,
+            let manifest = FileManager.default.contents(atPath: "\(layout.image(digest))/manifest.json")
+        else { return nil }
+        return try Self.decoder.decode(ToolchainImage.self, from: manifest)
+    }
+
+    /// Makes the runtime root of a target.
+    public func buildRuntime(for spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
+        try make(spec.runtime, progress: progress)
+    }
+
+    /// Makes the image of `spec` (a target's, or a runtime root's) and points its name at it.
+    func make(_ spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
         guard getuid() == 0 else { throw ToolchainError.needsRoot("building a toolchain") }
-        let spec = try catalog.spec(name)
+        let name = spec.name
         guard HostTool.mmdebstrap.resolve() != nil else {
             throw ToolchainError.missingTool("mmdebstrap", hint: HostTool.mmdebstrap.fix)
         }
@@ -315,8 +334,12 @@ public struct ToolchainStore: Sendable {
         return Digest.hex(Digest.sha256(bytes))
     }
 
-    /// Whether a built image still matches its target's definition.
+    /// Whether a built image still matches its target's definition (a runtime root: that of a
+    /// target it serves).
     public func isCurrent(_ image: ToolchainImage) -> Bool {
+        if image.spec.isRuntime {
+            return catalog.specs.values.contains { $0.runtime.name == image.spec.name && image.definition == Self.definitionDigest($0.runtime) }
+        }
         guard let spec = catalog.specs[image.spec.name] else { return false }
         return image.definition == Self.definitionDigest(spec)
     }
@@ -373,6 +396,10 @@ public protocol ToolchainProvider: Sendable {
     func isCurrent(_ image: ToolchainImage) -> Bool
     /// Makes the image of a target.
     func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage
+    /// The runtime root of a target, when made.
+    func runtimeImage(for spec: ToolchainSpec) throws -> ToolchainImage?
+    /// Makes the runtime root of a target.
+    func buildRuntime(for spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage
     /// The root file system of an image.
     func rootfs(digest: String) -> String
     /// The derived root of `base` with `packages` and `sources` (made the first time).

@@ -97,8 +97,9 @@ public enum IndexPages {
                 "filename": file.filename,
                 "url": "../../files/\(percentEncode(manifest.name))/\(percentEncode(file.filename))",
                 "hashes": ["sha256": file.sha256],
+                // Only PEP 714's name in JSON: pip 22.3 to 23.1 (Debian 12's is 23.0) crash on the
+                // old "dist-info-metadata" key there. The HTML keeps both: pip 23.0 reads that form.
                 "core-metadata": ["sha256": file.metadataSha256],
-                "dist-info-metadata": ["sha256": file.metadataSha256],
                 "size": file.size,
                 "upload-time": uploadTime(file.uploadTime),
                 "yanked": file.yanked.map { $0.isEmpty ? true as Any : $0 as Any } ?? false

@@ -105,6 +105,8 @@ public struct BuildRecord: Codable, Sendable {
     public var version: String
     public var target: String
     public var toolchainDigest: String
+    /// The runtime root the test install ran in.
+    public var runtimeDigest: String?
     public var derivedRoot: String?
     public var recipeDigest: String
     public var sdist: SdistFacts?
@@ -131,6 +133,7 @@ public struct BuildRecord: Codable, Sendable {
         version = ""
         self.target = target
         toolchainDigest = ""
+        runtimeDigest = nil
         derivedRoot = nil
         recipeDigest = "none"
         sdist = nil
@@ -152,6 +155,7 @@ public struct BuildRecord: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings
         case toolchainDigest = "toolchain_digest"
+        case runtimeDigest = "runtime_digest"
         case derivedRoot = "derived_root"
         case recipeDigest = "recipe_digest"
         case buildRequirements = "build_requirements"
@@ -167,6 +171,7 @@ public struct BuildRecord: Codable, Sendable {
         version = try c.decode(String.self, forKey: .version)
         target = try c.decode(String.self, forKey: .target)
         toolchainDigest = try c.decode(String.self, forKey: .toolchainDigest)
+        runtimeDigest = try c.decodeIfPresent(String.self, forKey: .runtimeDigest)
         derivedRoot = try c.decodeIfPresent(String.self, forKey: .derivedRoot)
         recipeDigest = try c.decode(String.self, forKey: .recipeDigest)
         // Records written before the typed form kept the sdist as a plain dictionary.

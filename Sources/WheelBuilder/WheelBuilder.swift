@@ -279,7 +279,7 @@ public final class WheelBuilder: Sendable {
             (final, job.record.grafted, mustLoad) = (repaired.path, repaired.grafted, repaired.loadedOnImport)
         }
         job.record.warnings += try Stages.TestInstall(environment: environment, requirements: requirements)
-            .run(final, image: image, recipe: recipe, grafted: mustLoad, job: job)
+            .run(final, recipe: recipe, grafted: mustLoad, job: job)
         let stored = try Stages.Store(environment: environment).run(final, job: job)
         job.record.wheel = stored.name
         job.record.wheelSha256 = stored.sha256

@@ -26,6 +26,7 @@ public struct SandboxCommand: ParsableCommand {
         @Option(help: "Maximum number of processes.") var pids: Int = 1024
         @Flag(help: "Run as root inside (still without capabilities over the host).") var root = false
         @Flag(help: "Run without the seccomp filter builds run under.") var noSeccomp = false
+        @Flag(help: "Run in the target's runtime root (what production has: no compiler, no -dev packages) instead of its build image.") var runtime = false
         @Option(help: "Working directory inside.") var workdir: String = "/tmp"
         @OptionGroup var options: HomeOptions
         @Argument(parsing: .postTerminator, help: "The command to run.") var command: [String] = []
@@ -40,7 +41,12 @@ public struct SandboxCommand: ParsableCommand {
 
         public func run(_ context: CommandContext) throws {
             let store = try ToolchainCommand.store(context)
-            let image = try store.requireImage(named: target)
+            let spec: ToolchainSpec
+            do { spec = try store.catalog.spec(target) } catch { throw context.inputFailure(error) }
+            guard let image = runtime ? try store.runtimeImage(for: spec) : try store.image(named: target) else {
+                throw context.inputFailure(
+                    ToolchainError.notBuilt(runtime ? "\(spec.runtime.name) (wheelfarm toolchain build \(target) --runtime)" : target))
+            }
             var config = SandboxConfiguration(
                 layers: [store.rootfs(digest: image.digest)], command: command, workingDirectory: workdir,
                 mounts: mounts.compactMap(BindMount.init(parsing:)), network: network,

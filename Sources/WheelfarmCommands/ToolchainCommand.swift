@@ -45,7 +45,24 @@ public struct ToolchainCommand: ParsableCommand {
                     store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)), "\(image.sizeBytes >> 20) MB", ageText
                 ]
             }
-            context.out(Table.render(header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"], rows: rows))
+            // The runtime roots (shared by targets of one release, architecture and interpreter).
+            var runtimes: [String: [String]] = [:]
+            for spec in store.catalog.specs.values.sorted(by: { $0.name < $1.name }) where runtimes[spec.runtime.name] == nil {
+                guard let image = try store.runtimeImage(for: spec) else {
+                    runtimes[spec.runtime.name] = [spec.runtime.name, "-", "-", "-", "not built", "-", "-", "-"]
+                    continue
+                }
+                let age = Date().timeIntervalSince(image.builtAt)
+                let ageText = age < 3600 ? "\(Int(age / 60)) min" : age < 86400 ? "\(Int(age / 3600)) h" : "\(Int(age / 86400)) d"
+                runtimes[spec.runtime.name] = [
+                    spec.runtime.name, "none", "-", "-", store.isCurrent(image) ? "built" : "out of date", String(image.digest.prefix(12)),
+                    "\(image.sizeBytes >> 20) MB", ageText
+                ]
+            }
+            context.out(
+                Table.render(
+                    header: ["TARGET", "COMPILER", "GLIBC", "CEILING", "STATE", "DIGEST", "SIZE", "AGE"],
+                    rows: rows + runtimes.keys.sorted().compactMap { runtimes[$0] }))
         }
     }
 
@@ -54,6 +71,7 @@ public struct ToolchainCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Build the image of a target (mmdebstrap, then the pinned build frontend).")
         @Argument(help: "Target names.") var targets: [String] = []
         @Flag(help: "Build every target.") var all = false
+        @Flag(help: "Build the targets' runtime roots (what production has) instead of their build images.") var runtime = false
         @OptionGroup var options: HomeOptions
         public init() {}
 
@@ -69,8 +87,11 @@ public struct ToolchainCommand: ParsableCommand {
             for name in names { _ = try store.catalog.spec(name) }
             for name in names {
                 let started = Date()
-                context.out("building \(name) ...")
-                let image = try store.build(name) { line in context.out("  \(line)") }
+                let spec = try store.catalog.spec(name)
+                context.out("building \(runtime ? spec.runtime.name : name) ...")
+                let image =
+                    runtime
+                    ? try store.buildRuntime(for: spec) { line in context.out("  \(line)") } : try store.build(name) { line in context.out("  \(line)") }
                 context.out(
                     "built \(name): digest \(image.digest.prefix(12)), \(image.packages.count) packages, \(image.sizeBytes >> 20) MB, \(Int(Date().timeIntervalSince(started))) s"
                 )

@@ -45,6 +45,13 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
 
     public func rootfs(digest: String) -> String { "\(root)/\(digest)" }
 
+    /// The runtime root is the build image's record here: nothing runs in it.
+    public func runtimeImage(for spec: ToolchainSpec) throws -> ToolchainImage? { try image(named: spec.name) }
+
+    public func buildRuntime(for spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
+        try image(named: spec.name) ?? build(spec.name, progress: progress)
+    }
+
     public func derivedRoot(
         base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
         progress: (String) -> Void

@@ -6,8 +6,8 @@ import WheelBuilder
 import WheelfarmCommands
 import XCTest
 
-/// The farm for real: the wheelfarm binary building real sdists, killed with SIGKILL at random
-/// moments, then the nightly over what it built.
+/// The farm for real: the wheelfarm binary running the nightly over what it built, and retrying
+/// an unreachable index (the crash test is CrashIntegrationTests).
 final class FarmIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-glibc2.17-x86_64"
     static let requirements = ["toml==0.10.2", "iniconfig==2.0.0", "idna==3.10"]
@@ -52,74 +52,6 @@ final class FarmIntegrationTests: XCTestCase {
         process.waitUntilExit()
         try handle.close()
         return process.terminationStatus
-    }
-
-    func testKilledAtRandomMomentsLosesNothingAndPublishesOnce() throws {
-        let (home, binary, work) = try farm()
-        let arguments = ["build", "-r", "\(work)/requirements.txt", "--target", Self.target, "--home", home, "--publish"]
-        var generator = SystemRandomNumberGenerator()
-        let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
-        var random = SplitMix(seed: seed)
-        print("crash test seed \(seed)")
-        for round in 1...10 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            let handle = try FileHandle(
-                forWritingTo: URL(
-                    fileURLWithPath: {
-                        FileManager.default.createFile(atPath: "\(work)/kill-\(round).log", contents: nil); return "\(work)/kill-\(round).log"
-                    }()))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            // Anywhere from start-up to a whole build.
-            let delay = 0.2 + Double(random.next() % 7000) / 1000
-            Thread.sleep(forTimeInterval: delay)
-            let alive = process.isRunning
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            try handle.close()
-            print("round \(round): SIGKILL after \(String(format: "%.2f", delay)) s\(alive ? "" : " (it had already ended)")")
-        }
-        // A run to the end, then the queue drained: everything lands once.
-        XCTAssertEqual(
-            try run(binary, arguments + ["--report-json", "\(work)/final.json"], log: "\(work)/final.log"), 0,
-            (try? String(contentsOfFile: "\(work)/final.log", encoding: .utf8)) ?? "")
-        XCTAssertEqual(try run(binary, ["work", "--home", home], log: "\(work)/work.log"), 0)
-        let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
-        let all = try store.jobs()
-        XCTAssertTrue(all.allSatisfy { $0.state.isFinal }, "no job lost in the queue: \(all.filter { !$0.state.isFinal }.map { "\($0.number) \($0.state)" })")
-        for requirement in Self.requirements {
-            let built = all.filter { $0.requirement == requirement && $0.state == .succeeded }
-            XCTAssertLessThanOrEqual(built.count, 1, "\(requirement) built twice: jobs \(built.map(\.number))")
-        }
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/final.json"))) as? [String: Any]
-        let rows = try XCTUnwrap(report?["results"] as? [[String: Any]])
-        XCTAssertEqual(rows.count, 3)
-        for row in rows {
-            let project = try XCTUnwrap(row["project"] as? String)
-            let wheel = try XCTUnwrap(row["wheel"] as? String, "\(row)")
-            XCTAssertFalse(wheel.split(separator: "-").count > 5, "no build number: the same inputs were never built into other bytes (\(wheel))")
-            // Published exactly once: one wheel of the project in the repository, the bytes the build store holds.
-            let files = try FileManager.default.contentsOfDirectory(atPath: "\(home)/repository/files/\(project)")
-            XCTAssertEqual(files.filter { $0.hasSuffix(".whl") }, [wheel], "\(files)")
-            XCTAssertTrue(files.allSatisfy { !$0.contains(".tmp") && !$0.hasPrefix(".") || $0.hasPrefix(".") }, "\(files)")
-            XCTAssertEqual(try Digest.hex(Digest.sha256(fileAt: "\(home)/repository/files/\(project)/\(wheel)")), row["sha256"] as? String)
-            XCTAssertEqual(try ProcessRunner.run(binary, ["verify", try XCTUnwrap(row["path"] as? String), "--home", home]).status, 0)
-        }
-        // No partial artifact is visible: no temporary file under a visible name, no work folder left.
-        let walker = FileManager.default.enumerator(atPath: "\(home)/builds")
-        while let item = walker?.nextObject() as? String {
-            let name = (item as NSString).lastPathComponent
-            XCTAssertFalse(!name.hasPrefix(".") && name.contains(".tmp-"), item)
-        }
-        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/jobs")) ?? [], [])
-        XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/repository/incoming")) ?? []).filter { !$0.hasPrefix(".") }, [])
-        // The operator's view of it.
-        let status = try ProcessRunner.run(binary, ["status", "--home", home])
-        XCTAssertEqual(status.status, 0)
-        XCTAssertTrue(status.stdout.contains("0 queued, 0 waiting, 0 running"), status.stdout)
     }
 
     func testNightlyBuildsNewReleasesRebuildsNothingUnchangedAndRunsAlone() throws {

@@ -104,6 +104,7 @@ final class RepositoryTests: XCTestCase {
         XCTAssertEqual(file["yanked"] as? String, "broken <build>")
         XCTAssertEqual(file["size"] as? Int, manifest.files[0].size)
         XCTAssertNotNil((file["core-metadata"] as? [String: String])?["sha256"])
+        XCTAssertNil(file["dist-info-metadata"], "pip 22.3 to 23.1 crash on the old key in JSON (PEP 714)")
         XCTAssertTrue((file["upload-time"] as? String)?.hasSuffix("Z") == true)
         XCTAssertEqual(
             IndexPages.negotiate(accept: "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"),

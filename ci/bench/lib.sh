@@ -28,3 +28,22 @@ bench_setup() {
   (cd "$repo" && swift build -c release >/dev/null)
   wf="$repo/.build/release/wheelfarm"
 }
+
+# Runs CMD... and prints "seconds own_peak_kib": the peak resident memory (VmHWM) of that
+# process alone, sampled from /proc until it exits. /usr/bin/time's figure is the largest of
+# the process and every descendant it waited for, which for a build is the compiler or the
+# frontend inside the sandbox, not the farm.
+own_peak() {
+  local pid hwm=0 v started ended
+  started="$(date +%s.%N)"
+  "$@" >/dev/null 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    v="$(awk '/^VmHWM/{print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+    [ -n "$v" ] && hwm="$v"
+    sleep 0.1
+  done
+  wait "$pid" || true
+  ended="$(date +%s.%N)"
+  printf '%.2f %s\n' "$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$started" "$ended")" "$hwm"
+}

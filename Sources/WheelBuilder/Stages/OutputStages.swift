@@ -111,9 +111,10 @@ extension Stages {
         }
     }
 
-    /// test: the wheel installed offline into a fresh sandbox of the bare image (no recipe
-    /// packages, so no build-only library can hide a missing graft); every extension loaded
-    /// with RTLD_NOW, then imported; grafted libraries must load from `.libs`; the recipe's test.
+    /// test: the wheel installed offline into a fresh venv in the target's runtime root (what
+    /// production has: no compiler, no `-dev` packages, no headers, no recipe packages, so no
+    /// build-only library can hide a missing graft); every extension loaded with RTLD_NOW, then
+    /// imported; grafted libraries must load from `.libs`; the recipe's test.
     struct TestInstall {
         let environment: BuildEnvironment
         let requirements: Requirements
@@ -166,8 +167,10 @@ extension Stages {
             control.close()
             """
 
-        func run(_ wheelPath: String, image: ToolchainImage, recipe: Recipe, grafted: [Graft], job: BuildJob) throws -> [String] {
-            try job.withStage(.test, "install and import in a clean \(job.spec.name) root") {
+        func run(_ wheelPath: String, recipe: Recipe, grafted: [Graft], job: BuildJob) throws -> [String] {
+            try job.withStage(.test, "install and import in the runtime root of \(job.spec.name)") {
+                let image = try Toolchain(environment: environment).runtime(job: job)
+                job.record.runtimeDigest = image.digest
                 let runtime = "\(job.work)/runtime"
                 try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
                 let wheel = try Wheel(path: wheelPath, selection: .binariesAndMetadata)

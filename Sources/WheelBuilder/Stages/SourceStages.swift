@@ -28,6 +28,22 @@ extension Stages {
                 }
             }
         }
+
+        /// The target's runtime root (made once, under its own lock, when missing or out of date).
+        func runtime(job: BuildJob) throws -> ToolchainImage {
+            let toolchains = environment.toolchains
+            let name = job.spec.runtime.name
+            if let made = try toolchains.runtimeImage(for: job.spec), toolchains.isCurrent(made) { return made }
+            let lock = try WheelBuilder.targetLock(layout: environment.layout, target: name)
+            defer { lock.unlock() }
+            if let made = try toolchains.runtimeImage(for: job.spec), toolchains.isCurrent(made) { return made }
+            environment.progress(job.target, "test: making the runtime root \(name) (once; no compiler, no -dev packages)")
+            do {
+                return try toolchains.buildRuntime(for: job.spec) { [environment, target = job.target] line in environment.progress(target, "  \(line)") }
+            } catch let error as ToolchainError {
+                throw BuildFailure(stage: .test, kind: error.isTransient ? .transient : .configuration, reason: "\(error)")
+            }
+        }
     }
 
     /// resolve: the sdist a requirement names on the index, for the target's interpreter.
