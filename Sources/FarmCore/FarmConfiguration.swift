@@ -32,6 +32,7 @@ public struct FarmConfiguration: Sendable {
         ("repository.url", .string, "remote repository to upload to besides the embedded one (legacy upload API)"),
         ("repository.username", .string, "user name for repository.url (password: WHEELFARM_REPOSITORY_PASSWORD)"),
         ("repository.publish", .bool, "publish what the nightly and `build -r` build"),
+        ("repository.public_url", .string, "where clients reach `wheelfarm serve`; lock files name wheels under it (default http://127.0.0.1:8080)"),
         ("signing.key", .string, "minisign secret key file (default: <home>/keys/signing.key)"),
         ("nightly.track_file", .string, "file of project names the nightly follows, one per line, besides `wheelfarm track`"),
         ("gc.keep_days", .int, "`wheelfarm gc` keeps logs and failed builds younger than this"),
@@ -163,6 +164,8 @@ public struct FarmConfiguration: Sendable {
     public var targets: [String] { value("targets")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [] }
     public var publish: Bool { value("repository.publish") == "true" }
     public var repositoryURL: String? { value("repository.url") }
+    /// Where clients reach the embedded repository; lock files point there.
+    public var repositoryPublicURL: String { value("repository.public_url") ?? "http://127.0.0.1:8080" }
     public var repositoryUsername: String { value("repository.username") ?? "__token__" }
     public var signingKey: String? { value("signing.key") }
     public var indexURL: String? { value("index.url") }

@@ -50,6 +50,9 @@ public enum IndexPages {
         return html + "</ul></body></html>\n"
     }
 
+    /// A name made safe as one component of a URL path.
+    public static func pathComponent(_ text: String) -> String { percentEncode(text) }
+
     static func percentEncode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "#?"))) ?? text
     }

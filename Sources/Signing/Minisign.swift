@@ -117,6 +117,9 @@ public struct MinisignPublicKey: Sendable, Equatable {
         "untrusted comment: wheelfarm public key \(Self.idText(keyID))\n\(Data(Array("Ed".utf8) + keyID + key).base64EncodedString())\n"
     }
 
+    /// The key id as minisign prints it.
+    public var keyIDText: String { Self.idText(keyID) }
+
     /// A key id as minisign prints it.
     public static func idText(_ id: [UInt8]) -> String { id.reversed().map { String(format: "%02X", $0) }.joined() }
 

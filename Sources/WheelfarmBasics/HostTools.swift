@@ -110,7 +110,7 @@ extension HostTool {
     public static let cp = HostTool("cp", source: .debian("coreutils"), purpose: "cp, mkdir, ln, chmod, chown: the set-up scripts' file work")
     public static let du = HostTool("du", source: .debian("coreutils"), purpose: "measures images")
     public static let sed = HostTool("sed", source: .debian("sed"), purpose: "turns apt sources into source-package sources")
-    public static let tar = HostTool("tar", source: .debian("tar"), purpose: "packs local source trees into sdists")
+    public static let tar = HostTool("tar", source: .debian("tar"), purpose: "packs local source trees into sdists; writes and unpacks bundles")
 
     // Network: the package index (curl; pip for wheel downloads) and uploads.
     public static let curl = HostTool("curl", source: .debian("curl"), purpose: "talks to the package index and remote repositories")
