@@ -83,7 +83,8 @@ let package = Package(
         .testTarget(
             name: "FarmTests",
             dependencies: [
-                "FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport",
+                "FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport", "Repository",
+                "RepositoryServer", "Signing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .testTarget(

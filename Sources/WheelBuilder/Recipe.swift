@@ -33,6 +33,10 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// same (for example `"ptrace"` for a test suite that debugs itself): each is a widening of
     /// the wall around the build, so each needs a `//` comment saying why.
     public var allowSyscalls: [String]?
+    /// `false` skips the repair: the wheel keeps the compiler's `linux_*` tag and grafts
+    /// nothing, so it installs only where its libraries are (the test install in the runtime
+    /// root shows whether they are). For a ceiling-less target and for diagnosing a repair.
+    public var repair: Bool?
     /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
     public var overrides: [Override]?
 
@@ -122,6 +126,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case sourceLibraries = "source_libraries"
         case resources
         case allowSyscalls = "allow_syscalls"
+        case repair
     }
 
     /// The empty recipe: the defaults.
@@ -148,6 +153,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.sourceLibraries { result.sourceLibraries = v }
             if let v = change.resources { result.resources = v }
             if let v = change.allowSyscalls { result.allowSyscalls = v }
+            if let v = change.repair { result.repair = v }
         }
         return result
     }

@@ -274,7 +274,7 @@ public final class WheelBuilder: Sendable {
         job.record.pure = audited.pure
         var final = built
         var mustLoad: [Graft] = []
-        if !audited.pure {
+        if !audited.pure && recipe.repair != false {
             let repaired = try Stages.Repair(environment: environment).run(audited, layers: layers, recipe: recipe, job: job)
             (final, job.record.grafted, mustLoad) = (repaired.path, repaired.grafted, repaired.loadedOnImport)
         }
@@ -302,6 +302,11 @@ public final class WheelBuilder: Sendable {
         let recipe = base.resolved(for: PackageVersion(version), target: job.target)
         if let compiler = recipe.compiler, compiler != "gcc" && compiler != "zig" {
             throw BuildFailure(stage: .configure, kind: .configuration, reason: "the recipe's compiler must be \"gcc\" or \"zig\", not \"\(compiler)\"")
+        }
+        if recipe.repair == false, let ceiling = job.spec.tagCeiling {
+            // An unrepaired wheel keeps its linux_* tag: it cannot honour a manylinux promise.
+            throw BuildFailure(
+                stage: .configure, kind: .configuration, reason: "the recipe says \"repair\": false, but \(job.spec.name) promises \(ceiling) wheels")
         }
         job.compilerPinnedToGcc = recipe.compiler == "gcc"
         job.allowedSyscalls = Set(recipe.allowSyscalls ?? [])

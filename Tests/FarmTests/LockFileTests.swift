@@ -12,7 +12,8 @@ final class LockFileTests: XCTestCase {
             index: "http://farm:8080/simple/", requirements: ["pyyaml==6.0.2", "six; python_version < \"4\""],
             wheels: [
                 LockedWheel(
-                    project: "six", version: "1.17.0", filename: "six-1.17.0-py2.py3-none-any.whl", url: "http://farm:8080/files/six/six-1.17.0-py2.py3-none-any.whl",
+                    project: "six", version: "1.17.0", filename: "six-1.17.0-py2.py3-none-any.whl",
+                    url: "http://farm:8080/files/six/six-1.17.0-py2.py3-none-any.whl",
                     size: 11050, uploadTime: Date(timeIntervalSince1970: 1_780_000_000), sha256: String(repeating: "1", count: 64)),
                 LockedWheel(
                     project: "pyyaml", version: "6.0.2", filename: "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
@@ -55,10 +56,14 @@ final class LockFileTests: XCTestCase {
 
     func testMalformedLocksAreRefusedWithTheReason() {
         XCTAssertThrowsError(try LockFile.parse(toml: "lock-version = \"2.0\"\n")) { XCTAssertTrue("\($0)".contains("lock-version"), "\($0)") }
-        XCTAssertThrowsError(try LockFile.parse(toml: "lock-version = \"1.0\"\ncreated-by = \"x\"\n")) { XCTAssertTrue("\($0)".contains("tool.wheelfarm"), "\($0)") }
-        let noHash = "lock-version = \"1.0\"\n[[packages]]\nname = \"a\"\nversion = \"1\"\n[[packages.wheels]]\nurl = \"http://x/a-1-py3-none-any.whl\"\nsize = 1\n[tool.wheelfarm]\ntarget = \"t\"\n"
+        XCTAssertThrowsError(try LockFile.parse(toml: "lock-version = \"1.0\"\ncreated-by = \"x\"\n")) {
+            XCTAssertTrue("\($0)".contains("tool.wheelfarm"), "\($0)")
+        }
+        let noHash =
+            "lock-version = \"1.0\"\n[[packages]]\nname = \"a\"\nversion = \"1\"\n[[packages.wheels]]\nurl = \"http://x/a-1-py3-none-any.whl\"\nsize = 1\n[tool.wheelfarm]\ntarget = \"t\"\n"
         XCTAssertThrowsError(try LockFile.parse(toml: noHash)) { XCTAssertTrue("\($0)".contains("sha256"), "\($0)") }
-        let traversal = noHash.replacingOccurrences(of: "size = 1\n", with: "size = 1\nname = \"../../etc/passwd\"\nhashes = { sha256 = \"\(String(repeating: "0", count: 64))\" }\n")
+        let traversal = noHash.replacingOccurrences(
+            of: "size = 1\n", with: "size = 1\nname = \"../../etc/passwd\"\nhashes = { sha256 = \"\(String(repeating: "0", count: 64))\" }\n")
         XCTAssertThrowsError(try LockFile.parse(toml: traversal)) { XCTAssertTrue("\($0)".contains("not a wheel"), "\($0)") }
         XCTAssertThrowsError(try LockFile.parse(toml: "lock-version = [")) { XCTAssertTrue("\($0)".contains("TOML"), "\($0)") }
     }
@@ -76,11 +81,15 @@ final class LockFileTests: XCTestCase {
         XCTAssertEqual(files.map(\.project), ["six", "pyyaml"])
         XCTAssertEqual(files.map(\.sha256), [String(repeating: "1", count: 64), String(repeating: "2", count: 64)])
         let outside = report.replacingOccurrences(of: "file:///repo/files/six/", with: "https://elsewhere/six/")
-        XCTAssertThrowsError(try Locker.parseReport(Array(outside.utf8), filesURL: "file:///repo/files/")) { XCTAssertTrue("\($0)".contains("outside"), "\($0)") }
+        XCTAssertThrowsError(try Locker.parseReport(Array(outside.utf8), filesURL: "file:///repo/files/")) {
+            XCTAssertTrue("\($0)".contains("outside"), "\($0)")
+        }
         XCTAssertThrowsError(try Locker.parseReport(Array("not json".utf8), filesURL: "file:///repo/files/"))
         XCTAssertEqual(
             Locker.missingRequirement(
-                in: "ERROR: Could not find a version that satisfies the requirement six>=1.5 (from versions: none)\nERROR: No matching distribution found for six>=1.5\n"),
+                in:
+                    "ERROR: Could not find a version that satisfies the requirement six>=1.5 (from versions: none)\nERROR: No matching distribution found for six>=1.5\n"
+            ),
             "six>=1.5")
         XCTAssertNil(Locker.missingRequirement(in: "ERROR: ResolutionImpossible: for help visit ..."))
     }
@@ -111,9 +120,19 @@ final class LockFileTests: XCTestCase {
         XCTAssertThrowsError(try stuck.lock(["z"], absent: [], say: { _ in })) { XCTAssertTrue("\($0)".contains("was built, but"), "\($0)") }
         let failing = Locker(resolve: { _ in .missing(requirement: "z", explanation: "") }, build: { _ in ["z (compile failed)"] })
         XCTAssertThrowsError(try failing.lock(["z"], absent: [], say: { _ in })) { XCTAssertTrue("\($0)".contains("compile failed"), "\($0)") }
-        let offline = Locker(resolve: { _ in .missing(requirement: "z", explanation: "") }, build: { _ in XCTFail("--no-build builds nothing"); return [] }, mayBuild: false)
-        XCTAssertThrowsError(try offline.lock(["z"], absent: [try XCTUnwrap(Requirement("z"))], say: { _ in })) { XCTAssertTrue("\($0)".contains("--no-build"), "\($0)") }
-        let hostile = Locker(resolve: { _ in .missing(requirement: "--index-url http://evil", explanation: "") }, build: { _ in XCTFail("never built"); return [] })
+        let offline = Locker(
+            resolve: { _ in .missing(requirement: "z", explanation: "") },
+            build: { _ in
+                XCTFail("--no-build builds nothing"); return []
+            }, mayBuild: false)
+        XCTAssertThrowsError(try offline.lock(["z"], absent: [try XCTUnwrap(Requirement("z"))], say: { _ in })) {
+            XCTAssertTrue("\($0)".contains("--no-build"), "\($0)")
+        }
+        let hostile = Locker(
+            resolve: { _ in .missing(requirement: "--index-url http://evil", explanation: "") },
+            build: { _ in
+                XCTFail("never built"); return []
+            })
         XCTAssertThrowsError(try hostile.lock(["z"], absent: [], say: { _ in }))
         let conflict = Locker(resolve: { _ in .failed("ResolutionImpossible: a 1 needs b<2") }, build: { _ in [] })
         XCTAssertThrowsError(try conflict.lock(["a"], absent: [], say: { _ in })) { XCTAssertTrue("\($0)".contains("a 1 needs b<2"), "pip's words: \($0)") }

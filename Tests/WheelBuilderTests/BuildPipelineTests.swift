@@ -178,6 +178,20 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: first), "the earlier wheel keeps its name")
     }
 
+    /// One index serves every target: a published file (or another target's build) of the same
+    /// name with other bytes moves this build to the next free build number.
+    func testANameTakenWithOtherBytesGetsTheNextFreeBuildNumber() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let published = "\(harness.layout.repository)/files/demo"
+        try FileManager.default.createDirectory(atPath: published, withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("other bytes".utf8), to: "\(published)/demo-1.0-py3-none-any.whl")
+        try Files.writeAtomically(Array("more other bytes".utf8), to: "\(published)/demo-1.0-1-py3-none-any.whl")
+        let built = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(built.failure, "\(String(describing: built.failure))")
+        XCTAssertEqual(built.record.wheel, "demo-1.0-2-py3-none-any.whl")
+    }
+
     func testCurrentBuildIsSkippedByItsKey() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0")

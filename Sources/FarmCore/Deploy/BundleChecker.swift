@@ -80,10 +80,13 @@ public struct BundleChecker: Sendable {
         else {
             throw LockError("the check did not finish (\(result.outcome)):\n\(LogExcerpt.printable(String(decoding: output.suffix(4000), as: UTF8.self)))")
         }
-        let imports = (report["imports"] as? [[String]] ?? []).map { pair in (module: pair.first ?? "?", error: pair.count > 1 && !pair[1].isEmpty ? pair[1] : nil) }
+        let imports = (report["imports"] as? [[String]] ?? []).map { pair in
+            (module: pair.first ?? "?", error: pair.count > 1 && !pair[1].isEmpty ? pair[1] : nil)
+        }
         return BundleCheckReport(
             target: lock.target, installStatus: report["install_status"] as? Int ?? -1,
-            installOutput: LogExcerpt.printable(String(decoding: output.suffix(6000), as: UTF8.self)), installSeconds: report["install_seconds"] as? Double ?? 0,
+            installOutput: LogExcerpt.printable(String(decoding: output.suffix(6000), as: UTF8.self)),
+            installSeconds: report["install_seconds"] as? Double ?? 0,
             installedBytes: report["installed_bytes"] as? Int ?? 0, pipCheckStatus: report["pip_check_status"] as? Int ?? -1,
             pipCheckOutput: LogExcerpt.printable(report["pip_check"] as? String ?? ""), imports: imports)
     }

@@ -35,7 +35,8 @@ public struct Bundler: Sendable {
         guard let text = Files.readText(path, limit: 64 << 20) else { throw LockError("cannot read \(path)") }
         try verify(path, what: "the lock")
         let lock = try LockFile.parse(toml: text)
-        let requirements = "\((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)/\(lock.requirementsName)"
+        let requirements =
+            "\((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)/\(lock.requirementsName)"
         try verify(requirements, what: "the lock's requirements file")
         // The requirements file pip installs from must say what the lock says, wheel for wheel.
         let expected = Set(lock.wheels.map { "\($0.project)==\($0.version) --hash=sha256:\($0.sha256)" })
@@ -82,7 +83,9 @@ public struct Bundler: Sendable {
             guard let size = (try? FileManager.default.attributesOfItem(atPath: source))?[.size] as? NSNumber else {
                 throw LockError("\(wheel.filename) is not in the farm's repository")
             }
-            guard size.intValue == wheel.size else { throw LockError("\(wheel.filename): the repository's file has \(size) bytes, the lock says \(wheel.size)") }
+            guard size.intValue == wheel.size else {
+                throw LockError("\(wheel.filename): the repository's file has \(size) bytes, the lock says \(wheel.size)")
+            }
             let destination = "\(top)/wheels/\(wheel.filename)"
             try FileManager.default.copyItem(atPath: source, toPath: destination)
             // The copy is what ships: its hash is checked, not the source's.

@@ -1,6 +1,7 @@
 /// The `install.sh` of a bundle: it needs only `sh` and Python (and uses minisign too when the
 /// host has it). It checks the lock's and the requirements file's signatures with the farm's
-/// public key (the one given with `--key`, else the bundle's own, with a warning), checks that
+/// public key (the one given with `--key`; the bundle's own only with `--trust-bundled-key`,
+/// which proves the bundle whole but not its origin), checks that
 /// the wheels folder holds exactly the locked wheels with their hashes, and only then runs
 /// `pip install --no-index --find-links wheels --require-hashes` into the given venv.
 ///
@@ -13,19 +14,21 @@ enum InstallScript {
         return """
             #!/bin/sh
             # Installs this wheelfarm bundle (target \(lock.target), key \(lock.signingKey)) into a venv,
-            # offline. Usage: sh install.sh VENV [--key FARM_PUBLIC_KEY] [--python PYTHON]
+            # offline. Usage: sh install.sh VENV --key FARM_PUBLIC_KEY [--python PYTHON]
             # It refuses a bundle whose lock, requirements or wheels were changed, added to or
             # signed by another key than the one given with --key.
             set -eu
             here=$(cd "$(dirname "$0")" && pwd)
-            usage() { echo "usage: sh install.sh VENV [--key FARM_PUBLIC_KEY] [--python PYTHON]"; }
+            usage() { echo "usage: sh install.sh VENV --key FARM_PUBLIC_KEY [--python PYTHON]  (or --trust-bundled-key instead of --key)"; }
             venv=""
             key=""
+            trust_bundled=0
             python=python3
             while [ $# -gt 0 ]; do
               case "$1" in
                 --key) [ $# -ge 2 ] || { usage >&2; exit 2; }; key="$2"; shift 2 ;;
                 --python) [ $# -ge 2 ] || { usage >&2; exit 2; }; python="$2"; shift 2 ;;
+                --trust-bundled-key) trust_bundled=1; shift ;;
                 -h|--help) usage; exit 0 ;;
                 -*) usage >&2; exit 2 ;;
                 *) [ -z "$venv" ] || { usage >&2; exit 2; }; venv="$1"; shift ;;
@@ -33,8 +36,14 @@ enum InstallScript {
             done
             [ -n "$venv" ] || { usage >&2; exit 2; }
             if [ -z "$key" ]; then
+              # The bundle's own key proves only that the bundle is whole, not who made it: a
+              # bundle re-signed by someone else carries their key. Trust needs a key from outside.
+              if [ "$trust_bundled" != 1 ]; then
+                echo "install.sh: give the farm's public key with --key (key id \(lock.signingKey)), or --trust-bundled-key to check only that the bundle is whole" >&2
+                exit 2
+              fi
               key="$here/wheelfarm.pub"
-              echo "install.sh: warning: checking with the key inside the bundle; pass --key with the farm's public key to prove where the bundle comes from" >&2
+              echo "install.sh: warning: checking with the key inside the bundle; this proves the bundle whole, not where it comes from" >&2
             fi
             [ -f "$key" ] || { echo "install.sh: no public key at $key" >&2; exit 2; }
             if command -v minisign >/dev/null 2>&1; then

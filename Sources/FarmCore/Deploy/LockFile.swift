@@ -85,7 +85,7 @@ public struct LockFile: Sendable, Equatable {
     /// The PEP 751 document. Deterministic: the same lock gives the same bytes.
     public func toml() -> String {
         var out = "# Made by wheelfarm for the target \(target); install with `uv pip install -r \(pylockName)`,\n"
-        out += "# or with pip: `pip install --require-hashes --no-deps -r \(requirementsName)`.\n"
+        out += "# or with pip: `pip install --require-hashes -r \(requirementsName)`.\n"
         out += "lock-version = \"1.0\"\n"
         out += "created-by = \"wheelfarm\"\n"
         out += "requires-python = \(Self.string("==\(python).*"))\n"
@@ -112,11 +112,11 @@ public struct LockFile: Sendable, Equatable {
         return out
     }
 
-    /// The same resolution for pip: one pinned line per wheel with its hash. `--no-deps` is
-    /// safe: the lock is the whole closure.
+    /// The same resolution for pip: one pinned line per wheel with its hash. pip still checks
+    /// each wheel's dependencies against the pins, so an incomplete closure fails loudly.
     public func requirementsText() -> String {
         var out = "# Made by wheelfarm from \(pylockName) (target \(target), key \(signingKey)).\n"
-        out += "# pip install --no-index --find-links <wheels> --require-hashes --no-deps -r \(requirementsName)\n"
+        out += "# pip install --require-hashes -r \(requirementsName) (with --index-url <repository>/simple/, or --no-index --find-links <wheels>)\n"
         for wheel in wheels {
             out += "\(wheel.project)==\(wheel.version) \\\n    --hash=sha256:\(wheel.sha256)\n"
         }
@@ -154,7 +154,8 @@ public struct LockFile: Sendable, Equatable {
             }
             wheels.append(
                 LockedWheel(
-                    project: ProjectName.normalise(name), version: version, filename: filename, url: url, size: size, uploadTime: Date(timeIntervalSince1970: 0),
+                    project: ProjectName.normalise(name), version: version, filename: filename, url: url, size: size,
+                    uploadTime: Date(timeIntervalSince1970: 0),
                     sha256: sha256.lowercased()))
         }
         return LockFile(

@@ -38,7 +38,10 @@ public struct LockMaker: Sendable {
     public func lock(_ file: RequirementsFile, target: String, prereleases: Bool, build: (@Sendable ([Requirement]) throws -> [String])?) throws -> Outcome {
         let spec = try store.catalog.spec(target)
         let runtime = try store.ensureRuntime(for: spec) { [say] line in say("  \(line)") }
-        let key = try context.keys().publicKey()
+        // The lock is signed; a new farm makes its key here as a build would.
+        let (signing, generated) = try context.keys().loadOrGenerate()
+        if generated { say("made the farm's signing key \(signing.keyIDText): \(context.keys().secretPath)") }
+        let key = signing.publicKey
         let lines = file.requirements.map(\.requirement.description)
         let constraints = file.constraints.map(\.requirement.description)
         guard !lines.isEmpty else { throw LockError("nothing to lock: no requirements") }

@@ -106,7 +106,9 @@ public struct Locker: Sendable {
                 throw LockError("pip chose a file outside the farm's repository: \(String(describing: info["url"]).prefix(300))")
             }
             let path = url.dropFirst(filesURL.count).split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
-            guard path.count == 2, let filename = path.last, WheelFilename(filename) != nil else { throw LockError("pip chose \(url.prefix(300)), which is not a wheel") }
+            guard path.count == 2, let filename = path.last, WheelFilename(filename) != nil else {
+                throw LockError("pip chose \(url.prefix(300)), which is not a wheel")
+            }
             let hashes = (info["archive_info"] as? [String: Any])?["hashes"] as? [String: String] ?? [:]
             let hash = hashes["sha256"] ?? ((info["archive_info"] as? [String: Any])?["hash"] as? String).map { String($0.dropFirst("sha256=".count)) } ?? ""
             return ResolvedFile(project: ProjectName.normalise(name), version: version, filename: filename, sha256: hash)

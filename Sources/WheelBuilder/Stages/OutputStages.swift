@@ -295,10 +295,46 @@ extension Stages {
                         ).description
                     job.note("an earlier build of this version had other inputs and other bytes: this one is build number \(number)")
                 }
+                if let name = WheelFilename(finalName) {
+                    let unique = uniqueName(name, sha256: sha256, job: job)
+                    if unique != name {
+                        job.note("another target's build or a published file is named \(finalName) with other bytes: this one is \(unique)")
+                        finalName = unique.description
+                    }
+                }
                 let path = "\(destination)/\(finalName)"
                 try Files.writeAtomically(bytes, to: path)
                 return (path, finalName, sha256)
             }
+        }
+
+        /// The name with a build number that keeps it unique across the farm: one index serves
+        /// every target, and two targets may well produce the same tags (a gcc build that needs
+        /// only old symbols is manylinux_2_17 too). A file of the same name with other bytes,
+        /// built for another target or already in the repository, moves this one to the next
+        /// free build number; the same bytes under the same name are no clash.
+        func uniqueName(_ name: WheelFilename, sha256: String, job: BuildJob) -> WheelFilename {
+            let layout = environment.layout
+            let versionFolder = (BuildStore(layout: layout).directory(project: job.record.project, version: job.record.version, target: job.target) as NSString)
+                .deletingLastPathComponent
+            let siblings = ((try? FileManager.default.contentsOfDirectory(atPath: versionFolder)) ?? []).filter { $0 != job.target }
+                .map { "\(versionFolder)/\($0)" }
+            let published = "\(layout.repository)/files/\(ProjectName.normalise(job.record.project))"
+            func clashes(_ candidate: WheelFilename) -> Bool {
+                (siblings + [published]).contains { folder in
+                    let path = "\(folder)/\(candidate.description)"
+                    guard FileManager.default.fileExists(atPath: path) else { return false }
+                    return (try? Digest.hex(Digest.sha256(fileAt: path))) != sha256
+                }
+            }
+            var candidate = name
+            while clashes(candidate) {
+                let number = candidate.build.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+                candidate = WheelFilename(
+                    distribution: name.distribution, version: name.version, build: String(number + 1), pythonTags: name.pythonTags, abiTags: name.abiTags,
+                    platformTags: name.platformTags)
+            }
+            return candidate
         }
     }
 
