@@ -182,7 +182,7 @@ final class DeploymentIntegrationTests: XCTestCase {
             for wheel in lock.wheels {
                 let entry = try XCTUnwrap(try repository.manifest(wheel.project)?.files.first { $0.filename == wheel.filename })
                 XCTAssertEqual(entry.sha256, wheel.sha256)
-                XCTAssertEqual(entry.target, target, "\(wheel.filename) was built for \(target)")
+                if !wheel.filename.hasSuffix("-none-any.whl") { XCTAssertEqual(entry.target, target, "\(wheel.filename) was built for \(target)") }
                 XCTAssertTrue(wheel.url.hasPrefix("\(base)/files/"), wheel.url)
             }
             let pyyaml = try XCTUnwrap(lock.wheels.first { $0.project == "pyyaml" })

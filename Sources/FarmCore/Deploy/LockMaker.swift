@@ -47,7 +47,7 @@ public struct LockMaker: Sendable {
         guard !lines.isEmpty else { throw LockError("nothing to lock: no requirements") }
         let markers = spec.markerEnvironment(image: runtime)
         let absent = file.requirements.filter { $0.applies(to: markers) }.map(\.requirement).filter { requirement in
-            !((try? repository.manifest(requirement.name))??.files.contains { $0.target == target } ?? false)
+            !((try? repository.manifest(requirement.name))??.files.contains { StaticIndex.serves($0, target: target) } ?? false)
         }.map(\.withoutMarker)
         let rounds = Locked(0)
         let locker = Locker(
@@ -146,6 +146,12 @@ public struct LockMaker: Sendable {
 /// A simple index (PEP 503 HTML) of the repository as files, listing one target's wheels:
 /// what pip reads through `file://` in the runtime root.
 public enum StaticIndex {
+    /// Whether a lock for `target` may use the file: built for the target, or pure (a pure
+    /// wheel is built once, for whichever target came first, and serves them all).
+    public static func serves(_ file: RepositoryFile, target: String) -> Bool {
+        file.target == target || (file.target != nil && (WheelFilename(file.filename)?.platformTags ?? []) == ["any"])
+    }
+
     /// Writes `<directory>/index.html` and `<directory>/<project>/index.html`; links point to
     /// `../../files/<project>/<file>`, so the repository's `files` folder goes beside it.
     public static func write(repository: Repository, target: String, into directory: String) throws {
@@ -153,7 +159,7 @@ public enum StaticIndex {
         var listed: [String] = []
         for project in repository.projects() {
             guard var manifest = try repository.manifest(project) else { continue }
-            manifest.files = manifest.files.filter { $0.target == target }
+            manifest.files = manifest.files.filter { serves($0, target: target) }
             guard !manifest.files.isEmpty else { continue }
             try FileManager.default.createDirectory(atPath: "\(directory)/\(manifest.name)", withIntermediateDirectories: true)
             try Files.writeAtomically(Array(IndexPages.projectHTML(manifest).utf8), to: "\(directory)/\(manifest.name)/index.html")
