@@ -56,8 +56,8 @@ public enum Files {
     /// counts, so a crash leaves the old content or the new, never an empty file.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
         // A hidden name beside the target: a process killed mid-write leaves no visible partial file.
-        let directory = (path as NSString).deletingLastPathComponent
-        let tmp = (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let absolute = Paths.absolute(path)
+        let tmp = "\(Paths.parent(absolute))/.\((absolute as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_t(mode))
         guard fd >= 0 else { throw BasicsError.io(path: path, reason: "cannot write: \(String(cString: strerror(errno)))") }
         var written = 0
@@ -76,12 +76,12 @@ public enum Files {
             unlink(tmp)
             throw BasicsError.io(path: path, reason: "cannot write: \(reason)")
         }
-        guard rename(tmp, path) == 0 else {
+        guard rename(tmp, absolute) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(tmp)
             throw BasicsError.io(path: path, reason: "cannot rename into place: \(reason)")
         }
-        syncDirectory(directory.isEmpty ? "." : directory)
+        syncDirectory(Paths.parent(absolute))
     }
 
     /// Syncs a folder, so that a rename into it survives a crash.

@@ -105,7 +105,8 @@ public struct VerifyCommand: ParsableCommand {
     }
 
     /// Verifies one wheel; returns a one-line summary.
-    static func verify(_ path: String, key: MinisignPublicKey) throws -> String {
+    static func verify(_ given: String, key: MinisignPublicKey) throws -> String {
+        let path = Paths.absolute(given)
         let name = (path as NSString).lastPathComponent
         let bytes = try Files.readBytes(path)
         guard let signature = try? String(contentsOfFile: path + ".minisig", encoding: .utf8) else {

@@ -4,6 +4,7 @@ import Foundation
 import Repository
 import RepositoryServer
 import WheelBuilder
+import WheelfarmBasics
 
 extension CommandContext {
     /// The farm's embedded repository, or exit status 2 with the reason.
@@ -172,7 +173,7 @@ public struct PublishCommand: ParsableCommand {
         do { publisher = try farm.publisher(remoteURL: repositoryUrl, username: username) } catch { throw context.inputFailure(error) }
         let store = BuildStore(layout: farm.layout)
         var failed = false
-        for wheel in wheels {
+        for wheel in wheels.map({ Paths.absolute($0) }) {
             // A wheel from the farm's builds has its record beside it: the project page shows its target.
             let record = (try? store.record(in: (wheel as NSString).deletingLastPathComponent)) ?? nil
             let report = publisher.publish(wheel, target: record?.wheel == (wheel as NSString).lastPathComponent ? record?.target : nil)

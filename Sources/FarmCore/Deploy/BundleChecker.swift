@@ -37,7 +37,8 @@ public struct BundleChecker: Sendable {
         self.publicKey = publicKey
     }
 
-    public func check(_ bundle: String, progress: @escaping (String) -> Void) throws -> BundleCheckReport {
+    public func check(_ given: String, progress: @escaping (String) -> Void) throws -> BundleCheckReport {
+        let bundle = Paths.absolute(given)
         let work = try TemporaryDirectory(prefix: "wheelfarm-bundle-check")
         var folder = bundle
         if bundle.hasSuffix(".tar") {

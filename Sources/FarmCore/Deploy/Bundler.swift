@@ -31,12 +31,12 @@ public struct Bundler: Sendable {
     }
 
     /// Reads and checks a lock and its requirements file (beside it), both signed by the farm's key.
-    public func readLock(_ path: String) throws -> LockFile {
+    public func readLock(_ given: String) throws -> LockFile {
+        let path = Paths.absolute(given)
         guard let text = Files.readText(path, limit: 64 << 20) else { throw LockError("cannot read \(path)") }
         try verify(path, what: "the lock")
         let lock = try LockFile.parse(toml: text)
-        let requirements =
-            "\((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)/\(lock.requirementsName)"
+        let requirements = "\(Paths.parent(path))/\(lock.requirementsName)"
         try verify(requirements, what: "the lock's requirements file")
         // The requirements file pip installs from must say what the lock says, wheel for wheel.
         let expected = Set(lock.wheels.map { "\($0.project)==\($0.version) --hash=sha256:\($0.sha256)" })
@@ -66,11 +66,13 @@ public struct Bundler: Sendable {
 
     /// Writes the bundle of the lock at `lockPath` to `output`: a folder, or a `.tar` file when
     /// the name ends so. An existing output is never overwritten.
-    public func bundle(lockPath: String, output: String) throws -> BundleSummary {
+    public func bundle(lockPath given: String, output requested: String) throws -> BundleSummary {
+        let lockPath = Paths.absolute(given)
+        let output = Paths.absolute(requested)
         let lock = try readLock(lockPath)
         guard !FileManager.default.fileExists(atPath: output) else { throw LockError("\(output) exists; bundles are never overwritten") }
         let asTar = output.hasSuffix(".tar")
-        let parent = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
+        let parent = Paths.parent(output)
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         let staging = "\(parent)/\(OwnedFolders.name(".wheelfarm-bundle"))"
         defer { try? SafeRemoval.remove(staging) }
@@ -96,7 +98,7 @@ public struct Bundler: Sendable {
             }
             bytes += wheel.size
         }
-        let directory = (lockPath as NSString).deletingLastPathComponent.isEmpty ? "." : (lockPath as NSString).deletingLastPathComponent
+        let directory = Paths.parent(lockPath)
         for name in [lock.pylockName, lock.requirementsName] {
             let source = name == lock.pylockName ? lockPath : "\(directory)/\(name)"
             try FileManager.default.copyItem(atPath: source, toPath: "\(top)/\(name)")
@@ -120,7 +122,7 @@ public struct Bundler: Sendable {
         } else {
             try Self.install(top, at: output)
         }
-        return BundleSummary(path: output, target: lock.target, wheels: lock.wheels.count, bytes: bytes)
+        return BundleSummary(path: requested, target: lock.target, wheels: lock.wheels.count, bytes: bytes)
     }
 
     /// Fixed modes (0644, 0755 for folders and install.sh) and time stamps for every entry.

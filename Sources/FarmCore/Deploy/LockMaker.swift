@@ -85,11 +85,12 @@ public struct LockMaker: Sendable {
     /// Writes the lock and its requirements file into `directory` (or the lock to `path` when
     /// it ends in `.toml`, the requirements file beside it), each with a minisign signature.
     /// Each file is written aside and renamed into place.
-    public func write(_ lock: LockFile, to output: String) throws -> (pylock: String, requirements: String) {
-        let directory = output.hasSuffix(".toml") ? (output as NSString).deletingLastPathComponent : output
+    public func write(_ lock: LockFile, to given: String) throws -> (pylock: String, requirements: String) {
+        let output = Paths.absolute(given)
+        let directory = output.hasSuffix(".toml") ? Paths.parent(output) : output
         let pylock = output.hasSuffix(".toml") ? output : "\(output)/\(lock.pylockName)"
-        let requirements = "\(directory.isEmpty ? "." : directory)/\(lock.requirementsName)"
-        try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
+        let requirements = "\(directory)/\(lock.requirementsName)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard let key = try context.keys().load() else { throw LockError("the farm has no signing key (wheelfarm key generate)") }
         for (path, text) in [(pylock, lock.toml()), (requirements, lock.requirementsText())] {
             let bytes = Array(text.utf8)
