@@ -3,8 +3,10 @@ import PackageDescription
 
 // The dependency set is deliberate: CI builds from scratch on 2 cores, so
 // only swift-argument-parser, Hummingbird (the repository's HTTP server,
-// with TLS), GRDB (the farm's SQLite state) and TOMLKit (its configuration
-// file) come from outside; archives, digests and Ed25519 use the
+// with TLS), GRDB (the farm's SQLite state), TOMLKit (its configuration
+// file), swift-mustache (the dashboard's templates) and swift-prometheus
+// (its metrics; swift-metrics and swift-atomics come with Hummingbird
+// anyway) come from outside; archives, digests and Ed25519 use the
 // system's libarchive and libcrypto through pkg-config.
 let package = Package(
     name: "wheelfarm",
@@ -16,7 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0")
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1")
     ],
     targets: [
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
@@ -51,11 +55,19 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit")
             ], exclude: ["README.md"]),
         .target(
+            name: "FarmWeb",
+            dependencies: [
+                "FarmCore", "FarmStore", "Repository", "RepositoryServer", "PackagingModel", "WheelfarmBasics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ], exclude: ["README.md"]),
+        .target(
             name: "WheelfarmCommands",
             dependencies: [
                 "FarmCore", "FarmStore", "WheelBuilder", "PackageIndex", "BuildSandbox", "WheelAudit", "WheelArchive", "PackagingModel", "Signing",
                 "WheelfarmBasics",
-                "Repository", "RepositoryServer",
+                "Repository", "RepositoryServer", "FarmWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),

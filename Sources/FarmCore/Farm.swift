@@ -152,7 +152,8 @@ public final class Farm: Sendable {
             }, shouldStop: { [store] in (try? store.isCancelRequested(id)) ?? false },
             buildDependency: { [store] text, target in
                 Self.dependencyAnswer(store: store, job: job, requirement: text, target: target)
-            })
+            },
+            stageStarted: { [store] stage, log in try? store.noteProgress(id, stage: stage.rawValue, logPath: log) })
         let result = executor.execute(job, hooks: hooks)
         do {
             switch result {

@@ -148,6 +148,15 @@ public final class SQLiteJobStore: Sendable {
                     CREATE INDEX jobs_by_state_id ON jobs(state, id);
                     """)
         }
+        migrator.registerMigration("3-dashboard") { db in
+            // The dashboard pages jobs by project and by target, newest first, and asks for the
+            // oldest queued job: each an index range, however many jobs the store holds.
+            try db.execute(
+                sql: """
+                    CREATE INDEX jobs_by_project_id ON jobs(project, id);
+                    CREATE INDEX jobs_by_target_id ON jobs(target, id);
+                    """)
+        }
         return migrator
     }
 

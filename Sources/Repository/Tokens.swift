@@ -12,12 +12,16 @@ public struct TokenEntry: Codable, Sendable, Equatable {
     public var created: Date
     public var revoked: Bool
     public var note: String?
+    /// Whether it may act on the farm (retry, cancel, queue builds) through the API.
+    public var `operator`: Bool?
 }
 
 /// What a token allows.
 public enum TokenScope: Sendable, Equatable {
     case upload(project: String)
     case read
+    /// Retry, cancel and queue builds through the dashboard's API.
+    case operate
 }
 
 /// Upload (and optionally read) tokens, in `tokens.json` of the repository, hashed. A token
@@ -40,7 +44,7 @@ public struct TokenStore: Sendable {
     }
 
     /// Makes a token, scoped to `project` when given; returns the secret (shown once) and its entry.
-    public func create(project: String?, note: String? = nil) throws -> (token: String, entry: TokenEntry) {
+    public func create(project: String?, note: String? = nil, operator isOperator: Bool = false) throws -> (token: String, entry: TokenEntry) {
         var random = [UInt8](repeating: 0, count: 24)
         for i in random.indices { random[i] = UInt8.random(in: 0...255) }
         let id = String(Digest.hex(Digest.sha256(random)).prefix(8))
@@ -49,7 +53,7 @@ public struct TokenStore: Sendable {
         let token = "wf_\(id)_\(secret)"
         let entry = TokenEntry(
             id: id, sha256: Digest.hex(Digest.sha256(Array(token.utf8))), project: project.map(ProjectName.normalise),
-            created: Date(), revoked: false, note: note)
+            created: Date(), revoked: false, note: note, operator: isOperator ? true : nil)
         try update { $0.append(entry) }
         return (token, entry)
     }
@@ -74,6 +78,7 @@ public struct TokenStore: Sendable {
         switch scope {
         case .read: return true
         case let .upload(project): return entry.project == nil || entry.project == ProjectName.normalise(project)
+        case .operate: return entry.operator == true
         }
     }
 

@@ -80,6 +80,45 @@ func stamp(_ path: String) -> String {
     return "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec).\(info.st_size).\(info.st_ino)"
 }
 
+/// What the server reports as it serves, for the metrics: each request by area (the first
+/// path segment, so labels stay few) and status, and each upload's size.
+public protocol ServerObserver: Sendable {
+    func served(area: String, status: Int, seconds: Double)
+    func uploaded(bytes: Int, status: Int)
+}
+
+/// Routes another part of the farm adds to the server (the dashboard, the API, the metrics).
+public typealias ExtraRoutes = @Sendable (Router<BasicRequestContext>) -> Void
+
+/// Counts every request for the observer.
+struct ObservingMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let observer: any ServerObserver
+
+    static let areas: Set<String> = ["simple", "files", "project", "legacy", "dashboard", "api", "metrics", "healthz", "readyz"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let first = request.uri.path.split(separator: "/").first.map(String.init) ?? ""
+        let area = first.isEmpty ? "home" : Self.areas.contains(first) ? first : "other"
+        func seconds() -> Double {
+            let elapsed = ContinuousClock.now - started
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        do {
+            let response = try await next(request, context)
+            observer.served(area: area, status: Int(response.status.code), seconds: seconds())
+            return response
+        } catch let error as HTTPError {
+            observer.served(area: area, status: Int(error.status.code), seconds: seconds())
+            throw error
+        } catch {
+            observer.served(area: area, status: 500, seconds: seconds())
+            throw error
+        }
+    }
+}
+
 /// The artifact repository's HTTP server: the simple index (HTML and JSON), files with their
 /// metadata, signatures and provenance, a page per project for people, and twine's upload API.
 public struct RepositoryServer: Sendable {
@@ -88,17 +127,22 @@ public struct RepositoryServer: Sendable {
     let options: ServerOptions
     let cache = PageCache()
     let files = FileIO()
+    let observer: (any ServerObserver)?
+    let extraRoutes: ExtraRoutes?
 
-    /// A server over `repository`.
-    public init(repository: Repository, options: ServerOptions) {
+    /// A server over `repository`; `extraRoutes` adds the farm's pages, `observer` counts requests.
+    public init(repository: Repository, options: ServerOptions, observer: (any ServerObserver)? = nil, extraRoutes: ExtraRoutes? = nil) {
         self.repository = repository
         self.tokens = TokenStore(repositoryRoot: repository.root)
         self.options = options
+        self.observer = observer
+        self.extraRoutes = extraRoutes
     }
 
     /// Runs until SIGINT/SIGTERM; `onRunning` gets the bound port.
     public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let router = Router()
+        if let observer { router.add(middleware: ObservingMiddleware(observer: observer)) }
         let server = self
         router.get("/") { request, _ in try server.home(request) }
         // Hummingbird matches paths with and without a trailing slash alike.
@@ -113,6 +157,7 @@ public struct RepositoryServer: Sendable {
         }
         router.post("/") { request, _ in try await server.upload(request) }
         router.post("/legacy/") { request, _ in try await server.upload(request) }
+        extraRoutes?(router)
 
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "wheelfarm")
         let port = options.port
@@ -269,6 +314,7 @@ public struct RepositoryServer: Sendable {
                     handler.handle(bodyFile: staged, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
                 } ?? UploadResult(status: 413, message: "the upload is larger than \(options.maxUploadBytes) bytes")
         }
+        observer?.uploaded(bytes: request.headers[.contentLength].flatMap { Int($0) } ?? 0, status: result.status)
         var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
         if result.status == 401 { headers[.wwwAuthenticate] = "Basic realm=\"wheelfarm\"" }
         // The server's own time for the upload (receiving the body, checks, storing, the index

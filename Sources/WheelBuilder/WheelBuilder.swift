@@ -79,14 +79,18 @@ public struct BuildHooks: Sendable {
     /// text, the target): the scheduler's wheel of it, a wait while it builds one, or nil to
     /// build it inside this build.
     public var buildDependency: (@Sendable (String, String) -> DependencyAnswer)?
+    /// Told as each top-level stage starts, with the path of the log being written (the
+    /// scheduler records both, so the dashboard shows a running build's stage and live log).
+    public var stageStarted: (@Sendable (BuildStage, String) -> Void)?
 
     public init(
         gate: (@Sendable (BuildIdentity) -> String?)? = nil, shouldStop: (@Sendable () -> Bool)? = nil,
-        buildDependency: (@Sendable (String, String) -> DependencyAnswer)? = nil
+        buildDependency: (@Sendable (String, String) -> DependencyAnswer)? = nil, stageStarted: (@Sendable (BuildStage, String) -> Void)? = nil
     ) {
         self.gate = gate
         self.shouldStop = shouldStop
         self.buildDependency = buildDependency
+        self.stageStarted = stageStarted
     }
 }
 

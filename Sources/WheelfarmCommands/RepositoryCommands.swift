@@ -1,5 +1,6 @@
 import ArgumentParser
 import FarmCore
+import FarmWeb
 import Foundation
 import Repository
 import RepositoryServer
@@ -23,6 +24,11 @@ public struct ServeCommand: AsyncParsableCommand {
             --repository-url http://HOST:PORT/legacy/ -u __token__ -p TOKEN (see 'wheelfarm token create'). \
             A person's page per project: /project/NAME/. pip refuses a plain-HTTP index that is not on \
             this machine unless told to trust it: give --tls-cert and --tls-key for HTTPS.
+
+            The same server shows the farm: the dashboard at /dashboard/ (overview, projects, jobs with \
+            live logs, requests, toolchains), the JSON API at /api/v1/ (described at /api/v1/openapi.json; \
+            retry, cancel and queue builds with an operator token: wheelfarm token create --operator), \
+            Prometheus metrics at /metrics, and /healthz and /readyz for load balancers.
             """)
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -45,8 +51,19 @@ public struct ServeCommand: AsyncParsableCommand {
         let options = ServerOptions(host: host, port: port, tlsCertificate: tlsCert, tlsKey: tlsKey, readToken: requireToken, maxUploadBytes: maxUploadMb << 20)
         let scheme = tlsCert == nil ? "http" : "https"
         let host = self.host
-        try await RepositoryServer(repository: repository, options: options).run { port in
+        // The dashboard, API and metrics read the farm's store and toolchains from the same home.
+        let farm = try context.openFarm()
+        let store = try farm.jobs()
+        let toolchains = try? farm.toolchains()
+        let queries = DashboardQueries(store: store, layout: farm.layout, toolchains: toolchains, repository: repository)
+        let metrics = FarmMetrics(queries: queries)
+        let web = FarmWeb(
+            queries: queries, metrics: metrics, repository: repository, readToken: requireToken,
+            targets: Set(toolchains?.catalog.specs.keys.map { $0 } ?? []))
+        try await RepositoryServer(repository: repository, options: options, observer: metrics, extraRoutes: { router in web.register(on: router) }).run {
+            port in
             context.out("serving \(repository.root) on \(scheme)://\(host):\(port)/simple/ (uploads: \(scheme)://\(host):\(port)/legacy/)")
+            context.out("dashboard: \(scheme)://\(host):\(port)/dashboard/ · API: /api/v1/ · metrics: /metrics")
         }
     }
 }
@@ -64,6 +81,8 @@ public struct TokenCommand: ParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Make a token (printed once; only its hash is kept).")
         @Option(help: "Limit uploads to this project.") var project: String?
         @Option(help: "A note to remember it by.") var note: String?
+        @Flag(name: .customLong("operator"), help: "Also allow operator actions through the dashboard and API: retry, cancel, queue builds.") var isOperator =
+            false
         @OptionGroup var options: HomeOptions
         public init() {}
 
@@ -71,9 +90,10 @@ public struct TokenCommand: ParsableCommand {
 
         public func run(_ context: CommandContext) throws {
             let repository = try context.repository()
-            let (token, entry) = try TokenStore(repositoryRoot: repository.root).create(project: project, note: note)
+            let (token, entry) = try TokenStore(repositoryRoot: repository.root).create(project: project, note: note, operator: isOperator)
             context.out(token)
-            context.err("token \(entry.id) created for \(entry.project ?? "every project"); it is shown only now")
+            context.err(
+                "token \(entry.id) created for \(entry.project ?? "every project")\(isOperator ? ", with operator actions" : ""); it is shown only now")
         }
     }
 

@@ -41,6 +41,7 @@ final class BuildJob: @unchecked Sendable {
             throw BuildFailure(stage: stage, kind: .cancelled, reason: "cancelled before \(stage.rawValue)")
         }
         let label = nested.map { " (\($0))" } ?? ""
+        if nested == nil { hooks.stageStarted?(stage, log.path) }
         note("== \(stage.rawValue)\(label): \(detail)")
         environment.progress(target, "\(stage.rawValue)\(label): \(detail)")
         let started = environment.clock.now
