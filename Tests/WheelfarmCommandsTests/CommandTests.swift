@@ -13,7 +13,22 @@ import XCTest
 final class CommandTests: XCTestCase {
     var work: TemporaryDirectory!
 
-    override func setUpWithError() throws { work = try TemporaryDirectory(prefix: "wf-commands") }
+    /// Settings from the environment (a developer's or fresh-check's WHEELFARM_HOME) would
+    /// override the files these tests write: set aside while they run.
+    var savedEnvironment: [String: String] = [:]
+
+    override func setUpWithError() throws {
+        work = try TemporaryDirectory(prefix: "wf-commands")
+        for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("WHEELFARM_") && key != "WHEELFARM_TOOLS" && key != "WHEELFARM_PATCHELF" {
+            savedEnvironment[key] = value
+            unsetenv(key)
+        }
+    }
+
+    override func tearDown() {
+        for (key, value) in savedEnvironment { setenv(key, value, 1) }
+        savedEnvironment = [:]
+    }
 
     /// A configuration file naming a home and a signing key elsewhere.
     func configuration(_ extra: String = "") throws -> String {
