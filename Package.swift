@@ -105,6 +105,9 @@ let package = Package(
                 "WheelfarmCommands", "FarmCore", "WheelBuilder", "WheelfarmTesting", "WheelfarmBasics", "Repository",
                 "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
+        .testTarget(
+            name: "FarmWebTests",
+            dependencies: ["FarmWeb", "FarmCore", "FarmStore", "Repository", "RepositoryServer", "WheelfarmBasics", "TestSupport", "Signing"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",

@@ -111,6 +111,8 @@ public struct FarmWeb: Sendable {
             return try encoded(DashboardQueries.summary(job, now: Date().timeIntervalSince1970), status: .ok)
         } catch let error as HTTPError {
             throw error
+        } catch FarmStoreError.noSuchJob(let number) {
+            return json(["error": "there is no job \(number)"], status: .notFound)
         } catch {
             return json(["error": "\(error)"], status: .conflict)
         }
