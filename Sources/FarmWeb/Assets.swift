@@ -40,7 +40,11 @@ enum Assets {
         .actions form { margin: 0; }
         button { font: inherit; padding: .25rem .8rem; border: 1px solid var(--line); border-radius: 4px; background: #f5f7f9; cursor: pointer; }
         .note { color: var(--muted); font-size: .9rem; }
-        @media (max-width: 600px) { header form { margin-left: 0; width: 100%; } header input[type=search] { width: 100%; } main { padding: .6rem; } }
+        @media (max-width: 600px) {
+          header form { margin-left: 0; width: 100%; } header input[type=search] { width: 100%; } main { padding: .6rem; }
+          table { display: block; overflow-x: auto; max-width: 100%; }
+          td, th { word-break: break-word; }
+        }
 
         """
 

@@ -33,16 +33,15 @@ enum Format {
         return formatter.string(from: Date(timeIntervalSince1970: epoch))
     }
 
-    /// A job for a table row.
+    /// A job for a table row. Every key a row's template names is set ("" when absent): a
+    /// missing key would be looked up in the enclosing context (Mustache's rule) and show
+    /// another value there.
     static func job(_ job: JobSummary) -> [String: Any] {
-        var row: [String: Any] = [
+        [
             "number": job.number, "requirement": job.requirement, "project": job.project, "target": job.target, "state": job.state,
-            "elapsed": age(job.elapsedSeconds), "attempts": job.attempts, "request": job.request
+            "elapsed": age(job.elapsedSeconds), "attempts": job.attempts, "request": job.request, "stage": job.stage ?? "", "reason": job.reason ?? "",
+            "version": job.version ?? ""
         ]
-        if let stage = job.stage { row["stage"] = stage }
-        if let reason = job.reason { row["reason"] = reason }
-        if let version = job.version { row["version"] = version }
-        return row
     }
 }
 
@@ -100,6 +99,8 @@ extension FarmWeb {
         guard let detail = try queries.job(number) else { throw HTTPError(.notFound, message: "There is no job \(number).") }
         let job = detail.job
         var context = Format.job(job)
+        // Sections on this page: absent values must be absent, not "" (a string is true).
+        for key in ["stage", "reason", "version"] where (context[key] as? String)?.isEmpty == true { context[key] = nil }
         context["live"] = job.state == "running" ? "true" : "false"
         // The stream goes on from where the page's log ends.
         context["logSize"] = detail.logBytes
@@ -114,9 +115,8 @@ extension FarmWeb {
         }
         context["hasStages"] = !detail.stages.isEmpty
         context["grafted"] = detail.grafted.map { graft -> [String: Any] in
-            var entry: [String: Any] = ["soname": graft.soname]
+            var entry: [String: Any] = ["soname": graft.soname, "version": graft.version ?? ""]
             if let package = graft.package { entry["package"] = package }
-            if let version = graft.version { entry["version"] = version }
             return entry
         }
         context["hasGrafted"] = !detail.grafted.isEmpty
@@ -126,11 +126,7 @@ extension FarmWeb {
         if let sha = detail.sdistSha256 { context["sdistSha256"] = sha }
         if let toolchain = detail.toolchainDigest { context["toolchain"] = toolchain }
         context["events"] = detail.events.map { event -> [String: Any] in
-            var entry: [String: Any] = ["at": Format.time(event.at), "to": event.to]
-            if let from = event.from { entry["from"] = from }
-            if let stage = event.stage { entry["stage"] = stage }
-            if let message = event.message { entry["message"] = message }
-            return entry
+            ["at": Format.time(event.at), "to": event.to, "from": event.from ?? "", "stage": event.stage ?? "", "message": event.message ?? ""]
         }
         return ("Job \(number)", render("job", context), nil)
     }
@@ -157,9 +153,8 @@ extension FarmWeb {
                 if let stage = cell.stage { entry["stage"] = stage }
                 if let reason = cell.reason { entry["reason"] = reason }
                 entry["grafted"] = cell.grafted.map { graft -> [String: Any] in
-                    var item: [String: Any] = ["soname": graft.soname]
+                    var item: [String: Any] = ["soname": graft.soname, "version": graft.version ?? ""]
                     if let package = graft.package { item["package"] = package }
-                    if let version = graft.version { item["version"] = version }
                     return item
                 }
                 return entry
