@@ -93,7 +93,8 @@ final class DeploymentIntegrationTests: XCTestCase {
         let (home, binary) = try home()
         let uv = try TestSupport.requireTool("uv", hint: "bash ci/setup.sh installs it in /opt/wheelfarm-tools")
         let repository = try Repository(root: "\(home)/repository")
-        try repository.publish(try demoWheel(in: work.path), filename: "wfdeploy-1.0-py3-none-any.whl")
+        // A pure wheel serves every target's lock (the farm builds pure wheels once).
+        try repository.publish(try demoWheel(in: work.path), filename: "wfdeploy-1.0-py3-none-any.whl", target: "cp311-bookworm-x86_64")
         let (server, port) = try await startServer("\(home)/repository")
         defer { server.cancel() }
         let index = "http://127.0.0.1:\(port)/simple/"
@@ -119,6 +120,15 @@ final class DeploymentIntegrationTests: XCTestCase {
             XCTAssertEqual(installed.status, 0, "\(target)'s own pip cannot install from wheelfarm serve: \(installed.output)")
             XCTAssertTrue(installed.output.contains(pipVersion), "\(target) should have \(pipVersion): \(installed.output)")
             XCTAssertTrue(installed.output.contains("answer 42"), installed.output)
+
+            // A bundle of the same wheel installs with that suite's own pip and Python, offline.
+            let locked = try wheelfarm(binary, ["lock", "wfdeploy==1.0", "--target", target, "--no-build", "-o", "\(work.path)/locks", "--home", home])
+            XCTAssertEqual(locked.status, 0, locked.output)
+            let bundle = "\(work.path)/\(target).tar"
+            let checked = try wheelfarm(
+                binary, ["bundle", "\(work.path)/locks/pylock.\(LockFile.fileIdentifier(target)).toml", "-o", bundle, "--check", "--home", home])
+            XCTAssertEqual(checked.status, 0, "\(target): \(checked.output)")
+            XCTAssertTrue(checked.output.contains("pip check: ok") && checked.output.contains("wfdeploy"), checked.output)
         }
 
         // The newest pip from the package index, and uv, on the host.
