@@ -24,7 +24,7 @@ final class JobStoreTests: XCTestCase {
     }
 
     func testSchemaIsMigratedInWALMode() throws {
-        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts"])
+        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts", "3-dashboard"])
         XCTAssertEqual(try store.journalMode(), "wal")
         // Opening again applies nothing new and keeps the data.
         let id = try request()
