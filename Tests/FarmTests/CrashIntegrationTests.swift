@@ -97,11 +97,24 @@ final class CrashIntegrationTests: XCTestCase {
         print("crash test seed \(seed) (WHEELFARM_CRASH_SEED=\(seed) replays it), \(kills) kills")
         let arguments = ["build", "-r", "\(work.path)/requirements.txt", "--target", Self.target, "--home", home, "--publish", "--jobs", "2"]
         var phases: [String: Int] = [:]
-        for round in 1...kills {
+        // Each kill aims at a phase: the run goes on until the log shows that phase (or a later
+        // one), then dies a random moment into it. A sixth of the kills hit the image, a sixth
+        // the derived root with its libyaml build, the rest cycle through the build's stages and
+        // the publish. (Kills at random times alone all land in the first image build, which
+        // takes longer than any delay on a fresh machine.)
+        let later = ["prepare", "build", "test", "store", "publish"]
+        let schedule = (0..<kills).map { round in
+            round < kills / 6 ? "image" : round < kills / 3 ? "derived root" : later[(round - kills / 3) % later.count]
+        }
+        for (index, aim) in schedule.enumerated() {
+            let round = index + 1
             let log = "\(work.path)/kill-\(round).log"
             let (process, handle) = try start(binary, arguments, environment: environment, log: log)
-            // Mostly short, sometimes long: kills land in the image build, the derived root, the builds and the publishing.
-            let delay = random.next() % 4 == 0 ? 15 + Double(random.next() % 45_000) / 1000 : 0.3 + Double(random.next() % 12_000) / 1000
+            let started = Date()
+            while process.isRunning && Date().timeIntervalSince(started) < 600 && Self.order(Self.phase(log)) < Self.order(aim) {
+                usleep(50_000)
+            }
+            let delay = Double(random.next() % (aim == "image" || aim == "derived root" ? 20_000 : 1_500)) / 1000
             Thread.sleep(forTimeInterval: delay)
             let alive = process.isRunning
             let phase = Self.phase(log)
@@ -109,7 +122,8 @@ final class CrashIntegrationTests: XCTestCase {
             process.waitUntilExit()
             try handle.close()
             phases[phase, default: 0] += 1
-            print("kill \(round): SIGKILL after \(String(format: "%.2f", delay)) s during \(phase)\(alive ? "" : " (it had ended)")")
+            print(
+                "kill \(round): aimed at \(aim), SIGKILL \(String(format: "%.2f", delay)) s into it, during \(phase)\(alive ? "" : " (it had ended)")")
             XCTAssertEqual(waitForNoMounts(under: home), [], "kill \(round) left mounts under the home")
         }
         print("kills by phase: \(phases.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
@@ -195,6 +209,13 @@ final class CrashIntegrationTests: XCTestCase {
         XCTAssertTrue(all.allSatisfy { $0.state.isFinal }, "\(all.map { "\($0.number) \($0.state)" })")
         XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/jobs")) ?? []).filter { $0.contains("@") }, [])
         XCTAssertEqual(processes(under: home), [])
+    }
+
+    /// Where a phase falls in a run (the image first, the publish last).
+    static func order(_ phase: String) -> Int {
+        [
+            "start-up", "image", "resolve", "fetch", "extract", "prepare", "derived root", "build", "audit", "repair", "test", "store", "sign", "publish"
+        ].firstIndex(of: phase) ?? 0
     }
 
     /// What the killed run was doing, from the last progress line of its log.
