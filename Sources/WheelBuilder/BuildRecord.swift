@@ -98,6 +98,18 @@ public struct SdistFacts: Codable, Sendable, Equatable {
     }
 }
 
+/// A patch of the recipe applied to the sources: its file name and the sha256 of its bytes.
+public struct AppliedPatch: Codable, Sendable, Equatable {
+    public var file: String
+    public var sha256: String
+
+    /// Creates the entry.
+    public init(file: String, sha256: String) {
+        self.file = file
+        self.sha256 = sha256
+    }
+}
+
 /// What a build made and from what: kept beside the wheel as `record.json`, read and written
 /// only through ``BuildStore``.
 public struct BuildRecord: Codable, Sendable {
@@ -124,6 +136,8 @@ public struct BuildRecord: Codable, Sendable {
     public var failure: String?
     /// Things a person should know that did not fail the build (an optional module missing at import).
     public var warnings: [String]
+    /// The recipe's patches applied to the sources, in order (nil when there were none).
+    public var patches: [AppliedPatch]?
     public var startedAt: Date
     public var builderVersion: String
 
@@ -153,7 +167,7 @@ public struct BuildRecord: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings
+        case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings, patches
         case toolchainDigest = "toolchain_digest"
         case runtimeDigest = "runtime_digest"
         case derivedRoot = "derived_root"
@@ -187,6 +201,7 @@ public struct BuildRecord: Codable, Sendable {
         outcome = try c.decode(BuildOutcome.self, forKey: .outcome)
         failure = try c.decodeIfPresent(String.self, forKey: .failure)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        patches = try c.decodeIfPresent([AppliedPatch].self, forKey: .patches)
         startedAt = try c.decode(Date.self, forKey: .startedAt)
         builderVersion = try c.decode(String.self, forKey: .builderVersion)
     }

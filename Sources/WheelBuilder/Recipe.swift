@@ -37,6 +37,11 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// nothing, so it installs only where its libraries are (the test install in the runtime
     /// root shows whether they are). For a ceiling-less target and for diagnosing a repair.
     public var repair: Bool?
+    /// Unified diffs applied in order to the extracted sources before the build (`patch -p1`
+    /// semantics). In a file, relative to that file; once loaded by ``RecipeBook``, absolute.
+    public var patches: [String]?
+    /// `"builtin"`: a user recipe that extends the built-in one key by key instead of replacing it.
+    public var extends: String?
     /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
     public var overrides: [Override]?
 
@@ -85,7 +90,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         /// Cores it keeps busy.
         public var cores: Int?
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case memoryGb = "memory_gb"
             case cores
         }
@@ -115,7 +120,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case packages, environment, constraints, overrides
         case bundleLibraries = "bundle_libraries"
         case configSettings = "config_settings"
@@ -126,7 +131,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case sourceLibraries = "source_libraries"
         case resources
         case allowSyscalls = "allow_syscalls"
-        case repair
+        case repair, patches, extends
     }
 
     /// The empty recipe: the defaults.
@@ -154,6 +159,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.resources { result.resources = v }
             if let v = change.allowSyscalls { result.allowSyscalls = v }
             if let v = change.repair { result.repair = v }
+            if let v = change.patches { result.patches = v }
         }
         return result
     }
@@ -161,25 +167,5 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Whether the recipe skips `target`.
     public func skips(_ target: String) -> Bool {
         (skipTargets ?? []).contains { fnmatch($0, target, 0) == 0 }
-    }
-}
-
-/// The recipes of `recipes/`.
-public struct RecipeBook: Sendable {
-    /// The folder.
-    public let directory: String
-
-    /// Creates a book over `directory`.
-    public init(directory: String) { self.directory = directory }
-
-    /// The recipe of a project and the digest of its file ("none" without one).
-    public func recipe(for project: String) throws -> (Recipe, digest: String) {
-        let path = "\(directory)/\(project).json"
-        guard let data = FileManager.default.contents(atPath: path) else { return (.none, "none") }
-        do {
-            return (try JSONDecoder().decode(Recipe.self, from: data), data.withUnsafeBytes { Digest.hex(Digest.sha256($0)) })
-        } catch {
-            throw BuildFailure(stage: .configure, kind: .configuration, reason: "invalid recipe \(path): \(error)", log: nil)
-        }
     }
 }

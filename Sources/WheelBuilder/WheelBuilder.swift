@@ -261,6 +261,8 @@ public final class WheelBuilder: Sendable {
             return TargetBuild(
                 target: job.target, record: job.record, wheelPath: nil, logPath: job.log.path, failure: nil, skipped: "the recipe skips \(job.target)")
         }
+        let applied = try Stages.Patch().run(recipe.patches ?? [], projectRoot: extracted.projectRoot, job: job)
+        job.record.patches = applied.isEmpty ? nil : applied
         let (layers, derivedKey) = try Stages.Roots(environment: environment).run(recipe: recipe, image: image, job: job)
         job.record.derivedRoot = derivedKey
 
@@ -364,6 +366,7 @@ public final class WheelBuilder: Sendable {
         nestedWork.memoryGb = job.memoryGb
         let extracted = try Stages.Extract().run(fetched.path, job: nestedWork)
         let (recipe, _) = try self.recipe(for: resolved.project, version: resolved.version.description, job: nestedWork)
+        _ = try Stages.Patch().run(recipe.patches ?? [], projectRoot: extracted.projectRoot, job: nestedWork)
         let wheel = try Stages.Compile(environment: environment, requirements: requirementsStage(image: image, job: nestedWork))
             .run(
                 base: base, projectRoot: extracted.projectRoot, buildSystem: extracted.buildSystem, recipe: recipe, layers: context.layers,

@@ -120,6 +120,33 @@ extension Stages {
         var hasNativeSources: Bool
     }
 
+    /// prepare: the recipe's patches applied to the extracted sources, in order; a patch that
+    /// does not apply fails the build naming the patch and the hunk, and changes nothing.
+    struct Patch {
+        func run(_ patches: [String], projectRoot: String, job: BuildJob) throws -> [AppliedPatch] {
+            guard !patches.isEmpty else { return [] }
+            return try job.withStage(.prepare, "applying \(patches.count) patch\(patches.count == 1 ? "" : "es") from the recipe") {
+                var applied: [AppliedPatch] = []
+                for path in patches {
+                    let name = (path as NSString).lastPathComponent
+                    guard let bytes = try? Files.readBytes(path, limit: RecipeBook.patchLimit + 1), bytes.count <= RecipeBook.patchLimit,
+                        let text = String(bytes: bytes, encoding: .utf8)
+                    else {
+                        throw BuildFailure(stage: .prepare, kind: .configuration, reason: "the recipe's patch \(path) cannot be read as UTF-8 text of at most 4 MiB")
+                    }
+                    do {
+                        let changed = try SourcePatch(text: text, name: name).apply(to: projectRoot)
+                        job.note("patch \(name) applied: \(changed.joined(separator: ", "))")
+                    } catch {
+                        throw BuildFailure(stage: .prepare, kind: .configuration, reason: "\(error)", log: job.log.path)
+                    }
+                    applied.append(AppliedPatch(file: name, sha256: Digest.hex(Digest.sha256(bytes))))
+                }
+                return applied
+            }
+        }
+    }
+
     /// extract: the sdist unpacked safely (hostile archives refused), its project root and build system.
     struct Extract {
         func run(_ sdist: String, job: BuildJob) throws -> ExtractedSource {
