@@ -22,6 +22,7 @@ public struct FarmConfiguration: Sendable {
         ("home", .string, "the farm's folder: state, images, builds, repository"),
         ("data_dir", .string, "wheelfarm's data folder: toolchains/ and recipes/ (default: beside the installed executable)"),
         ("targets", .list, "targets `build` and the nightly build for"),
+        ("recipes.paths", .list, "folders of your own recipes, searched before the built-in ones (a file replaces the built-in recipe, or with \"extends\": \"builtin\" extends it)"),
         ("jobs", .int, "builds at once (default: from cores and memory)"),
         ("limits.memory_gb", .double, "memory the builds share, GiB (default: 80% of the machine's)"),
         ("limits.cores", .int, "cores the builds share (default: the machine's)"),
@@ -163,6 +164,10 @@ public struct FarmConfiguration: Sendable {
     public var home: String { value("home") ?? Self.defaultHome }
     public var targets: [String] { value("targets")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [] }
     public var publish: Bool { value("repository.publish") == "true" }
+    /// The user's recipe folders, in the order they are searched.
+    public var recipePaths: [String] {
+        value("recipes.paths")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map(Paths.absolute) ?? []
+    }
     public var repositoryURL: String? { value("repository.url") }
     /// Where clients reach the embedded repository; lock files point there.
     public var repositoryPublicURL: String { value("repository.public_url") ?? "http://127.0.0.1:8080" }

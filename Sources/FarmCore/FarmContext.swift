@@ -51,6 +51,18 @@ public final class FarmContext: @unchecked Sendable {
         ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: try dataDirectory()))
     }
 
+    /// The recipes: the user's folders (`recipes.paths`, `--recipes`) before the built-in ones.
+    /// A folder that is not there is an error, not a silent fall-back to the built-in recipes.
+    public func recipeBook() throws -> RecipeBook {
+        for folder in configuration.recipePaths {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw FarmConfigurationError("the recipe folder \(folder) (recipes.paths or --recipes) is not there")
+            }
+        }
+        return RecipeBook(directory: "\(try dataDirectory())/recipes", userDirectories: configuration.recipePaths)
+    }
+
     /// The policies (manylinux, musllinux, and `extra` files).
     public func policies(extra: [String] = []) throws -> PolicyCatalog {
         try PolicyCatalog.load(dataDirectory: try dataDirectory(), extraPolicyFiles: extra)
@@ -86,7 +98,7 @@ public final class FarmContext: @unchecked Sendable {
         let environment = BuildEnvironment(
             layout: layout, toolchains: ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: data)),
             sandbox: NamespaceSandbox(layout: layout), index: IndexClient(configuration: index), wheels: PipWheelFetcher(),
-            policies: try PolicyCatalog.load(dataDirectory: data), recipes: RecipeBook(directory: "\(data)/recipes"),
+            policies: try PolicyCatalog.load(dataDirectory: data), recipes: try recipeBook(),
             patchelf: try Patchelf.locate(), signer: signer, builderVersion: wheelfarmVersion, logLimit: configuration.logLimitBytes,
             explicitIndex: explicit != nil, seccomp: { [layout] allowed in try SeccompPolicy.prepare(in: layout.seccomp, allowed: allowed) },
             progress: progress)

@@ -43,6 +43,10 @@ public struct BuildCommand: ParsableCommand {
     @Option(help: "User name for --repository-url (default: the configuration's repository.username, else __token__).") var username: String?
     @Option(help: "With -r: the jobs' priority; higher runs first when requests share the farm (the nightly uses -10).") var priority = 0
     @Flag(help: "With -r: do not publish even when the configuration says repository.publish = true.") var noPublish = false
+    @Option(
+        name: .customLong("recipes"),
+        help: "A folder of your own recipes, searched before the configuration's recipes.paths and the built-in ones (may be repeated).")
+    var recipeFolders: [String] = []
     @OptionGroup var options: HomeOptions
 
     public init() {}
@@ -71,6 +75,7 @@ public struct BuildCommand: ParsableCommand {
     /// Builds what was asked; returns the exit status.
     public func run(_ context: CommandContext) -> Int32 {
         context.override("jobs", jobs.map(String.init))
+        context.prependRecipeFolders(recipeFolders)
         let farm: FarmContext
         let builder: WheelBuilder
         var requested: [BuildSource] = []

@@ -72,6 +72,10 @@ public struct NightlyCommand: ParsableCommand {
     @Flag(help: "Do not rebuild the toolchain images (use the current ones).") var noRefresh = false
     @Flag(help: "Publish what lands, whatever the configuration says.") var publish = false
     @Option(help: "Also write the JSON report here.") var reportJson: String?
+    @Option(
+        name: .customLong("recipes"),
+        help: "A folder of your own recipes, searched before the configuration's recipes.paths and the built-in ones (may be repeated).")
+    var recipeFolders: [String] = []
     @Option(help: "The jobs' priority: below a CI run's (0) by default, so CI requests sharing the farm go first.") var priority = -10
 
     public init() {}
@@ -79,6 +83,7 @@ public struct NightlyCommand: ParsableCommand {
     public func run() throws {
         let context = CommandContext(options)
         context.override("jobs", jobs.map(String.init))
+        context.prependRecipeFolders(recipeFolders)
         let status = try run(context)
         if status != 0 { throw ExitCode(status) }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FarmCore
 import Foundation
+import WheelfarmBasics
 
 /// The root command: a wheel-building farm for binary Python packages.
 public struct Wheelfarm: AsyncParsableCommand {
@@ -23,7 +24,7 @@ public struct Wheelfarm: AsyncParsableCommand {
             DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
             PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
             StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
-            TrackCommand.self, NightlyCommand.self, LockCommand.self, BundleCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self
+            TrackCommand.self, NightlyCommand.self, RecipeCommand.self, LockCommand.self, BundleCommand.self, GCCommand.self, ConfigCommand.self, FarmBenchCommand.self
         ])
 
     public init() {}
@@ -101,6 +102,14 @@ public final class CommandContext: @unchecked Sendable {
     func override(_ key: String, _ value: String?) {
         guard let value else { return }
         lock.withLock { flags[key] = value }
+    }
+
+    /// `--recipes` folders: searched before the configured `recipes.paths`. The configuration
+    /// is read here once, without the flag, to learn those.
+    func prependRecipeFolders(_ folders: [String]) {
+        guard !folders.isEmpty else { return }
+        let configured = (try? FarmConfiguration(configPath: configPath, homeFlag: homeFlag, flags: lock.withLock { flags }))?.recipePaths ?? []
+        override("recipes.paths", (folders.map(Paths.absolute) + configured).joined(separator: ","))
     }
 
     /// The farm: the configuration (file, environment, flags) and the home, resolved once.

@@ -20,6 +20,8 @@ final class PipelineHarness: @unchecked Sendable {
     let toolchains: FixtureToolchains
     let layout: FarmLayout
     let recipes: String
+    /// The user's recipe folders, searched before `recipes`.
+    var userRecipes: [String] = []
     /// What the scripted backend builds: a wheel name and its bytes, per build run.
     nonisolated(unsafe) var makeWheel: (SandboxConfiguration) throws -> (String, [UInt8])
     /// The backend's answer to get_requires_for_build_wheel, written on the control channel.
@@ -55,7 +57,7 @@ final class PipelineHarness: @unchecked Sendable {
         let environment = BuildEnvironment(
             layout: layout, toolchains: toolchains, sandbox: sandbox, index: IndexClient(configuration: index.configuration, transport: index, clock: clock),
             wheels: wheels, clock: clock, policies: try PolicyCatalog.load(dataDirectory: TestSupport.repositoryRoot),
-            recipes: RecipeBook(directory: recipes), patchelf: nil, signer: nil, builderVersion: "test")
+            recipes: RecipeBook(directory: recipes, userDirectories: userRecipes), patchelf: nil, signer: nil, builderVersion: "test")
         return WheelBuilder(environment: environment)
     }
 
@@ -205,6 +207,66 @@ final class BuildPipelineTests: XCTestCase {
         let changed = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first)
         XCTAssertNil(changed.skipped)
         XCTAssertGreaterThan(harness.sandbox.runs.count, runs)
+    }
+
+    func testAUserRecipeReplacesOrExtendsTheBuiltInOneAndChangesTheKey() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        try Files.writeAtomically(Array(#"{"environment": {"A": "1"}, "test_command": "true"}"#.utf8), to: "\(harness.recipes)/demo.json")
+        XCTAssertNil(try harness.build("demo==1.0").first?.failure)
+        let builtinDigest = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first).record.recipeDigest
+        let user = "\(harness.work.path)/mine"
+        try FileManager.default.createDirectory(atPath: user, withIntermediateDirectories: true)
+        harness.userRecipes = [user]
+        // A user file extending the built-in one: both keys; the key changed, so it is built again.
+        try Files.writeAtomically(Array(#"{"extends": "builtin", "environment": {"B": "2"}}"#.utf8), to: "\(user)/demo.json")
+        let extended = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first)
+        XCTAssertNil(extended.skipped)
+        XCTAssertNotEqual(extended.record.recipeDigest, builtinDigest)
+        let build = try XCTUnwrap(harness.sandbox.runs.last(where: \.isBuild))
+        XCTAssertEqual(build.environment["A"], "1")
+        XCTAssertEqual(build.environment["B"], "2")
+        // Without "extends" it replaces: A is gone.
+        try Files.writeAtomically(Array(#"{"environment": {"B": "2"}}"#.utf8), to: "\(user)/demo.json")
+        let replaced = try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first)
+        XCTAssertNil(replaced.skipped)
+        XCTAssertNil(try XCTUnwrap(harness.sandbox.runs.last(where: \.isBuild)).environment["A"])
+        XCTAssertNotEqual(replaced.record.recipeDigest, extended.record.recipeDigest)
+        // A misspelt key fails the build at configure, naming the file and line.
+        try Files.writeAtomically(Array("{\n  \"enviroment\": {}\n}".utf8), to: "\(user)/demo.json")
+        let refused = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
+        XCTAssertEqual(refused.stage, .configure)
+        XCTAssertTrue(refused.reason.contains("\(user)/demo.json:2: unknown key \"enviroment\" (did you mean \"environment\"?)"), refused.reason)
+    }
+
+    func testPatchesAreAppliedBeforeTheBuildAndRecordedAndABadOneFailsAtPrepare() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "A = 1\nB = 2\n"])
+        let patch = "--- a/demo/__init__.py\n+++ b/demo/__init__.py\n@@ -1,2 +1,3 @@\n A = 1\n+PATCHED = True\n B = 2\n"
+        try FileManager.default.createDirectory(atPath: "\(harness.recipes)/patches", withIntermediateDirectories: true)
+        try Files.writeAtomically(Array(patch.utf8), to: "\(harness.recipes)/patches/demo.patch")
+        try Files.writeAtomically(Array(#"{"patches": ["patches/demo.patch"]}"#.utf8), to: "\(harness.recipes)/demo.json")
+        var seen = ""
+        let scratch = "\(harness.work.path)/wheels"
+        harness.makeWheel = { config in
+            let source = try XCTUnwrap(config.mounts.first { $0.destination == "/src" }).source
+            seen = try String(contentsOfFile: "\(source)/demo-1.0/demo/__init__.py", encoding: .utf8)
+            let path = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: scratch)
+            return ((path as NSString).lastPathComponent, try Files.readBytes(path))
+        }
+        let built = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(built.failure, "\(String(describing: built.failure))")
+        XCTAssertEqual(seen, "A = 1\nPATCHED = True\nB = 2\n")
+        XCTAssertEqual(built.record.patches, [AppliedPatch(file: "demo.patch", sha256: Digest.hex(Digest.sha256(Array(patch.utf8))))])
+        // The patch is part of the key: changed, the build is not reused.
+        let other = patch.replacingOccurrences(of: "True", with: "False")
+        try Files.writeAtomically(Array(other.utf8), to: "\(harness.recipes)/patches/demo.patch")
+        XCTAssertNil(try XCTUnwrap(try harness.build("demo==1.0", reuse: true).first).skipped)
+        // A patch whose lines are not in the file fails at prepare, naming the patch and the hunk.
+        try Files.writeAtomically(Array(patch.replacingOccurrences(of: " B = 2", with: " C = 3").utf8), to: "\(harness.recipes)/patches/demo.patch")
+        let failed = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
+        XCTAssertEqual(failed.stage, .prepare)
+        XCTAssertTrue(failed.reason.contains("patch demo.patch: hunk #1 for demo/__init__.py"), failed.reason)
     }
 
     func testStageTimingsAreRecordedOnceEachAndNestedBuildsApart() throws {

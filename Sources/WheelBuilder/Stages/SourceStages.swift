@@ -132,7 +132,8 @@ extension Stages {
                     guard let bytes = try? Files.readBytes(path, limit: RecipeBook.patchLimit + 1), bytes.count <= RecipeBook.patchLimit,
                         let text = String(bytes: bytes, encoding: .utf8)
                     else {
-                        throw BuildFailure(stage: .prepare, kind: .configuration, reason: "the recipe's patch \(path) cannot be read as UTF-8 text of at most 4 MiB")
+                        throw BuildFailure(
+                            stage: .prepare, kind: .configuration, reason: "the recipe's patch \(path) cannot be read as UTF-8 text of at most 4 MiB")
                     }
                     do {
                         let changed = try SourcePatch(text: text, name: name).apply(to: projectRoot)
