@@ -114,7 +114,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "WheelfarmCommands", "FarmCore", "Signing", .product(name: "ArgumentParser", package: "swift-argument-parser"), "WheelAudit", "WheelArchive",
-                "WheelfarmBasics", "PackagingModel", "TestSupport"
+                "WheelfarmBasics", "PackagingModel", "TestSupport", "WheelBuilder"
             ])
     ],
     swiftLanguageModes: [.v6]

@@ -164,8 +164,10 @@ public struct RecipeCommand: ParsableCommand {
             }
             let project = ProjectName.normalise(requirement.name)
             do {
-                let book = try context.farm().recipeBook()
-                guard let folder = dir.map(Paths.absolute) ?? book.userDirectories.first else {
+                // Not the farm's recipe book: that refuses a configured folder not made yet, which this makes.
+                let farm = try context.farm()
+                let book = RecipeBook(directory: "\(try farm.dataDirectory())/recipes")
+                guard let folder = dir.map(Paths.absolute) ?? farm.configuration.recipePaths.first else {
                     throw ValidationError("name the folder with --dir, or set recipes.paths in the configuration")
                 }
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -177,7 +179,9 @@ public struct RecipeCommand: ParsableCommand {
                     else { throw ValidationError("\(path) is not a JSON object: fix it first (wheelfarm recipe check \(folder))") }
                     fields = object
                 } else if FileManager.default.fileExists(atPath: "\(book.directory)/\(project).json") {
+                    // Extending keeps the built-in settings; its packages are copied, as a list replaces a list.
                     fields["extends"] = "builtin"
+                    fields["packages"] = try RecipeBook(directory: book.directory).recipe(for: project).0.packages ?? []
                 }
                 var packages = fields["packages"] as? [String] ?? []
                 let added = package.filter { !packages.contains($0) }

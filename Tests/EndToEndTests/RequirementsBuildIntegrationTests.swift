@@ -7,6 +7,7 @@ import Signing
 import TestSupport
 import WheelArchive
 import WheelAudit
+import WheelBuilder
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
@@ -26,7 +27,8 @@ final class RequirementsBuildIntegrationTests: XCTestCase {
     func run(_ arguments: [String]) throws -> Int32 {
         var command = try BuildCommand.parse(arguments)
         try command.validate()
-        return command.run(CommandContext(capturing: false, home: nil))
+        // The command's own --home: a context without it would build in the default home.
+        return command.run(CommandContext(capturing: false, home: command.options.home))
     }
 
     func report(_ path: String) throws -> [[String: Any]] {
@@ -73,5 +75,38 @@ final class RequirementsBuildIntegrationTests: XCTestCase {
         XCTAssertTrue((failure["failure"] as? String)?.contains("--hash") == true, "\(failure)")
         try "six==1.16.0\n--extra-index-url https://example.invalid/simple\n".write(toFile: "\(work.path)/bad.txt", atomically: true, encoding: .utf8)
         XCTAssertEqual(try run(["-r", "\(work.path)/bad.txt", "--target", Self.target, "--home", home]), 2)
+    }
+
+    /// A user recipe folder (`--recipes`) with a patch, built for real: the patch reaches the
+    /// wheel, the record names it, the changed recipe is a new build key (then reused), and a
+    /// patch that no longer applies fails at prepare naming its hunk.
+    func testAUserRecipeWithAPatchBuildsForReal() throws {
+        let home = try home()
+        let work = try TemporaryDirectory(prefix: "wf-req-recipes")
+        let recipes = "\(work.path)/recipes"
+        try FileManager.default.copyItem(atPath: "\(TestSupport.repositoryRoot)/Tests/Fixtures/recipes", toPath: recipes)
+        try "markupsafe==3.0.2\n".write(toFile: "\(work.path)/requirements.txt", atomically: true, encoding: .utf8)
+        let arguments = ["-r", "\(work.path)/requirements.txt", "--target", Self.target, "--home", home, "--recipes", recipes]
+        XCTAssertEqual(try run(arguments + ["--report-json", "\(work.path)/first.json"]), 0)
+        let row = try XCTUnwrap(try report("\(work.path)/first.json").first)
+        XCTAssertEqual(row["status"] as? String, "built", "a recipe of its own is another build key: \(row)")
+        let wheelPath = try XCTUnwrap(row["path"] as? String)
+        let record = try XCTUnwrap(try BuildStore(layout: FarmLayout(path: home)).record(in: Paths.parent(wheelPath)))
+        let patchBytes = try Files.readBytes("\(recipes)/markupsafe-mark.patch")
+        XCTAssertEqual(record.patches, [AppliedPatch(file: "markupsafe-mark.patch", sha256: Digest.hex(Digest.sha256(patchBytes)))])
+        let wheel = try Wheel(path: wheelPath, selection: .everything)
+        XCTAssertTrue(String(decoding: wheel.content(of: "markupsafe/__init__.py") ?? [], as: UTF8.self).contains("WHEELFARM_PATCHED = \"yes\""))
+        XCTAssertTrue(wheel.members.contains { $0.path.hasPrefix("markupsafe/_speedups") && $0.path.hasSuffix(".so") })
+
+        // Unchanged: reused. A patch that no longer applies: failed at prepare, naming the hunk.
+        XCTAssertEqual(try run(arguments + ["--report-json", "\(work.path)/second.json"]), 0)
+        XCTAssertEqual(try report("\(work.path)/second.json").first?["status"] as? String, "already built")
+        let broken = String(decoding: patchBytes, as: UTF8.self).replacingOccurrences(of: " import string\n", with: " import strings\n")
+        try Files.writeAtomically(Array(broken.utf8), to: "\(recipes)/markupsafe-mark.patch")
+        XCTAssertEqual(try run(arguments + ["--report-json", "\(work.path)/third.json"]), 1)
+        let failed = try XCTUnwrap(try report("\(work.path)/third.json").first)
+        XCTAssertEqual(failed["status"] as? String, "failed")
+        XCTAssertTrue(
+            (failed["failure"] as? String)?.contains("patch markupsafe-mark.patch: hunk #1 for src/markupsafe/__init__.py") == true, "\(failed)")
     }
 }

@@ -87,6 +87,41 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(context.output.contains("limit_mb = 64  # default"), context.output)
     }
 
+    /// Your recipe folder: `recipe add` extends the built-in recipe, `recipe show` says where each
+    /// key came from, `recipe check` names a misspelt key with its line, and a folder that is not
+    /// there is an error rather than the built-in recipes alone.
+    func testRecipeAddShowCheckOverAUserFolder() throws {
+        let mine = "\(work.path)/mine"
+        let config = "\(work.path)/recipes.toml"
+        try Files.writeAtomically(
+            Array("home = \"\(work.path)/home\"\ndata_dir = \"\(TestSupport.repositoryRoot)\"\n[recipes]\npaths = [\"\(mine)\"]\n".utf8), to: config)
+        let add = CommandContext(capturing: true, config: config)
+        XCTAssertEqual(try RecipeCommand.Add.parse(["pyyaml", "--package", "libfoo-dev"]).run(add), 0, add.errors)
+        let written = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(mine)/pyyaml.json"))) as? [String: Any])
+        XCTAssertEqual(written["extends"] as? String, "builtin")
+        XCTAssertEqual(written["packages"] as? [String], ["libyaml-dev", "libfoo-dev"])
+
+        let show = CommandContext(capturing: true, config: config)
+        XCTAssertEqual(try RecipeCommand.Show.parse(["PyYAML"]).run(show), 0, show.errors)
+        XCTAssertTrue(show.output.contains("from: \(TestSupport.repositoryRoot)/recipes/pyyaml.json + \(mine)/pyyaml.json"), show.output)
+        XCTAssertTrue(show.output.contains("  packages: \(mine)/pyyaml.json"), show.output)
+        XCTAssertTrue(show.output.contains("  test_command: \(TestSupport.repositoryRoot)/recipes/pyyaml.json"), show.output)
+        let builtinDigest = try RecipeBook(directory: "\(TestSupport.repositoryRoot)/recipes").recipe(for: "pyyaml").digest
+        XCTAssertFalse(show.output.contains(builtinDigest), "the user's file changes the digest")
+
+        let check = CommandContext(capturing: true, config: config)
+        XCTAssertEqual(try RecipeCommand.Check.parse([]).run(check), 0, check.output)
+        try Files.writeAtomically(Array("{\n  \"packages\": [],\n  \"tests_command\": \"true\"\n}\n".utf8), to: "\(mine)/six.json")
+        let bad = CommandContext(capturing: true, config: config)
+        XCTAssertEqual(try RecipeCommand.Check.parse([mine]).run(bad), 1)
+        XCTAssertTrue(bad.output.contains("\(mine)/six.json:3: unknown key \"tests_command\" (did you mean \"test_command\"?)"), bad.output)
+
+        let missing = CommandContext(capturing: true, config: config)
+        XCTAssertEqual(try RecipeCommand.Show.parse(["six", "--recipes", "\(work.path)/nowhere"]).run(missing), 2)
+        XCTAssertTrue(missing.errors.contains("\(work.path)/nowhere"), missing.errors)
+    }
+
     func testTheRootHelpListsEveryExitStatus() {
         let help = Wheelfarm.helpMessage()
         for status in ["0 ", "1 ", "2 ", "3 ", "4 ", "64 ", "75 ", "124 "] { XCTAssertTrue(help.contains("  \(status)"), "\(status)missing:\n\(help)") }
