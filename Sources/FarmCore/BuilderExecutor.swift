@@ -29,11 +29,12 @@ public struct BuilderExecutor: JobExecutor {
     static func result(_ build: TargetBuild) -> ExecutionResult {
         let version = build.record.version.isEmpty ? nil : build.record.version
         if let failure = build.failure {
+            let reason = failure.reason + (failure.suggestion.map { RequestRow.fixSeparator + $0 } ?? "")
             switch failure.kind {
             case .deferred: return .deferred(failure.reason)
             case .transient:
-                return .finished(.failed(kind: .transient, stage: failure.stage.rawValue, reason: failure.reason, log: build.logPath), version: version)
-            default: return .finished(.failed(kind: .permanent, stage: failure.stage.rawValue, reason: failure.reason, log: build.logPath), version: version)
+                return .finished(.failed(kind: .transient, stage: failure.stage.rawValue, reason: reason, log: build.logPath), version: version)
+            default: return .finished(.failed(kind: .permanent, stage: failure.stage.rawValue, reason: reason, log: build.logPath), version: version)
             }
         }
         let wheel = build.wheelPath.map { ($0 as NSString).lastPathComponent }

@@ -22,11 +22,11 @@ public struct FarmConfiguration: Sendable {
         ("home", .string, "the farm's folder: state, images, builds, repository"),
         ("data_dir", .string, "wheelfarm's data folder: toolchains/ and recipes/ (default: beside the installed executable)"),
         ("targets", .list, "targets `build` and the nightly build for"),
+        ("jobs", .int, "builds at once (default: from cores and memory)"),
         (
             "recipes.paths", .list,
             "folders of your own recipes, searched before the built-in ones (a file replaces the built-in recipe, or with \"extends\": \"builtin\" extends it)"
         ),
-        ("jobs", .int, "builds at once (default: from cores and memory)"),
         ("limits.memory_gb", .double, "memory the builds share, GiB (default: 80% of the machine's)"),
         ("limits.cores", .int, "cores the builds share (default: the machine's)"),
         ("retry.max_attempts", .int, "attempts of a job failing transiently"),

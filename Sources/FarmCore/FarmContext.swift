@@ -101,6 +101,7 @@ public final class FarmContext: @unchecked Sendable {
             policies: try PolicyCatalog.load(dataDirectory: data), recipes: try recipeBook(),
             patchelf: try Patchelf.locate(), signer: signer, builderVersion: wheelfarmVersion, logLimit: configuration.logLimitBytes,
             explicitIndex: explicit != nil, seccomp: { [layout] allowed in try SeccompPolicy.prepare(in: layout.seccomp, allowed: allowed) },
+            contents: DebianMirror.host().map { ContentsIndex(cache: "\(layout.path)/cache/contents", mirror: $0) },
             progress: progress)
         return WheelBuilder(environment: environment)
     }

@@ -29,11 +29,16 @@ public struct RequestRow: Codable, Sendable, Equatable {
     public var stage: String?
     public var failure: String?
     public var log: String?
+    /// What to do about the failure, when the farm can tell (the Debian package of a missing header).
+    public var suggestion: String?
     /// The farm's job (for `wheelfarm logs`, `retry`).
     public var job: Int64?
 
+    /// What separates a failure's reason from its fix in a job's stored reason.
+    public static let fixSeparator = " | fix: "
+
     enum CodingKeys: String, CodingKey {
-        case requirement, origin, target, project, version, wheel, path, sha256, seconds, stage, failure, log, job
+        case requirement, origin, target, project, version, wheel, path, sha256, seconds, stage, failure, log, job, suggestion
         case outcome = "status"
     }
 
@@ -61,6 +66,11 @@ public struct RequestRow: Codable, Sendable, Equatable {
         seconds = job.startedAt.map { (job.finishedAt ?? $0) - $0 } ?? 0
         stage = failed ? job.stage : nil
         failure = failed || outcome == .skipped ? (job.reason ?? job.state.rawValue) : nil
+        // The job store keeps one reason: a fix the build found travels after a separator.
+        if let text = failure, let split = text.range(of: Self.fixSeparator) {
+            failure = String(text[..<split.lowerBound])
+            suggestion = String(text[split.upperBound...])
+        }
         log = failed ? job.logPath : nil
         self.job = job.number
     }

@@ -32,15 +32,19 @@ public struct BuildEnvironment: Sendable {
     /// The seccomp filter of the build's sandbox runs, given the system calls a recipe allows
     /// besides the usual (nil: none, for fakes that run nothing).
     public var seccomp: (@Sendable (Set<String>) throws -> SeccompPolicy)?
+    /// Debian's index of package contents, searched when a build fails for something missing
+    /// (nil: no diagnosis, for fakes without a mirror).
+    public var contents: (any PackageContentsSearch)?
 
     public init(
         layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,
         clock: any Clock = SystemClock(), policies: PolicyCatalog, recipes: RecipeBook, patchelf: Patchelf?, signer: MinisignKey?,
         builderVersion: String, logLimit: Int = 64 << 20, explicitIndex: Bool = false,
-        seccomp: (@Sendable (Set<String>) throws -> SeccompPolicy)? = nil,
+        seccomp: (@Sendable (Set<String>) throws -> SeccompPolicy)? = nil, contents: (any PackageContentsSearch)? = nil,
         progress: @escaping @Sendable (String, String) -> Void = { _, _ in }
     ) {
         self.seccomp = seccomp
+        self.contents = contents
         self.layout = layout
         self.toolchains = toolchains
         self.sandbox = sandbox
@@ -57,6 +61,13 @@ public struct BuildEnvironment: Sendable {
         self.progress = progress
     }
 }
+
+/// Lines of a Debian suite's package contents index holding any of some fixed strings.
+public protocol PackageContentsSearch: Sendable {
+    func lines(containing patterns: [String], suite: String, architecture: String, limit: Int) throws -> [String]
+}
+
+extension ContentsIndex: PackageContentsSearch {}
 
 /// What fetching requirement wheels gave.
 public enum WheelFetchResult: Sendable, Equatable {

@@ -30,6 +30,9 @@ public struct BuildFailure: Error, CustomStringConvertible, Sendable {
     public var reason: String
     /// The full log, when there is one.
     public var log: String?
+    /// What to do about it, when the farm can tell (a missing header's Debian package and the
+    /// `wheelfarm recipe add` line that adds it).
+    public var suggestion: String?
 
     public init(stage: BuildStage, kind: Kind, reason: String, log: String? = nil) {
         self.stage = stage
@@ -38,7 +41,7 @@ public struct BuildFailure: Error, CustomStringConvertible, Sendable {
         self.log = log
     }
 
-    public var description: String { "\(stage.rawValue): \(reason)" }
+    public var description: String { "\(stage.rawValue): \(reason)" + (suggestion.map { "; fix: \($0)" } ?? "") }
 }
 
 /// A build requirement as used: name, version and the wheel's sha256.
@@ -136,6 +139,8 @@ public struct BuildRecord: Codable, Sendable {
     public var failure: String?
     /// Things a person should know that did not fail the build (an optional module missing at import).
     public var warnings: [String]
+    /// What to do about a failure, when the farm can tell.
+    public var suggestion: String?
     /// The recipe's patches applied to the sources, in order (nil when there were none).
     public var patches: [AppliedPatch]?
     public var startedAt: Date
@@ -167,7 +172,7 @@ public struct BuildRecord: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings, patches
+        case project, version, target, sdist, wheel, pure, grafted, timings, stages, outcome, failure, warnings, patches, suggestion
         case toolchainDigest = "toolchain_digest"
         case runtimeDigest = "runtime_digest"
         case derivedRoot = "derived_root"
@@ -202,6 +207,7 @@ public struct BuildRecord: Codable, Sendable {
         failure = try c.decodeIfPresent(String.self, forKey: .failure)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         patches = try c.decodeIfPresent([AppliedPatch].self, forKey: .patches)
+        suggestion = try c.decodeIfPresent(String.self, forKey: .suggestion)
         startedAt = try c.decode(Date.self, forKey: .startedAt)
         builderVersion = try c.decode(String.self, forKey: .builderVersion)
     }

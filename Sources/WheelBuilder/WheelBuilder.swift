@@ -213,7 +213,12 @@ public final class WheelBuilder: Sendable {
             job.log.finish()
             return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: job.log.path, failure: failure, skipped: nil)
         } catch {
-            let failure = error as? BuildFailure ?? BuildFailure(stage: .configure, kind: .configuration, reason: "\(error)")
+            var failure = error as? BuildFailure ?? BuildFailure(stage: .configure, kind: .configuration, reason: "\(error)")
+            if let suggestion = diagnose(failure, job: job) {
+                failure.suggestion = suggestion
+                job.record.suggestion = suggestion
+                job.note("missing: \(suggestion)")
+            }
             job.record.outcome = .failed
             job.record.failure = failure.description
             job.note("FAILED at \(failure.stage.rawValue): \(failure.reason)")
@@ -300,6 +305,27 @@ public final class WheelBuilder: Sendable {
         if rename(job.log.path, logPath) != 0 { try Files.writeAtomically(try Files.readBytes(job.log.path), to: logPath) }
         try BuildStore(layout: environment.layout).write(job.record, in: destination)
         return TargetBuild(target: job.target, record: job.record, wheelPath: stored.path, logPath: logPath, failure: nil, skipped: nil)
+    }
+
+    /// For a build or preparation that failed: what its log says was missing, looked up in the
+    /// target suite's Debian contents index, as a fix to run. Nil when nothing is recognised,
+    /// nothing is found, or the index cannot be had (a diagnosis never fails a build twice).
+    func diagnose(_ failure: BuildFailure, job: BuildJob) -> String? {
+        guard let contents = environment.contents, failure.kind == .build, failure.stage == .build || failure.stage == .prepare,
+            let bytes = try? Files.readBytes(job.log.path, limit: 256 << 20)
+        else { return nil }
+        let missing = MissingDependencies.scan(String(decoding: bytes, as: UTF8.self))
+        guard !missing.isEmpty else { return nil }
+        guard
+            let lines = try? contents.lines(
+                containing: missing.flatMap(\.contentsPatterns), suite: job.spec.suite, architecture: job.spec.debianArchitecture, limit: 2000)
+        else {
+            job.note("the Debian contents index could not be searched for \(missing.map(\.description).joined(separator: ", "))")
+            return nil
+        }
+        let found = missing.map { ($0, MissingDependencies.packages(for: $0, in: lines)) }
+        let project = job.record.project.isEmpty ? "PROJECT" : job.record.project
+        return MissingDependencies.suggestion(project: project, found: found, baseline: job.spec.tagCeiling)
     }
 
     /// The recipe of a project for this version and target, checked.

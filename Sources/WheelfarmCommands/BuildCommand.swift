@@ -114,6 +114,7 @@ public struct BuildCommand: ParsableCommand {
                     context.out("[\(result.target)] skipped \(result.name): \(skipped)")
                 } else if let failure = result.failure {
                     context.out("[\(result.target)] FAILED \(result.name) at \(failure.stage.rawValue): \(failure.reason)")
+                    if let suggestion = failure.suggestion { context.out("[\(result.target)] fix: \(suggestion)") }
                     if let text = Files.readText(result.logPath, limit: 256 << 20) {
                         let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
                         context.out("---- last lines of the build log ----\n\(tail)\n---- full log: \(result.logPath)")
