@@ -35,6 +35,9 @@ public struct BuildEnvironment: Sendable {
     /// Debian's index of package contents, searched when a build fails for something missing
     /// (nil: no diagnosis, for fakes without a mirror).
     public var contents: (any PackageContentsSearch)?
+    /// The machine's memory: a build killed at its memory limit is tried once more with double
+    /// the limit only when the machine has that much.
+    public var machineMemoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory
 
     public init(
         layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,

@@ -207,14 +207,41 @@ public final class WheelBuilder: Sendable {
         }
         defer { try? SafeRemoval.remove(work) }
         do {
-            return try run(source, job: job, prereleases: prereleases, hashes: hashes, reuse: reuse)
+            do {
+                return try run(source, job: job, prereleases: prereleases, hashes: hashes, reuse: reuse)
+            } catch let failure as BuildFailure where failure.kind == .build && job.memoryExceededGb != nil && job.memoryRetryGb == nil {
+                // Killed at the memory limit: once more with double, when the machine has it.
+                guard let limit = job.memoryExceededGb, Double(environment.machineMemoryBytes) / Double(1 << 30) >= limit * 2 else { throw failure }
+                job.note("the build exceeded its memory limit of \(Self.gib(limit)) GiB: trying once more with \(Self.gib(limit * 2)) GiB")
+                job.memoryRetryGb = limit * 2
+                job.memoryExceededGb = nil
+                job.record.stages = []
+                job.record.timings = [:]
+                // A clean work folder, but the log (which lives there) goes on.
+                for entry in try FileManager.default.contentsOfDirectory(atPath: work) where "\(work)/\(entry)" != job.log.path {
+                    try SafeRemoval.remove("\(work)/\(entry)")
+                }
+                var result = try run(source, job: job, prereleases: prereleases, hashes: hashes, reuse: reuse)
+                let hint = "needed more than \(Self.gib(limit)) GiB: built on a second attempt with \(Self.gib(limit * 2)) GiB; "
+                    + "\"resources\": {\"memory_gb\": \(Self.gib(limit * 2))} in the recipe reserves it from the start"
+                result.record.warnings.append(hint)
+                if let wheelPath = result.wheelPath {
+                    try? BuildStore(layout: environment.layout).write(result.record, in: Paths.parent(wheelPath))
+                }
+                return result
+            }
         } catch let failure as BuildFailure where failure.kind == .deferred || failure.kind == .cancelled {
             // Nothing was built: nothing to keep.
             job.log.finish()
             return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: job.log.path, failure: failure, skipped: nil)
         } catch {
             var failure = error as? BuildFailure ?? BuildFailure(stage: .configure, kind: .configuration, reason: "\(error)")
-            if let suggestion = diagnose(failure, job: job) {
+            if let limit = job.memoryExceededGb {
+                failure.suggestion =
+                    "the build needs more than \(Self.gib(limit)) GiB\(job.memoryRetryGb != nil ? " (a second attempt had that much)" : ""): "
+                    + "declare \"resources\": {\"memory_gb\": N} in the recipe (the scheduler then reserves it), or lower the build's parallelism in its environment"
+                job.record.suggestion = failure.suggestion
+            } else if let suggestion = diagnose(failure, job: job) {
                 failure.suggestion = suggestion
                 job.record.suggestion = suggestion
                 job.note("missing: \(suggestion)")
@@ -350,6 +377,11 @@ public final class WheelBuilder: Sendable {
         }
         job.memoryGb = recipe.resources?.memoryGb
         return (recipe, digest)
+    }
+
+    /// A GiB figure as a person writes it: 4, 8, 2.5.
+    static func gib(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
     }
 
     /// Asks the scheduler whether this build may go on (the same key may be building elsewhere).

@@ -28,7 +28,14 @@ final class PipelineHarness: @unchecked Sendable {
     nonisolated(unsafe) var hookAnswer: String = #"{"requires": []}"# + "\n" + #"{"building": true}"# + "\n"
     /// What the build "prints".
     nonisolated(unsafe) var buildOutput = "compiling...\n"
+    /// Outcomes the next build runs end with instead of building (a memory kill, say).
+    nonisolated(unsafe) var failingBuilds: [SandboxOutcome] = []
+    /// The machine's memory as the builder sees it.
+    var machineMemory: UInt64 = 64 << 30
     lazy var sandbox = ScriptedSandbox(clock: clock) { [unowned self] config in
+        if config.isBuild, !self.failingBuilds.isEmpty {
+            return ScriptedRun(outcome: self.failingBuilds.removeFirst(), output: "cc1plus: out of memory\n", control: self.hookAnswer, seconds: 5)
+        }
         if config.isBuild {
             let (name, bytes) = try self.makeWheel(config)
             return ScriptedRun(output: self.buildOutput, control: self.hookAnswer, files: ["/tmp/wheelfarm-out/\(name)": bytes], seconds: 5)
@@ -54,10 +61,11 @@ final class PipelineHarness: @unchecked Sendable {
     }
 
     func builder() throws -> WheelBuilder {
-        let environment = BuildEnvironment(
+        var environment = BuildEnvironment(
             layout: layout, toolchains: toolchains, sandbox: sandbox, index: IndexClient(configuration: index.configuration, transport: index, clock: clock),
             wheels: wheels, clock: clock, policies: try PolicyCatalog.load(dataDirectory: TestSupport.repositoryRoot),
             recipes: RecipeBook(directory: recipes, userDirectories: userRecipes), patchelf: nil, signer: nil, builderVersion: "test")
+        environment.machineMemoryBytes = machineMemory
         return WheelBuilder(environment: environment)
     }
 
@@ -267,6 +275,30 @@ final class BuildPipelineTests: XCTestCase {
         let failed = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
         XCTAssertEqual(failed.stage, .prepare)
         XCTAssertTrue(failed.reason.contains("patch demo.patch: hunk #1 for demo/__init__.py"), failed.reason)
+    }
+
+    func testABuildKilledAtTheMemoryLimitIsTriedOnceMoreWithDouble() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        harness.failingBuilds = [.memoryExceeded(bytes: 4 << 30)]
+        let built = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(built.failure, "\(String(describing: built.failure))")
+        let limits = harness.sandbox.runs.filter(\.isBuild).map(\.limits.memoryBytes)
+        XCTAssertEqual(limits, [4 << 30, 8 << 30])
+        XCTAssertTrue(built.record.warnings.contains { $0.contains("\"memory_gb\": 8") }, "\(built.record.warnings)")
+        let stored = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: Paths.parent(try XCTUnwrap(built.wheelPath))))
+        XCTAssertEqual(stored.warnings, built.record.warnings)
+
+        // Killed twice: failed, saying what to declare. A machine without double the memory does not retry.
+        harness.failingBuilds = [.memoryExceeded(bytes: 4 << 30), .memoryExceeded(bytes: 8 << 30)]
+        let twice = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
+        XCTAssertTrue(twice.suggestion?.contains("more than 8 GiB (a second attempt had that much)") == true, "\(twice)")
+        harness.machineMemory = 6 << 30
+        harness.failingBuilds = [.memoryExceeded(bytes: 4 << 30)]
+        let runs = harness.sandbox.runs.filter(\.isBuild).count
+        let small = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
+        XCTAssertEqual(harness.sandbox.runs.filter(\.isBuild).count, runs + 1)
+        XCTAssertTrue(small.suggestion?.contains("\"memory_gb\": N") == true, "\(small)")
     }
 
     func testStageTimingsAreRecordedOnceEachAndNestedBuildsApart() throws {

@@ -15,6 +15,10 @@ final class BuildJob: @unchecked Sendable {
     var nested: String?
     /// The memory the recipe declares, once the recipe is known.
     var memoryGb: Double?
+    /// The memory of a second attempt after the first exceeded its limit (wins over the recipe's).
+    var memoryRetryGb: Double?
+    /// The memory limit a sandbox run of this job was killed at, if one was.
+    var memoryExceededGb: Double?
     var compilerPinnedToGcc = false
     /// System calls the recipe allows besides the usual (`allow_syscalls`).
     var allowedSyscalls: Set<String> = []
@@ -60,7 +64,7 @@ final class BuildJob: @unchecked Sendable {
         controlChannel: Bool = false, collect: OutputCollection? = nil, also: ((ArraySlice<UInt8>) -> Void)? = nil
     ) throws -> SandboxResult {
         // A recipe declaring more memory than the usual 4 GiB gets it (the scheduler reserved it).
-        let memory = max(Int64(4) << 30, Int64((memoryGb ?? 0) * Double(1 << 30)))
+        let memory = max(Int64(4) << 30, Int64((memoryRetryGb ?? memoryGb ?? 0) * Double(1 << 30)))
         var config = SandboxConfiguration(
             layers: layers, command: command, environment: variables, mounts: mounts,
             limits: SandboxLimits(wallSeconds: wall, memoryBytes: memory, maxProcesses: 2048, diskBytes: 8 << 30))
@@ -75,6 +79,7 @@ final class BuildJob: @unchecked Sendable {
             also?(chunk)
         }
         note("-- sandbox: \(result.outcome) in \(String(format: "%.1f", result.seconds)) s")
+        if case .memoryExceeded = result.outcome { memoryExceededGb = Double(memory) / Double(1 << 30) }
         return result
     }
 }
