@@ -222,7 +222,8 @@ public final class WheelBuilder: Sendable {
                     try SafeRemoval.remove("\(work)/\(entry)")
                 }
                 var result = try run(source, job: job, prereleases: prereleases, hashes: hashes, reuse: reuse)
-                let hint = "needed more than \(Self.gib(limit)) GiB: built on a second attempt with \(Self.gib(limit * 2)) GiB; "
+                let hint =
+                    "needed more than \(Self.gib(limit)) GiB: built on a second attempt with \(Self.gib(limit * 2)) GiB; "
                     + "\"resources\": {\"memory_gb\": \(Self.gib(limit * 2))} in the recipe reserves it from the start"
                 result.record.warnings.append(hint)
                 if let wheelPath = result.wheelPath {
