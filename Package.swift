@@ -96,7 +96,7 @@ let package = Package(
             name: "FarmTests",
             dependencies: [
                 "FarmCore", "FarmStore", "WheelfarmCommands", "WheelBuilder", "WheelfarmBasics", "PackagingModel", "TestSupport", "Repository",
-                "RepositoryServer", "Signing",
+                "RepositoryServer", "Signing", "PackageIndex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .testTarget(

@@ -1,6 +1,7 @@
 import BuildSandbox
 import FarmStore
 import Foundation
+import PackageIndex
 import PackagingModel
 import Repository
 import WheelBuilder
@@ -38,8 +39,17 @@ public struct Nightly: Sendable {
         public var publish: Publisher?
         public var priority: Int
         public var wait: Bool
+        /// The cooling-off period: a followed project's release younger than this is not built yet.
+        public var minReleaseAgeDays: Double
+        /// The time the period is measured against (a test's clock).
+        public var now: Date
 
-        public init(targets: [String], refresh: Bool, publish: Publisher?, priority: Int = -10, wait: Bool = false) {
+        public init(
+            targets: [String], refresh: Bool, publish: Publisher?, priority: Int = -10, wait: Bool = false, minReleaseAgeDays: Double = 0,
+            now: Date = Date()
+        ) {
+            self.minReleaseAgeDays = minReleaseAgeDays
+            self.now = now
             self.targets = targets
             self.refresh = refresh
             self.publish = publish
@@ -78,7 +88,7 @@ public struct Nightly: Sendable {
         let jobs = try context.jobs()
         let request = try jobs.createRequest(RequestRecord(kind: "nightly", description: "nightly"))
         let requestID = request.id ?? 0
-        let planned = try plan(options, request: requestID)
+        let (planned, held) = try plan(options, request: requestID, say: say)
         _ = try jobs.submit(planned)
         say("nightly: \(planned.count) jobs (\(planned.filter { $0.state == .skipped }.count) unchanged), targets \(options.targets.joined(separator: ", "))")
         try context.farm(builder: builder, say: say, publisher: options.publish).run(requests: [requestID])
@@ -91,8 +101,9 @@ public struct Nightly: Sendable {
         for job in finishedJobs where job.state == .failed {
             if try jobs.previousOutcome(project: job.project, target: job.target, before: job.number) != .failed { newFailures.insert(job.number) }
         }
-        let report = RequestReport(
+        var report = RequestReport(
             request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
+        report.heldBack = held
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
         let reportPath = "\(layout.reports)/nightly-\(stamp).json"
@@ -123,11 +134,13 @@ public struct Nightly: Sendable {
         return failures
     }
 
-    /// Landed builds again (rebuilt when their inputs changed) and the newest release of followed projects.
-    func plan(_ options: Options, request: Int64) throws -> [JobRecord] {
+    /// Landed builds again (rebuilt when their inputs changed) and the newest release of followed
+    /// projects old enough for the cooling-off period, with the releases held back.
+    func plan(_ options: Options, request: Int64, say: (String) -> Void = { _ in }) throws -> (jobs: [JobRecord], held: [HeldRelease]) {
         let planner = RequestPlanner(context: context, builder: builder)
         let jobs = try context.jobs()
         var planned: [JobRecord] = []
+        var held: [HeldRelease] = []
         var seen = Set<String>()
         for landed in try jobs.landedBuilds() where options.targets.contains(landed.target) {
             guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
@@ -142,7 +155,24 @@ public struct Nightly: Sendable {
             followed += Self.names(in: text).map(ProjectName.normalise)
         }
         for name in Set(followed).sorted() {
-            guard let requirement = Requirement(name) else { continue }
+            var requirement = Requirement(name)
+            if options.minReleaseAgeDays > 0 {
+                // The newest release old enough, pinned; younger ones wait (and the report says until when).
+                do {
+                    let files = try builder.environment.index.files(of: name)
+                    let choice = Self.coolingOff(project: name, files: files, now: options.now, days: options.minReleaseAgeDays)
+                    held += choice.held
+                    guard let version = choice.version else {
+                        say("nightly: \(name) has no release older than \(Self.days(options.minReleaseAgeDays)) days yet")
+                        continue
+                    }
+                    requirement = Requirement("\(name)==\(version)")
+                } catch {
+                    say("nightly: \(name) skipped: its releases' ages cannot be read (\(error))")
+                    continue
+                }
+            }
+            guard let requirement else { continue }
             for target in options.targets {
                 let job = planner.job(
                     requirement, origin: "followed project", target: target, request: request, publish: options.publish != nil,
@@ -150,8 +180,31 @@ public struct Nightly: Sendable {
                 if seen.insert(job.identity).inserted { planned.append(job) }
             }
         }
-        return planned
+        return (planned, held)
     }
+
+    /// Of a project's files on the index, the newest final release whose first upload is at
+    /// least `days` old at `now`, and the newer releases held back. A release whose upload time
+    /// the index does not give counts as old enough (PEP 700 makes the field optional).
+    public static func coolingOff(project: String, files: [IndexFile], now: Date, days: Double) -> (version: PackageVersion?, held: [HeldRelease]) {
+        var firstUpload: [PackageVersion: Date?] = [:]
+        for file in files where !file.yanked {
+            guard let version = SourceResolver.sdistVersion(file.filename, project: project), !version.isPrerelease else { continue }
+            let known = firstUpload[version] ?? file.uploadTime
+            firstUpload[version] = [known, file.uploadTime].compactMap { $0 }.min()
+        }
+        let period = days * 86_400
+        var held: [HeldRelease] = []
+        for version in firstUpload.keys.sorted(by: >) {
+            guard let uploaded = firstUpload[version] ?? nil, now.timeIntervalSince(uploaded) < period else { return (version, held) }
+            held.append(
+                HeldRelease(
+                    project: ProjectName.normalise(project), version: version.description, uploaded: uploaded, eligible: uploaded.addingTimeInterval(period)))
+        }
+        return (nil, held)
+    }
+
+    static func days(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(value) }
 
     /// Project names in a file's text: one per line, blank lines and `#` comments ignored.
     public static func names(in text: String) -> [String] {

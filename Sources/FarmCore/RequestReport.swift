@@ -13,6 +13,28 @@ public enum RequestOutcome: String, Codable, Sendable, CaseIterable {
     case cancelled
 }
 
+/// A release of a followed project the nightly did not build yet: younger than the cooling-off period.
+public struct HeldRelease: Codable, Sendable, Equatable {
+    public var project: String
+    public var version: String
+    public var uploaded: Date
+    /// When the nightly will build it.
+    public var eligible: Date
+
+    enum CodingKeys: String, CodingKey {
+        case project, version, uploaded
+        case eligible = "built_from"
+    }
+
+    /// Creates an entry.
+    public init(project: String, version: String, uploaded: Date, eligible: Date) {
+        self.project = project
+        self.version = version
+        self.uploaded = uploaded
+        self.eligible = eligible
+    }
+}
+
 /// One line of a request's report.
 public struct RequestRow: Codable, Sendable, Equatable {
     public var requirement: String
@@ -85,6 +107,8 @@ public struct RequestReport: Sendable {
     public var finished: Date
     public var targets: [String]
     public var rows: [RequestRow]
+    /// Releases the nightly held back for the cooling-off period.
+    public var heldBack: [HeldRelease] = []
 
     public init(request: Int64, started: Date, finished: Date, targets: [String], rows: [RequestRow]) {
         self.request = request
@@ -114,12 +138,21 @@ public struct RequestReport: Sendable {
             var targets: [String]
             var summary: [String: Int]
             var results: [RequestRow]
+            var heldBack: [HeldRelease]?
+
+            enum CodingKeys: String, CodingKey {
+                case started, finished, targets, summary, results
+                case heldBack = "held_back"
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let summary = Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
-        return Array(try encoder.encode(Document(started: started, finished: finished, targets: targets, summary: summary, results: rows)))
+        return Array(
+            try encoder.encode(
+                Document(
+                    started: started, finished: finished, targets: targets, summary: summary, results: rows, heldBack: heldBack.isEmpty ? nil : heldBack)))
     }
 
     /// The JUnit XML report: one test case per requirement and target; a failure carries the end of its log.

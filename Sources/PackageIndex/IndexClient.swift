@@ -10,6 +10,30 @@ public struct IndexFile: Sendable, Hashable {
     public var requiresPython: String?
     public var yanked: Bool
     public var size: Int?
+    /// When it was uploaded (PEP 700 `upload-time`), when the index says.
+    public var uploadTime: Date? = nil
+
+    /// Creates an entry (the index's page makes them; tests make their own).
+    public init(
+        filename: String, url: String, sha256: String?, requiresPython: String?, yanked: Bool, size: Int?, uploadTime: Date? = nil
+    ) {
+        self.filename = filename
+        self.url = url
+        self.sha256 = sha256
+        self.requiresPython = requiresPython
+        self.yanked = yanked
+        self.size = size
+        self.uploadTime = uploadTime
+    }
+
+    /// Reads PEP 700's `upload-time`: ISO 8601 in UTC, with or without fractions of a second.
+    public static func parseUploadTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
 }
 
 /// One HTTP GET, without retries: the client's only side effect. ``CurlTransport`` is the real
@@ -56,7 +80,8 @@ public final class IndexClient: Sendable {
             let yanked = (file["yanked"] as? Bool) ?? ((file["yanked"] as? String) != nil)
             return IndexFile(
                 filename: filename, url: absolute, sha256: (file["hashes"] as? [String: String])?["sha256"],
-                requiresPython: file["requires-python"] as? String, yanked: yanked, size: file["size"] as? Int)
+                requiresPython: file["requires-python"] as? String, yanked: yanked, size: file["size"] as? Int,
+                uploadTime: (file["upload-time"] as? String).flatMap(IndexFile.parseUploadTime))
         }
     }
 

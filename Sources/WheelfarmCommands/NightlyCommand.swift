@@ -105,7 +105,9 @@ public struct NightlyCommand: ParsableCommand {
         let result: NightlyReport
         do {
             result = try nightly.run(
-                Nightly.Options(targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait),
+                Nightly.Options(
+                    targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait,
+                    minReleaseAgeDays: farm.configuration.minReleaseAgeDays),
                 step: { context.step($0) }, say: { context.out($0) })
         } catch let busy as NightlyBusy {
             context.err("wheelfarm: \(busy)")
@@ -126,6 +128,12 @@ public struct NightlyCommand: ParsableCommand {
         if let reportJson { try Files.writeAtomically(try report.json(), to: reportJson) }
         context.out("report: \(result.reportPath)")
         for target in result.imageFailures { context.out("toolchain \(target) could not be refreshed") }
+        let day = ISO8601DateFormatter()
+        for release in report.heldBack {
+            context.out(
+                "held back: \(release.project) \(release.version) (uploaded \(day.string(from: release.uploaded)), built from \(day.string(from: release.eligible)))"
+            )
+        }
         return result.succeeded ? ExitStatus.success : ExitStatus.failure
     }
 }
