@@ -38,6 +38,9 @@ public struct BuildEnvironment: Sendable {
     /// The machine's memory: a build killed at its memory limit is tried once more with double
     /// the limit only when the machine has that much.
     public var machineMemoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory
+    /// Set for a verification rebuild: the wheel, its record and log go to `into`, nothing is
+    /// stored, signed or published, and the build requirements are pinned to `pins`.
+    public var rebuild: Rebuild?
 
     public init(
         layout: FarmLayout, toolchains: any ToolchainProvider, sandbox: any SandboxRunner, index: IndexClient, wheels: any WheelFetcher,
@@ -62,6 +65,19 @@ public struct BuildEnvironment: Sendable {
         self.logLimit = logLimit
         self.explicitIndex = explicitIndex
         self.progress = progress
+    }
+}
+
+/// How a verification rebuild differs from a build: where its output goes, and the build
+/// requirements' versions the original build used.
+public struct Rebuild: Sendable {
+    public var into: String
+    public var pins: [String]
+
+    /// Creates the settings.
+    public init(into: String, pins: [String]) {
+        self.into = into
+        self.pins = pins
     }
 }
 

@@ -132,6 +132,16 @@ public final class WheelBuilder: Sendable {
         return (recipe?.resources?.memoryGb ?? 2, recipe?.resources?.cores ?? 1)
     }
 
+    /// Builds `sdist` once more for `target` with the build requirements `record` names, into
+    /// `directory` (see ``Rebuild``): for `wheelfarm verify --rebuild`. The caller checks that
+    /// the toolchain image and the recipe are the record's.
+    public func rebuild(sdist: String, record: BuildRecord, into directory: String, hooks: BuildHooks = BuildHooks()) -> TargetBuild {
+        var environment = self.environment
+        environment.rebuild = Rebuild(into: directory, pins: record.buildRequirements.map { "\($0.name)==\($0.version)" })
+        return WheelBuilder(environment: environment).buildOne(
+            .local(sdist), target: record.target, prereleases: true, hashes: record.sdist.map { [$0.sha256] } ?? [], reuse: false, hooks: hooks)
+    }
+
     /// Builds `source` for each target in turn. A pure wheel is built once, for the first target.
     /// `sdistHashes`, when not empty, are the sha256 digests the resolved sdist must have (a
     /// requirements file's `--hash`). With `reuse`, a build whose inputs are unchanged since it
@@ -251,7 +261,14 @@ public final class WheelBuilder: Sendable {
             job.record.failure = failure.description
             job.note("FAILED at \(failure.stage.rawValue): \(failure.reason)")
             job.log.finish()
-            let logPath = BuildStore(layout: environment.layout).keepFailure(job.record, log: job.log.path)
+            var logPath = "\(environment.rebuild?.into ?? "")/build.log"
+            if let rebuild = environment.rebuild {
+                // A failed verification rebuild leaves the store alone.
+                try? FileManager.default.createDirectory(atPath: rebuild.into, withIntermediateDirectories: true)
+                if rename(job.log.path, logPath) != 0 { logPath = job.log.path }
+            } else {
+                logPath = BuildStore(layout: environment.layout).keepFailure(job.record, log: job.log.path)
+            }
             var kept = failure
             if kept.log != nil { kept.log = logPath }
             return TargetBuild(target: target, record: job.record, wheelPath: nil, logPath: logPath, failure: kept, skipped: nil)
@@ -331,7 +348,7 @@ public final class WheelBuilder: Sendable {
         let destination = (stored.path as NSString).deletingLastPathComponent
         let logPath = "\(destination)/build.log"
         if rename(job.log.path, logPath) != 0 { try Files.writeAtomically(try Files.readBytes(job.log.path), to: logPath) }
-        try BuildStore(layout: environment.layout).write(job.record, in: destination)
+        try BuildStore(layout: environment.layout).write(job.record, in: destination, file: environment.rebuild == nil ? "record.json" : "rebuild-record.json")
         return TargetBuild(target: job.target, record: job.record, wheelPath: stored.path, logPath: logPath, failure: nil, skipped: nil)
     }
 

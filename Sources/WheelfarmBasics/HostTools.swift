@@ -127,11 +127,14 @@ extension HostTool {
     public static let minisign = HostTool(
         "minisign", source: .debian("minisign"), need: .optional,
         purpose: "lets people verify the farm's signatures by hand")
+    public static let diffoscope = HostTool(
+        "diffoscope", source: .debian("diffoscope"), need: .optional,
+        purpose: "`verify --rebuild --diffoscope` shows a non-reproducible wheel's differences in depth")
 
     /// Every host program wheelfarm runs.
     public static let all: [HostTool] = [
         unshare, setpriv, mount, umount, pivotRoot, ip, hostname, mmdebstrap, archTest, chroot, dpkgQuery, updateBinfmts, qemuAarch64, qemuX8664,
-        sh, cp, du, sed, tar, curl, python3, patchelf, minisign
+        sh, cp, du, sed, tar, curl, python3, patchelf, minisign, diffoscope
     ]
 
     /// The commands the farm's set-up scripts call on the host by name, each with the tool that

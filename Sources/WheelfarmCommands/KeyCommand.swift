@@ -70,10 +70,24 @@ public struct VerifyCommand: ParsableCommand {
             Reads WHEEL.minisig and WHEEL.intoto.json beside each wheel. The public key is --key, else \
             the farm's (<home>/keys/signing.pub). Exit status: 0 every wheel verified, 1 one did not, \
             2 a key or file could not be read.
+
+            With --rebuild, a stored wheel is built again instead, and the bytes compared: where they \
+            differ, the zip members, the ELF sections or the first lines of text are named. Exit status: \
+            0 identical, 1 different (or the rebuild failed), 2 the inputs are no longer there (the \
+            image or the recipe changed, the sdist is gone).
             """)
 
-    @Argument(help: "Wheel files.") var wheels: [String]
+    @Argument(help: "Wheel files (with --rebuild, also NAME==VERSION).") var wheels: [String]
     @Option(help: "The public key file (minisign format).") var key: String?
+    @Flag(
+        help: """
+            Build each stored wheel again from its record's inputs (the same sdist by hash, toolchain image by digest, \
+            recipe digest and build requirements) in a fresh sandbox and compare the bytes; exit 0 only when identical.
+            """)
+    var rebuild = false
+    @Option(help: "With --rebuild: the target of NAME==VERSION (default: the configured targets, first found).") var target: String?
+    @Flag(help: "With --rebuild: hand a differing pair to diffoscope (Debian's diffoscope package).") var diffoscope = false
+    @Flag(help: "With --rebuild: keep the rebuilt wheel (its path is printed).") var keep = false
     @OptionGroup var options: HomeOptions
 
     public init() {}
@@ -81,6 +95,7 @@ public struct VerifyCommand: ParsableCommand {
     public func run() throws { try run(CommandContext(options)) }
 
     public func run(_ context: CommandContext) throws {
+        if rebuild { return try runRebuild(context) }
         let publicKey: MinisignPublicKey
         do {
             if let key {
@@ -102,6 +117,56 @@ public struct VerifyCommand: ParsableCommand {
             }
         }
         if failed { throw ExitCode(ExitStatus.failure) }
+    }
+
+    /// `--rebuild`: each wheel built again and compared.
+    func runRebuild(_ context: CommandContext) throws {
+        let reproducer: Reproducer
+        do {
+            let farm = try context.farm()
+            let builder = try farm.builder(indexURL: nil, notice: { context.out($0) }, progress: { target, line in context.step("[\(target)] \(line)") })
+            reproducer = Reproducer(context: farm, builder: builder)
+        } catch {
+            throw context.inputFailure(error)
+        }
+        var worst: Int32 = 0
+        for argument in wheels {
+            do {
+                let outcome = try reproducer.verify(argument, target: target, keep: keep || diffoscope)
+                if outcome.identical {
+                    context.out("\(outcome.original): reproducible: the rebuild is byte for byte identical (\(String(format: "%.1f", outcome.seconds)) s)")
+                    continue
+                }
+                worst = max(worst, ExitStatus.failure)
+                context.out("\(outcome.original): NOT reproducible (\(String(format: "%.1f", outcome.seconds)) s):")
+                for difference in outcome.differences { context.out("  \(difference)") }
+                if let rebuilt = outcome.rebuilt {
+                    context.out("  rebuilt wheel: \(rebuilt)")
+                    if diffoscope { try runDiffoscope(outcome.original, rebuilt, context: context) }
+                }
+            } catch let refusal as Reproducer.Refusal {
+                worst = max(worst, ExitStatus.invalidInput)
+                context.err("wheelfarm: \(argument): \(refusal)")
+            } catch {
+                worst = max(worst, ExitStatus.invalidInput)
+                context.err("wheelfarm: \(argument): \(error)")
+            }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
+
+    func runDiffoscope(_ original: String, _ rebuilt: String, context: CommandContext) throws {
+        guard HostTool.diffoscope.resolve() != nil else {
+            context.out("  diffoscope is not installed (\(HostTool.diffoscope.fix))")
+            return
+        }
+        var shown = 0
+        _ = try ProcessRunner.stream(.diffoscope, ["--no-progress", original, rebuilt]) { chunk, _ in
+            // Its report of two large wheels can be long: the first 256 KiB is plenty to read.
+            guard shown < 256 << 10 else { return }
+            shown += chunk.count
+            context.write(chunk)
+        }
     }
 
     /// Verifies one wheel; returns a one-line summary.

@@ -21,7 +21,9 @@ extension Stages {
             var known = buildSystem.requires
             try job.withStage(.prepare, "build requirements\(depth > 0 ? " (of a build requirement)" : ""): \(buildSystem.requires.joined(separator: ", "))") {
                 try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
-                try Files.writeAtomically(Array(((recipe.constraints ?? []).joined(separator: "\n") + "\n").utf8), to: constraints)
+                // A verification rebuild pins what the original build used.
+                let lines = (recipe.constraints ?? []) + (environment.rebuild?.pins ?? [])
+                try Files.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: constraints)
                 let wanted = try Requirements.validate(buildSystem.requires, origin: "[build-system] requires", markers: requirements.markers)
                 try requirements.run(wanted, context: context, job: job)
             }

@@ -279,6 +279,14 @@ extension Stages {
 
         func run(_ final: String, job: BuildJob) throws -> (path: String, name: String, sha256: String) {
             try job.withStage(.store, (final as NSString).lastPathComponent) {
+                if let rebuild = environment.rebuild {
+                    // A verification rebuild: beside nothing, under the name the build gave it.
+                    try FileManager.default.createDirectory(atPath: rebuild.into, withIntermediateDirectories: true)
+                    let name = (final as NSString).lastPathComponent
+                    let bytes = try Files.readBytes(final)
+                    try Files.writeAtomically(bytes, to: "\(rebuild.into)/\(name)")
+                    return ("\(rebuild.into)/\(name)", name, Digest.hex(Digest.sha256(bytes)))
+                }
                 let store = BuildStore(layout: environment.layout)
                 let destination = store.directory(project: job.record.project, version: job.record.version, target: job.target)
                 try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
@@ -344,7 +352,7 @@ extension Stages {
         let environment: BuildEnvironment
 
         func run(_ wheelPath: String, job: BuildJob) throws {
-            guard let signer = environment.signer else { return }
+            guard let signer = environment.signer, environment.rebuild == nil else { return }
             try job.withStage(.sign, "with key \(signer.keyIDText)") {
                 let name = (wheelPath as NSString).lastPathComponent
                 let bytes = try Files.readBytes(wheelPath)

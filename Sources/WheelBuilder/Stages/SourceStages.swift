@@ -101,6 +101,13 @@ extension Stages {
                             (absolute as NSString).deletingLastPathComponent, "--", (absolute as NSString).lastPathComponent
                         ])
                     guard result.status == 0 else { throw BuildFailure(stage: .fetch, kind: .configuration, reason: "cannot pack \(path): \(result.stderr)") }
+                    // Kept by hash like a downloaded sdist: `verify --rebuild` builds from these bytes.
+                    let sha = Digest.hex(try Digest.sha256(fileAt: sdist))
+                    let kept = "\(environment.layout.sources)/\(sha)/\((sdist as NSString).lastPathComponent)"
+                    if !FileManager.default.fileExists(atPath: kept) {
+                        try FileManager.default.createDirectory(atPath: Paths.parent(kept), withIntermediateDirectories: true)
+                        try Files.writeAtomically(try Files.readBytes(sdist), to: kept)
+                    }
                 }
                 return (
                     sdist,

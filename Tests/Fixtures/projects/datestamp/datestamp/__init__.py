@@ -1,0 +1,1 @@
+"""A project whose builds differ: each records when it ran."""
