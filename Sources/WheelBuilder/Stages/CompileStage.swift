@@ -12,6 +12,9 @@ extension Stages {
         let environment: BuildEnvironment
         let requirements: Requirements
 
+        /// The build's copy of the sources and its temporary folder, as `.` in what compilers write.
+        static let prefixMaps = "-ffile-prefix-map=/tmp/src=. -fdebug-prefix-map=/tmp/src=."
+
         /// `base` holds `src` (the extracted tree); the wheelhouse, constraints and `out` go beside it.
         func run(base: String, projectRoot: String, buildSystem: BuildSystem, recipe: Recipe, layers: [String], job: BuildJob, depth: Int) throws -> String {
             let wheelhouse = "\(base)/wheelhouse"
@@ -27,9 +30,17 @@ extension Stages {
                 let wanted = try Requirements.validate(buildSystem.requires, origin: "[build-system] requires", markers: requirements.markers)
                 try requirements.run(wanted, context: context, job: job)
             }
-            var variables: [String: String] = ["PIP_CONSTRAINT": "/job/constraints.txt", "SOURCE_DATE_EPOCH": "315532800"]
+            // Reproducible by construction: a fixed time for every timestamp a tool writes, a fixed
+            // hash seed, zone and locale, and the sources' path (fixed anyway) mapped away in debug
+            // information and __FILE__; a recipe's own CFLAGS keep the maps in front.
+            var variables: [String: String] = [
+                "PIP_CONSTRAINT": "/job/constraints.txt", "SOURCE_DATE_EPOCH": "315532800", "PYTHONHASHSEED": "0", "TZ": "UTC",
+                "CFLAGS": Self.prefixMaps, "CXXFLAGS": Self.prefixMaps
+            ]
             if recipe.compiler != "gcc" { variables.merge(job.spec.compilerEnvironment) { $1 } }
-            for (key, value) in recipe.environment ?? [:] { variables[key] = value }
+            for (key, value) in recipe.environment ?? [:] {
+                variables[key] = key == "CFLAGS" || key == "CXXFLAGS" ? "\(Self.prefixMaps) \(value)" : value
+            }
             var command = ["python3", "-m", "pip", "wheel", "--no-index", "--find-links", "/wheelhouse", "--no-deps", "--no-cache-dir"]
             for (key, value) in (recipe.configSettings ?? [:]).sorted(by: { $0.key < $1.key }) { command += ["--config-settings", "\(key)=\(value)"] }
             command += ["/tmp/src", "-w", Self.outInside]
