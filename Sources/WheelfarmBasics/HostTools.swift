@@ -128,7 +128,7 @@ extension HostTool {
         "minisign", source: .debian("minisign"), need: .optional,
         purpose: "lets people verify the farm's signatures by hand")
     public static let diffoscope = HostTool(
-        "diffoscope", source: .debian("diffoscope"), need: .optional,
+        "diffoscope", source: .debian("diffoscope-minimal"), need: .optional,
         purpose: "`verify --rebuild --diffoscope` shows a non-reproducible wheel's differences in depth")
 
     /// Every host program wheelfarm runs.

@@ -86,7 +86,7 @@ public struct VerifyCommand: ParsableCommand {
             """)
     var rebuild = false
     @Option(help: "With --rebuild: the target of NAME==VERSION (default: the configured targets, first found).") var target: String?
-    @Flag(help: "With --rebuild: hand a differing pair to diffoscope (Debian's diffoscope package).") var diffoscope = false
+    @Flag(help: "With --rebuild: hand a differing pair to diffoscope (Debian's diffoscope-minimal or diffoscope package).") var diffoscope = false
     @Flag(help: "With --rebuild: keep the rebuilt wheel (its path is printed).") var keep = false
     @OptionGroup var options: HomeOptions
 
