@@ -101,6 +101,13 @@ public enum ZigToolchain {
 
     static func wrapper(mode: String, spec: ToolchainSpec) -> String {
         let triplet = spec.multiarchTriplet
+        let zig = "\(installDirectory)/ziglang/zig"
+        let extraFlags = "-idirafter /usr/include/\(triplet) -idirafter /usr/include -L/usr/lib/\(triplet)"
+        // Build systems probe the compiler in ways zig hands straight to clang's driver, which
+        // rejects the glibc version in the target (`x86_64-unknown-linux-gnu.2.17`): meson
+        // preprocesses standard input (`-E -dM -`), and asks `-v` and `-print-search-dirs`.
+        // Standard input goes through a file; a query that compiles nothing gets the target
+        // without the version (it only describes the compiler).
         return """
             #!/bin/sh
             # wheelfarm: zig \(mode) for \(target(spec)) (glibc \(spec.baselineGlibc) baseline). The root's headers
@@ -108,7 +115,30 @@ public enum ZigToolchain {
             ZIG_GLOBAL_CACHE_DIR=\(cacheDirectory)
             ZIG_LOCAL_CACHE_DIR=\(cacheDirectory)
             export ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
-            exec \(installDirectory)/ziglang/zig \(mode) -target \(target(spec)) "$@" -idirafter /usr/include/\(triplet) -idirafter /usr/include -L/usr/lib/\(triplet)
+            stdin=0 inputs=0 query=0
+            for a in "$@"; do
+              case "$a" in
+                -) stdin=1 ;;
+                -v|'-###'|-print-*|--print-*|-dumpversion|-dumpmachine|-dumpfullversion) query=1 ;;
+                -*) ;;
+                *) inputs=1 ;;
+              esac
+            done
+            if [ "$stdin" = 1 ]; then
+              input=$(mktemp /tmp/wheelfarm-stdin-XXXXXX.\(mode == "c++" ? "cpp" : "c"))
+              cat > "$input"
+              n=$#
+              for a in "$@"; do if [ "$a" = - ]; then set -- "$@" "$input"; else set -- "$@" "$a"; fi; done
+              shift "$n"
+              status=0
+              \(zig) \(mode) -target \(target(spec)) "$@" \(extraFlags) || status=$?
+              rm -f "$input"
+              exit "$status"
+            fi
+            if [ "$query" = 1 ] && [ "$inputs" = 0 ]; then
+              exec \(zig) \(mode) -target \(spec.architecture)-linux-gnu "$@"
+            fi
+            exec \(zig) \(mode) -target \(target(spec)) "$@" \(extraFlags)
 
             """
     }

@@ -102,6 +102,21 @@ final class BaselineBuildIntegrationTests: XCTestCase {
         XCTAssertFalse(analysis.symbolVersions.values.contains { $0.contains("GLIBC_2.34") }, "\(analysis.symbolVersions)")
     }
 
+    /// meson-python, as numpy and scipy build: meson's compiler probes (standard input through
+    /// `-E -dM -`, `-v`, header checks) go through the zig wrappers, and the wheel stays within
+    /// the baseline.
+    func testMesonPythonBuildsOnTheBaseline() throws {
+        let result = try build(.local("\(Self.projects)/mesonext"))
+        XCTAssertNil(result.failure, "\(String(describing: result.failure)) \(result.logPath)")
+        let wheel = try XCTUnwrap(result.wheelPath)
+        XCTAssertTrue(
+            (wheel as NSString).lastPathComponent.contains("manylinux_2_17_x86_64") || (wheel as NSString).lastPathComponent.contains("manylinux_2_5_x86_64"),
+            wheel)
+        let log = try String(contentsOfFile: result.logPath, encoding: .utf8)
+        XCTAssertTrue(log.contains("Created wheel for mesonext"), "meson-python built it (its compiler probes passed)")
+        XCTAssertTrue(log.contains("imported mesonext._mesonext"), "the extension loads in the runtime root")
+    }
+
     func testGccPinIsHeldToTheCeiling() throws {
         let recipes = try TemporaryDirectory(prefix: "wf-recipes")
         try Files.writeAtomically(Array(#"{"compiler": "gcc"}"#.utf8), to: "\(recipes.path)/newsymbols.json")
