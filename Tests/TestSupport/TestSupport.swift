@@ -6,6 +6,12 @@ import XCTest
 
 /// Shared helpers for wheelfarm's tests: paths, external tools, and building real wheels.
 public enum TestSupport {
+    /// A wheel name without its build number: a home kept between runs holds earlier builds of
+    /// other bytes, so a rebuild there gets one (a fresh home, as in CI, does not).
+    public static func withoutBuildNumber(_ name: String) -> String {
+        name.replacingOccurrences(of: #"-[0-9]+-(cp|py)"#, with: "-$1", options: .regularExpression)
+    }
+
     /// The repository's root folder.
     public static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)

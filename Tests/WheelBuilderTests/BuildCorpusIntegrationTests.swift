@@ -103,7 +103,7 @@ final class BuildCorpusIntegrationTests: XCTestCase {
         let builder = try builder()
         let result = try XCTUnwrap(builder.build(.index(try XCTUnwrap(Requirement("markupsafe==3.0.2"))), targets: ["cp311-bookworm-aarch64"]).first)
         XCTAssertNil(result.failure, "\(String(describing: result.failure))")
-        XCTAssertEqual(result.record.wheel, "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
+        XCTAssertEqual(result.record.wheel.map(TestSupport.withoutBuildNumber), "markupsafe-3.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
     }
 
     func testBuildRequirementWithoutAWheelIsBuiltFirst() throws {
