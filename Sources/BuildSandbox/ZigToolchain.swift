@@ -107,7 +107,8 @@ public enum ZigToolchain {
         // rejects the glibc version in the target (`x86_64-unknown-linux-gnu.2.17`): meson
         // preprocesses standard input (`-E -dM -`), and asks `-v` and `-print-search-dirs`.
         // Standard input goes through a file; a query that compiles nothing gets the target
-        // without the version (it only describes the compiler).
+        // without the version (it only describes the compiler). zig's linker is lld: its version
+        // line says so, since meson releases (numpy 2.1's vendored one) break on "zig ld".
         return """
             #!/bin/sh
             # wheelfarm: zig \(mode) for \(target(spec)) (glibc \(spec.baselineGlibc) baseline). The root's headers
@@ -115,10 +116,11 @@ public enum ZigToolchain {
             ZIG_GLOBAL_CACHE_DIR=\(cacheDirectory)
             ZIG_LOCAL_CACHE_DIR=\(cacheDirectory)
             export ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
-            stdin=0 inputs=0 query=0
+            stdin=0 inputs=0 query=0 linker=0
             for a in "$@"; do
               case "$a" in
                 -) stdin=1 ;;
+                -Wl,--version|-Wl,-v) linker=1 ;;
                 -v|'-###'|-print-*|--print-*|-dumpversion|-dumpmachine|-dumpfullversion) query=1 ;;
                 -*) ;;
                 *) inputs=1 ;;
@@ -134,6 +136,10 @@ public enum ZigToolchain {
               \(zig) \(mode) -target \(target(spec)) "$@" \(extraFlags) || status=$?
               rm -f "$input"
               exit "$status"
+            fi
+            if [ "$linker" = 1 ] && [ "$inputs" = 0 ]; then
+              \(zig) \(mode) -target \(target(spec)) "$@" 2>&1 | sed 's/^zig ld \\([0-9.]*\\)/LLD \\1 (compatible with GNU linkers)/'
+              exit 0
             fi
             if [ "$query" = 1 ] && [ "$inputs" = 0 ]; then
               exec \(zig) \(mode) -target \(spec.architecture)-linux-gnu "$@"

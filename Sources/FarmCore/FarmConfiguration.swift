@@ -39,6 +39,7 @@ public struct FarmConfiguration: Sendable {
         ("repository.public_url", .string, "where clients reach `wheelfarm serve`; lock files name wheels under it (default http://127.0.0.1:8080)"),
         ("signing.key", .string, "minisign secret key file (default: <home>/keys/signing.key)"),
         ("nightly.track_file", .string, "file of project names the nightly follows, one per line, besides `wheelfarm track`"),
+        ("nightly.verify_samples", .int, "stored builds the nightly verifies by rebuilding them, never verified first (0: none)"),
         ("nightly.min_release_age_days", .double, "the nightly builds a followed project's new release only once it is this many days old (0: at once)"),
         ("gc.keep_days", .int, "`wheelfarm gc` keeps logs and failed builds younger than this"),
         ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept")
@@ -179,6 +180,8 @@ public struct FarmConfiguration: Sendable {
     public var signingKey: String? { value("signing.key") }
     public var indexURL: String? { value("index.url") }
     public var trackFile: String? { value("nightly.track_file") }
+    /// How many stored builds the nightly verifies by rebuilding them.
+    public var verifySamples: Int { max(0, value("nightly.verify_samples").flatMap(Int.init) ?? 0) }
     /// The nightly's cooling-off period for new releases of followed projects, in days.
     public var minReleaseAgeDays: Double { max(0, value("nightly.min_release_age_days").flatMap(Double.init) ?? 0) }
     public var keepDays: Int { value("gc.keep_days").flatMap(Int.init) ?? 30 }

@@ -23,9 +23,13 @@ public struct NightlyReport: Sendable {
     public var imageFailures: [String]
     /// Where the JSON report was written.
     public var reportPath: String
+    /// The stored builds verified tonight by rebuilding them.
+    public var verifications: [Verification] = []
+    /// Builds that were reproducible at their last verification and are not now: new failures too.
+    public var noLongerReproducible: [Verification] = []
 
     /// Exit status: 0 nothing new failed, 1 otherwise.
-    public var succeeded: Bool { newFailures.isEmpty && imageFailures.isEmpty }
+    public var succeeded: Bool { newFailures.isEmpty && imageFailures.isEmpty && noLongerReproducible.isEmpty }
 }
 
 /// The nightly: one at a time (a lock in the state folder); refresh every target's toolchain
@@ -43,11 +47,14 @@ public struct Nightly: Sendable {
         public var minReleaseAgeDays: Double
         /// The time the period is measured against (a test's clock).
         public var now: Date
+        /// Stored builds verified by rebuilding them each night (never verified first).
+        public var verifySamples: Int
 
         public init(
             targets: [String], refresh: Bool, publish: Publisher?, priority: Int = -10, wait: Bool = false, minReleaseAgeDays: Double = 0,
-            now: Date = Date()
+            now: Date = Date(), verifySamples: Int = 0
         ) {
+            self.verifySamples = verifySamples
             self.minReleaseAgeDays = minReleaseAgeDays
             self.now = now
             self.targets = targets
@@ -101,14 +108,44 @@ public struct Nightly: Sendable {
         for job in finishedJobs where job.state == .failed {
             if try jobs.previousOutcome(project: job.project, target: job.target, before: job.number) != .failed { newFailures.insert(job.number) }
         }
+        let (verifications, regressions) = verify(options.verifySamples, targets: options.targets, say: say)
         var report = RequestReport(
             request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
         report.heldBack = held
+        report.verifications = verifications
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
         let reportPath = "\(layout.reports)/nightly-\(stamp).json"
         try Files.writeAtomically(try report.json(), to: reportPath)
-        return NightlyReport(report: report, newFailures: newFailures, imageFailures: imageFailures, reportPath: reportPath)
+        var result = NightlyReport(report: report, newFailures: newFailures, imageFailures: imageFailures, reportPath: reportPath)
+        result.verifications = verifications
+        result.noLongerReproducible = regressions
+        return result
+    }
+
+    /// Rebuilds `count` stored builds (never verified first, then the longest ago) and keeps
+    /// each outcome beside its record. A build whose inputs are gone (its image was refreshed)
+    /// is not a verification and is passed over.
+    func verify(_ count: Int, targets: [String], say: @escaping @Sendable (String) -> Void) -> (all: [Verification], regressions: [Verification]) {
+        guard count > 0 else { return ([], []) }
+        let verifications = Verifications(layout: context.layout)
+        let reproducer = Reproducer(context: context, builder: builder)
+        var all: [Verification] = [], regressions: [Verification] = []
+        for build in verifications.samples(count, targets: Set(targets)) {
+            guard let wheel = build.record.wheel else { continue }
+            do {
+                let outcome = try reproducer.verify("\(build.directory)/\(wheel)", target: build.record.target)
+                let entry = Verification(
+                    wheel: wheel, target: build.record.target, identical: outcome.identical, verifiedAt: Date(), differences: outcome.differences)
+                try verifications.record(entry, in: build.directory)
+                all.append(entry)
+                if !outcome.identical && build.last?.identical == true { regressions.append(entry) }
+                say("verify --rebuild \(wheel) [\(build.record.target)]: \(outcome.identical ? "identical" : "DIFFERENT")")
+            } catch {
+                say("verify --rebuild \(wheel) [\(build.record.target)]: not verified: \(error)")
+            }
+        }
+        return (all, regressions)
     }
 
     /// Rebuilds each target's image under its lock; returns the targets that failed.

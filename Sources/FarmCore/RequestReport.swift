@@ -109,6 +109,8 @@ public struct RequestReport: Sendable {
     public var rows: [RequestRow]
     /// Releases the nightly held back for the cooling-off period.
     public var heldBack: [HeldRelease] = []
+    /// Stored builds the nightly verified by rebuilding them.
+    public var verifications: [Verification] = []
 
     public init(request: Int64, started: Date, finished: Date, targets: [String], rows: [RequestRow]) {
         self.request = request
@@ -139,9 +141,10 @@ public struct RequestReport: Sendable {
             var summary: [String: Int]
             var results: [RequestRow]
             var heldBack: [HeldRelease]?
+            var verifications: [Verification]?
 
             enum CodingKeys: String, CodingKey {
-                case started, finished, targets, summary, results
+                case started, finished, targets, summary, results, verifications
                 case heldBack = "held_back"
             }
         }
@@ -152,7 +155,8 @@ public struct RequestReport: Sendable {
         return Array(
             try encoder.encode(
                 Document(
-                    started: started, finished: finished, targets: targets, summary: summary, results: rows, heldBack: heldBack.isEmpty ? nil : heldBack)))
+                    started: started, finished: finished, targets: targets, summary: summary, results: rows, heldBack: heldBack.isEmpty ? nil : heldBack,
+                    verifications: verifications.isEmpty ? nil : verifications)))
     }
 
     /// The JUnit XML report: one test case per requirement and target; a failure carries the end of its log.

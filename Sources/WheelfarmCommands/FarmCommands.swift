@@ -42,15 +42,31 @@ public struct StatusCommand: ParsableCommand {
         let counts = try store.counts()
         let running = try store.jobs(states: [.running], limit: 50)
         let failed = try store.jobs(states: [.failed], limit: failures)
+        let rate = Verifications(layout: try context.farm().layout).rate()
         if json {
-            struct Status: Encodable { var counts: [String: Int]; var running: [JobRecord]; var recentFailures: [JobRecord] }
+            struct Reproducibility: Encodable { var identical: Int; var verified: Int; var perTarget: [String: [String: Int]] }
+            struct Status: Encodable {
+                var counts: [String: Int]
+                var running: [JobRecord]
+                var recentFailures: [JobRecord]
+                var reproducibility: Reproducibility
+            }
+            let reproducibility = Reproducibility(
+                identical: rate.identical, verified: rate.verified,
+                perTarget: rate.perTarget.mapValues { ["identical": $0.identical, "verified": $0.verified] })
             context.out(
                 try farmJSON(
-                    Status(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed)))
+                    Status(
+                        counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), running: running, recentFailures: failed,
+                        reproducibility: reproducibility)))
             return
         }
         let order: [JobState] = [.queued, .waiting, .running, .succeeded, .skipped, .failed, .cancelled]
         context.out("jobs: " + order.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ") + "  (\(store.path))")
+        if rate.verified > 0 {
+            let targets = rate.perTarget.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.identical)/\($0.value.verified)" }
+            context.out("reproducible: \(rate.identical) of \(rate.verified) verified builds (\(targets.joined(separator: ", ")))")
+        }
         context.out("")
         if running.isEmpty {
             context.out("running: nothing")

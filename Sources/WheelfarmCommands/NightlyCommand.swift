@@ -107,7 +107,7 @@ public struct NightlyCommand: ParsableCommand {
             result = try nightly.run(
                 Nightly.Options(
                     targets: targetList, refresh: !noRefresh, publish: publisher, priority: priority, wait: wait,
-                    minReleaseAgeDays: farm.configuration.minReleaseAgeDays),
+                    minReleaseAgeDays: farm.configuration.minReleaseAgeDays, verifySamples: farm.configuration.verifySamples),
                 step: { context.step($0) }, say: { context.out($0) })
         } catch let busy as NightlyBusy {
             context.err("wheelfarm: \(busy)")
@@ -128,6 +128,11 @@ public struct NightlyCommand: ParsableCommand {
         if let reportJson { try Files.writeAtomically(try report.json(), to: reportJson) }
         context.out("report: \(result.reportPath)")
         for target in result.imageFailures { context.out("toolchain \(target) could not be refreshed") }
+        if !result.verifications.isEmpty {
+            let identical = result.verifications.filter(\.identical).count
+            context.out("verified by rebuilding: \(identical) of \(result.verifications.count) identical")
+        }
+        for entry in result.noLongerReproducible { context.out("NO LONGER REPRODUCIBLE: \(entry.wheel) [\(entry.target)] (a new failure)") }
         let day = ISO8601DateFormatter()
         for release in report.heldBack {
             context.out(

@@ -83,13 +83,20 @@ final class FarmIntegrationTests: XCTestCase {
         XCTAssertTrue(["built", "already built"].contains(followed["status"] as? String ?? ""), "\(followed)")
         XCTAssertNotNil(followed["wheel"] as? String)
 
-        // Again: nothing to do, and it says so quickly.
+        // Again: nothing to build; this night also verifies two stored builds by rebuilding them.
+        setenv("WHEELFARM_NIGHTLY_VERIFY_SAMPLES", "2", 1)
+        defer { unsetenv("WHEELFARM_NIGHTLY_VERIFY_SAMPLES") }
         XCTAssertEqual(
-            try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n2.json"], log: "\(work)/n2.log"), 0)
-        let again = try XCTUnwrap(
-            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n2.json"))) as? [String: Any])?["results"]
-                as? [[String: Any]])
+            try run(binary, ["nightly", "--home", home, "--target", Self.target, "--no-refresh", "--report-json", "\(work)/n2.json"], log: "\(work)/n2.log"), 0,
+            (try? String(contentsOfFile: "\(work)/n2.log", encoding: .utf8)) ?? "")
+        let document = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(work)/n2.json"))) as? [String: Any])
+        let again = try XCTUnwrap(document["results"] as? [[String: Any]])
         XCTAssertTrue(again.allSatisfy { $0["status"] as? String == "already built" }, "\(again)")
+        let verified = try XCTUnwrap(document["verifications"] as? [[String: Any]], "\(document.keys)")
+        XCTAssertEqual(verified.count, 2)
+        XCTAssertTrue(verified.allSatisfy { $0["identical"] as? Bool == true }, "\(verified)")
+        let status = try ProcessRunner.run(binary, ["status", "--home", home])
+        XCTAssertTrue(status.stdout.contains("reproducible: 2 of 2 verified builds (\(Self.target) 2/2)"), status.stdout)
         let reports = try FileManager.default.contentsOfDirectory(atPath: "\(home)/reports").filter { $0.hasPrefix("nightly-") }
         XCTAssertGreaterThanOrEqual(reports.count, 2)
         let tracked = try ProcessRunner.run(binary, ["track", "--list", "--home", home])
