@@ -24,6 +24,22 @@ final class LongCorpusIntegrationTests: XCTestCase {
         XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
     }
 
+    /// The user's example, `wheelfarm build numpy==2.1.3`: with Debian's OpenBLAS found by meson
+    /// through pkg-config and grafted on the Debian 12 gcc target (the recipe's test install
+    /// checks `show_config` names it and inverts a matrix), and on the default glibc 2.17
+    /// baseline through the zig wrappers (numpy's own fallback BLAS: Debian's needs a newer glibc).
+    func testNumpyWithOpenBLASAndOnTheBaseline() throws {
+        let builder = try BuildCorpusIntegrationTests.sharedBuilder()
+        let numpy = try XCTUnwrap(Requirement("numpy==2.1.3"))
+        let gcc = try XCTUnwrap(builder.build(.index(numpy), targets: [BuildCorpusIntegrationTests.target]).first)
+        XCTAssertNil(gcc.failure, "\(String(describing: gcc.failure))")
+        XCTAssertTrue(gcc.record.grafted.contains { $0.soname == "libopenblas.so.0" && $0.package == "libopenblas0-pthread" }, "\(gcc.record.grafted)")
+        XCTAssertTrue(gcc.record.wheel?.contains("manylinux_2_35_x86_64") == true, "\(String(describing: gcc.record.wheel))")
+        let baseline = try XCTUnwrap(builder.build(.index(numpy), targets: ["cp311-bookworm-glibc2.17-x86_64"]).first)
+        XCTAssertNil(baseline.failure, "\(String(describing: baseline.failure))")
+        XCTAssertTrue(baseline.record.wheel?.contains("manylinux_2_17_x86_64") == true, "\(String(describing: baseline.record.wheel))")
+    }
+
     /// The other glibc 2.17 baselines: Debian 13 (CPython 3.13's sysconfig is a package) and aarch64
     /// (the host's zig cross-compiles natively inside the emulated root; PyYAML builds libyaml there).
     func testOtherBaselineTargets() throws {
