@@ -17,3 +17,7 @@ const void *wf_memmem(const void *haystack, size_t haystack_length, const void *
 int wf_spawnattr_setsid(posix_spawnattr_t *attributes) {
     return posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSID);
 }
+
+int wf_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}

@@ -139,6 +139,11 @@ public enum ProcessRunner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         for (index, pipe) in pipes.enumerated() { posix_spawn_file_actions_adddup2(&actions, pipe[1], Int32(index + 1)) }
+        // Nothing else reaches the child: a descriptor some library left open without
+        // close-on-exec (a lock, a database) would be held by the child and everything it
+        // starts, and pushes the numbers a child's own pipes get above 9, where dash's
+        // redirections (mmdebstrap's `cat >&13`) stop working.
+        wf_spawn_addclosefrom(&actions, Int32(pipes.count + 1))
         if let currentDirectory { wf_spawn_addchdir(&actions, currentDirectory) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

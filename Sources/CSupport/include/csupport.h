@@ -13,6 +13,10 @@ int wf_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 /* memmem (a GNU extension the Glibc module does not expose): multipart boundaries. */
 const void *wf_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
 
+/* posix_spawn_file_actions_addclosefrom_np (glibc 2.34): the child gets no descriptor but the
+   ones it is handed, whatever the parent has open without close-on-exec. */
+int wf_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+
 /* POSIX_SPAWN_SETSID: the child starts a new session, without a controlling terminal. */
 int wf_spawnattr_setsid(posix_spawnattr_t *attributes);
 
