@@ -141,8 +141,10 @@ public struct VerifyCommand: ParsableCommand {
                 context.out("\(outcome.original): NOT reproducible (\(String(format: "%.1f", outcome.seconds)) s):")
                 for difference in outcome.differences { context.out("  \(difference)") }
                 if let rebuilt = outcome.rebuilt {
-                    context.out("  rebuilt wheel: \(rebuilt)")
+                    if keep { context.out("  rebuilt wheel: \(rebuilt)") }
                     if diffoscope { try runDiffoscope(outcome.original, rebuilt, context: context) }
+                    // Kept only for diffoscope: the scratch folder goes unless --keep asked for it.
+                    if !keep { try? SafeRemoval.remove(Paths.parent(rebuilt)) }
                 }
             } catch let refusal as Reproducer.Refusal {
                 worst = max(worst, ExitStatus.invalidInput)
