@@ -54,7 +54,7 @@ final class DiagnosisIntegrationTests: XCTestCase {
         try "cffi==1.17.1\n".write(toFile: "\(work.path)/cffi.txt", atomically: true, encoding: .utf8)
         XCTAssertEqual(try build(["-r", "\(work.path)/cffi.txt", "--recipes", recipes, "--report-json", "\(work.path)/second.json"]), 0)
         let built = try XCTUnwrap(try rows("\(work.path)/second.json")["cffi"])
-        XCTAssertEqual(built["status"] as? String, "built", "\(built)")
-        XCTAssertTrue((built["wheel"] as? String)?.hasPrefix("cffi-1.17.1-cp311-cp311-") == true, "\(built)")
+        XCTAssertTrue(["built", "already built"].contains(built["status"] as? String ?? ""), "a home kept from an earlier run has it already: \(built)")
+        XCTAssertTrue((built["wheel"] as? String).map(TestSupport.withoutBuildNumber)?.hasPrefix("cffi-1.17.1-cp311-cp311-") == true, "\(built)")
     }
 }
