@@ -53,16 +53,7 @@ final class CrashIntegrationTests: XCTestCase {
     }
 
     func start(_ binary: String, _ arguments: [String], environment: [String: String], log: String) throws -> (Process, FileHandle) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return (process, handle)
+        try TestSupport.startLogged(binary, arguments, environment: environment, log: log)
     }
 
     /// Mounts under `home` seen from here (a sandbox's and an image build's live in namespaces that die with them).

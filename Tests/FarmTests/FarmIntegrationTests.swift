@@ -41,14 +41,7 @@ final class FarmIntegrationTests: XCTestCase {
 
     /// Runs the binary to its end; output goes to a file (no pipe to fill).
     func run(_ binary: String, _ arguments: [String], log: String) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, handle) = try TestSupport.startLogged(binary, arguments, log: log)
         process.waitUntilExit()
         try handle.close()
         return process.terminationStatus

@@ -11,12 +11,14 @@ import XCTest
 final class DashboardBrowserIntegrationTests: XCTestCase {
     var work: TemporaryDirectory!
     var processes: [Process] = []
+    var handles: [FileHandle] = []
 
     override func tearDown() {
         for process in processes where process.isRunning {
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
         }
+        for handle in handles { try? handle.close() }
         work = nil
     }
 
@@ -24,16 +26,9 @@ final class DashboardBrowserIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-x86_64"
 
     func start(_ binary: String, _ arguments: [String], environment: [String: String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, handle) = try TestSupport.startLogged(binary, arguments, environment: environment, log: log)
         processes.append(process)
+        handles.append(handle)
         return process
     }
 

@@ -6,6 +6,23 @@ import XCTest
 
 /// Shared helpers for wheelfarm's tests: paths, external tools, and building real wheels.
 public enum TestSupport {
+    /// Starts `binary` with both output streams going to the file `log` (no pipe to fill). The
+    /// caller closes the handle once the process has ended.
+    public static func startLogged(
+        _ binary: String, _ arguments: [String], environment: [String: String]? = nil, log: String
+    ) throws -> (Process, FileHandle) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return (process, handle)
+    }
+
     /// A wheel name without its build number: a home kept between runs holds earlier builds of
     /// other bytes, so a rebuild there gets one (a fresh home, as in CI, does not).
     public static func withoutBuildNumber(_ name: String) -> String {
