@@ -76,12 +76,37 @@ public struct DerivedRoots: Sendable {
     /// Where source builds install, inside the root.
     public static let prefix = "/opt/wheelfarm/prefix"
 
-    /// The cache key of a base image, a package list and source builds.
-    public static func key(baseDigest: String, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false) -> String {
+    /// The cache key of a base image, a package list and source builds. `epoch` is the base's
+    /// latest refresh: a refresh makes every derived root again, so a security update of a
+    /// package only a recipe installs reaches the builds too. `aptSources` are the extra entries.
+    public static func key(
+        baseDigest: String, packages: [String], sources: [SourceBuild] = [], useGcc: Bool = false, epoch: String? = nil,
+        aptSources: AptSources? = nil
+    ) -> String {
         var text = "wheelfarm-derived-v1\n\(baseDigest)\n" + Set(packages).sorted().joined(separator: "\n")
         if !sources.isEmpty && useGcc { text += "\ncompiler gcc" }
         for build in sources { text += "\nsource \(build.source) \(build.digest)" }
+        if let epoch { text += "\nrefreshed \(epoch)" }
+        if let aptSources, !aptSources.lines.isEmpty { text += "\napt " + aptSources.lines.joined(separator: "\napt ") }
         return Digest.hex(Digest.sha256(Array(text.utf8)))
+    }
+
+    /// The key of the derived root of `base` (with its refresh) in this store.
+    public func key(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool) -> String {
+        packages.isEmpty && sources.isEmpty
+            ? base.digest
+            : Self.key(
+                baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc, epoch: base.refreshedAt, aptSources: store.aptSources)
+    }
+
+    /// The derived root stored under `key`, with its layers, when it is there.
+    public func stored(key: String) -> DerivedRoot? {
+        let dir = store.layout.derivedRoot(key)
+        guard let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"),
+            var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data)
+        else { return nil }
+        root.layers = ["\(dir)/layer", store.rootfs(digest: root.baseDigest)]
+        return root
     }
 
     /// The derived root of `base` with `packages`, installing them (with the network, as root,
@@ -100,13 +125,9 @@ public struct DerivedRoots: Sendable {
             let root = DerivedRoot(key: base.digest, baseDigest: base.digest, requested: [], added: [], builtAt: base.builtAt, layers: [baseRoot])
             return (root, false)
         }
-        let key = Self.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
+        let key = key(base: base, packages: packages, sources: sources, useGcc: useGcc)
         let dir = store.layout.derivedRoot(key)
-        if let data = FileManager.default.contents(atPath: "\(dir)/manifest.json"), var root = try? ToolchainStore.decoder.decode(DerivedRoot.self, from: data)
-        {
-            root.layers = ["\(dir)/layer", baseRoot]
-            return (root, false)
-        }
+        if let root = stored(key: key) { return (root, false) }
         guard getuid() == 0 else { throw ToolchainError.needsRoot("preparing a derived root") }
         let requested = Set(packages).sorted()
         let what = requested + sources.map { "\($0.source) (from source)" }
@@ -116,6 +137,9 @@ public struct DerivedRoots: Sendable {
         let staging = "\(store.layout.derived)/\(OwnedFolders.name(".staging-\(key.prefix(16))"))"
         for sub in ["upper", "work", "merged"] { try FileManager.default.createDirectory(atPath: "\(staging)/\(sub)", withIntermediateDirectories: true) }
         defer { try? SafeRemoval.remove(staging) }
+        if let extra = store.aptSources, !extra.lines.isEmpty {
+            try Files.writeAtomically(Array(extra.file.utf8), to: "\(staging)/extra.list")
+        }
         let script = Self.preparationScript(sources: sources, spec: base.spec, useGcc: useGcc)
         var log: [UInt8] = []
         // Its own mount and PID namespaces, dying with wheelfarm: a kill leaves no mount and no process.
@@ -222,9 +246,11 @@ public struct DerivedRoots: Sendable {
             run_step "mounting /proc in the root" mount -t proc proc "$S/merged/proc"
             cp /etc/resolv.conf "$S/merged/etc/resolv.conf"
             if [ $# -gt 0 ]; then
+            if [ -f "$S/extra.list" ]; then cp "$S/extra.list" "$S/merged/etc/apt/sources.list.d/wheelfarm-extra.list"; fi
             run_step "apt-get update" \(chroot) apt-get update -qq
             run_step "installing $*" \(chroot) apt-get install -y -qq --no-install-recommends "$@"
             \(chroot) sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
+            rm -f "$S/merged/etc/apt/sources.list.d/wheelfarm-extra.list"
             fi
             \(sourceBuildScript(sources, spec: spec, useGcc: useGcc))
             chroot "$S/merged" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' > "$S/packages.tsv"

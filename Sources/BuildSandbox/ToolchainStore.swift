@@ -33,6 +33,9 @@ public struct ToolchainImage: Codable, Sendable {
     /// The digest of what defined the image (the target file, and for zig the wrappers and the
     /// scripts run in it): when the definition changes, the image is out of date.
     public var definition: String?
+    /// When the target's pointer last named this image (its latest refresh), for an image
+    /// loaded by target name; not part of the manifest.
+    public var refreshedAt: String?
 
     public init(
         spec: ToolchainSpec, digest: String, packages: [InstalledPackage], frontendWheels: [String: String], builtAt: Date,
@@ -63,11 +66,15 @@ public struct ToolchainStore: Sendable {
     public let layout: FarmLayout
     /// The target descriptions.
     public let catalog: ToolchainCatalog
+    /// Extra apt entries (an organisation's own repository) that derived roots install recipe
+    /// packages from, besides the image's Debian archive; checked by ``AptSources``.
+    public let aptSources: AptSources?
 
     /// Creates a store.
-    public init(layout: FarmLayout, catalog: ToolchainCatalog) {
+    public init(layout: FarmLayout, catalog: ToolchainCatalog, aptSources: AptSources? = nil) {
         self.layout = layout
         self.catalog = catalog
+        self.aptSources = aptSources
     }
 
     /// The root file system of an image.
@@ -82,7 +89,11 @@ public struct ToolchainStore: Sendable {
             let digest = object["digest"] as? String
         else { return nil }
         guard let manifest = FileManager.default.contents(atPath: "\(layout.image(digest))/manifest.json") else { return nil }
-        return try Self.decoder.decode(ToolchainImage.self, from: manifest)
+        var image = try Self.decoder.decode(ToolchainImage.self, from: manifest)
+        // The pointer is rewritten by every refresh, even one that finds the same image: derived
+        // roots made before it are made again, so that updates of their packages are picked up.
+        image.refreshedAt = object["built_at"] as? String
+        return image
     }
 
     /// The image of a target, or a clear error when it is not built.
@@ -418,6 +429,10 @@ public protocol ToolchainProvider: Sendable {
         base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
         progress: (String) -> Void
     ) throws -> (DerivedRoot, built: Bool)
+    /// The derived root stored under `key`, when it is there (nothing is made).
+    func storedDerivedRoot(key: String) -> DerivedRoot?
+    /// The key the derived root of `base` with `packages` and `sources` has.
+    func derivedKey(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool) -> String
 }
 
 extension ToolchainStore: ToolchainProvider {
@@ -428,6 +443,12 @@ extension ToolchainStore: ToolchainProvider {
         // Source libraries build under the same system-call filter as wheels.
         let seccomp = sources.isEmpty ? nil : try SeccompPolicy.prepare(in: layout.seccomp)
         return try DerivedRoots(store: self, seccomp: seccomp).ensure(base: base, packages: packages, sources: sources, useGcc: useGcc, progress: progress)
+    }
+
+    public func storedDerivedRoot(key: String) -> DerivedRoot? { DerivedRoots(store: self).stored(key: key) }
+
+    public func derivedKey(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool) -> String {
+        DerivedRoots(store: self).key(base: base, packages: packages, sources: sources, useGcc: useGcc)
     }
 }
 

@@ -27,6 +27,10 @@ public struct FarmConfiguration: Sendable {
             "recipes.paths", .list,
             "folders of your own recipes, searched before the built-in ones (a file replaces the built-in recipe, or with \"extends\": \"builtin\" extends it)"
         ),
+        (
+            "toolchains.apt_sources_file", .string,
+            "file of extra apt `deb` lines (your own package repository) that recipe packages are installed from, besides Debian's"
+        ),
         ("limits.memory_gb", .double, "memory the builds share, GiB (default: 80% of the machine's)"),
         ("limits.cores", .int, "cores the builds share (default: the machine's)"),
         ("retry.max_attempts", .int, "attempts of a job failing transiently"),
@@ -180,6 +184,8 @@ public struct FarmConfiguration: Sendable {
     public var signingKey: String? { value("signing.key") }
     public var indexURL: String? { value("index.url") }
     public var trackFile: String? { value("nightly.track_file") }
+    /// The file of extra apt entries for derived roots.
+    public var aptSourcesFile: String? { value("toolchains.apt_sources_file").map(Paths.absolute) }
     /// How many stored builds the nightly verifies by rebuilding them.
     public var verifySamples: Int { max(0, value("nightly.verify_samples").flatMap(Int.init) ?? 0) }
     /// The nightly's cooling-off period for new releases of followed projects, in days.

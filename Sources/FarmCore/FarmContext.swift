@@ -48,7 +48,13 @@ public final class FarmContext: @unchecked Sendable {
 
     /// The toolchain images of this home.
     public func toolchains() throws -> ToolchainStore {
-        ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: try dataDirectory()))
+        ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: try dataDirectory()), aptSources: try aptSources())
+    }
+
+    /// The extra apt entries of `toolchains.apt_sources_file`, checked (nil when unset).
+    public func aptSources() throws -> AptSources? {
+        guard let path = configuration.aptSourcesFile else { return nil }
+        do { return try AptSources.load(path: path) } catch { throw FarmConfigurationError("toolchains.apt_sources_file: \(error)") }
     }
 
     /// The recipes: the user's folders (`recipes.paths`, `--recipes`) before the built-in ones.
@@ -96,7 +102,7 @@ public final class FarmContext: @unchecked Sendable {
         let (signer, generated) = try keys.loadOrGenerate()
         if generated { notice("made the farm's signing key \(signer.keyIDText): \(keys.secretPath) (public key: \(keys.publicPath))") }
         let environment = BuildEnvironment(
-            layout: layout, toolchains: ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: data)),
+            layout: layout, toolchains: ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: data), aptSources: try aptSources()),
             sandbox: NamespaceSandbox(layout: layout), index: IndexClient(configuration: index), wheels: PipWheelFetcher(),
             policies: try PolicyCatalog.load(dataDirectory: data), recipes: try recipeBook(),
             patchelf: try Patchelf.locate(), signer: signer, builderVersion: wheelfarmVersion, logLimit: configuration.logLimitBytes,

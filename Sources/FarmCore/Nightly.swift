@@ -95,7 +95,7 @@ public struct Nightly: Sendable {
         let jobs = try context.jobs()
         let request = try jobs.createRequest(RequestRecord(kind: "nightly", description: "nightly"))
         let requestID = request.id ?? 0
-        let (planned, held) = try plan(options, request: requestID, say: say)
+        let (planned, held, causes) = try plan(options, request: requestID, say: say)
         _ = try jobs.submit(planned)
         say("nightly: \(planned.count) jobs (\(planned.filter { $0.state == .skipped }.count) unchanged), targets \(options.targets.joined(separator: ", "))")
         try context.farm(builder: builder, say: say, publisher: options.publish).run(requests: [requestID])
@@ -112,6 +112,10 @@ public struct Nightly: Sendable {
         var report = RequestReport(
             request: requestID, started: started, finished: Date(), targets: options.targets, rows: finishedJobs.map(RequestRow.init(job:)))
         report.heldBack = held
+        report.rebuilt = finishedJobs.compactMap { job in
+            guard let cause = causes[job.identity], job.state != .skipped, let version = job.version else { return nil }
+            return Rebuilt(project: job.project, version: version, target: job.target, wheel: job.state == .succeeded ? job.wheel : nil, cause: cause)
+        }
         report.verifications = verifications
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
@@ -161,8 +165,11 @@ public struct Nightly: Sendable {
                 if before == image.digest {
                     say("[\(target)] toolchain unchanged (\(image.digest.prefix(12)))")
                 } else {
-                    say("[\(target)] toolchain \(before.map { "\($0.prefix(12)) -> " } ?? "new: ")\(image.digest.prefix(12)): builds on it are redone")
+                    say(
+                        "[\(target)] toolchain \(before.map { "\($0.prefix(12)) -> " } ?? "new: ")\(image.digest.prefix(12)): "
+                            + "builds whose packages changed are redone")
                 }
+                prepareDerivedRoots(target, image: image, step: step, say: say)
             } catch {
                 say("[\(target)] FAILED to rebuild the toolchain: \(error); the current image stays")
                 failures.append(target)
@@ -171,20 +178,53 @@ public struct Nightly: Sendable {
         return failures
     }
 
+    /// Makes again, over the refreshed image, the derived roots of the target's landed builds:
+    /// their recipe packages at today's versions (a security update of a library only a recipe
+    /// installs shows here), so that planning compares versions instead of guessing. A root that
+    /// cannot be made is said; its builds are then redone and fail or pass on their own.
+    func prepareDerivedRoots(_ target: String, image: ToolchainImage, step: @escaping @Sendable (String) -> Void, say: (String) -> Void) {
+        guard let landed = try? context.jobs().landedBuilds().filter({ $0.target == target }) else { return }
+        var done = Set<String>()
+        for build in landed {
+            guard let version = build.version, let (base, _) = try? builder.environment.recipes.recipe(for: build.project) else { continue }
+            let recipe = base.resolved(for: PackageVersion(version), target: target)
+            let packages = recipe.packages ?? []
+            let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, configure: $0.configure, script: $0.build) }
+            guard !packages.isEmpty || !sources.isEmpty else { continue }
+            let useGcc = recipe.compiler == "gcc"
+            guard done.insert(toolchains.derivedKey(base: image, packages: packages, sources: sources, useGcc: useGcc)).inserted else { continue }
+            do {
+                _ = try toolchains.derivedRoot(base: image, packages: packages, sources: sources, useGcc: useGcc) { step("[\(target)] \($0)") }
+            } catch {
+                say("[\(target)] the derived root of \(build.project) could not be made again: \(error)")
+            }
+        }
+    }
+
     /// Landed builds again (rebuilt when their inputs changed) and the newest release of followed
     /// projects old enough for the cooling-off period, with the releases held back.
-    func plan(_ options: Options, request: Int64, say: (String) -> Void = { _ in }) throws -> (jobs: [JobRecord], held: [HeldRelease]) {
+    /// `causes` says, per job identity, why a landed build is made again.
+    func plan(_ options: Options, request: Int64, say: (String) -> Void = { _ in }) throws -> (
+        jobs: [JobRecord], held: [HeldRelease], causes: [String: String]
+    ) {
         let planner = RequestPlanner(context: context, builder: builder)
         let jobs = try context.jobs()
         var planned: [JobRecord] = []
         var held: [HeldRelease] = []
         var seen = Set<String>()
+        var causes: [String: String] = [:]
         for landed in try jobs.landedBuilds() where options.targets.contains(landed.target) {
             guard let version = landed.version, let requirement = Requirement("\(landed.project)==\(version)") else { continue }
-            let job = planner.job(
+            var job = planner.job(
                 requirement, origin: "landed build (job \(landed.number))", target: landed.target, request: request,
                 publish: options.publish != nil, priority: options.priority)
-            if seen.insert(job.identity).inserted { planned.append(job) }
+            guard seen.insert(job.identity).inserted else { continue }
+            if job.state != .skipped, let cause = builder.staleness(project: landed.project, version: version, target: landed.target) {
+                causes[job.identity] = cause
+                job.origin += ", rebuilt for: \(cause)"
+                say("nightly: rebuilding \(landed.project) \(version) [\(landed.target)]: \(cause)")
+            }
+            planned.append(job)
         }
         var followed = try jobs.trackedProjects().map(\.name)
         if let file = context.configuration.trackFile {
@@ -217,7 +257,7 @@ public struct Nightly: Sendable {
                 if seen.insert(job.identity).inserted { planned.append(job) }
             }
         }
-        return (planned, held)
+        return (planned, held, causes)
     }
 
     /// Of a project's files on the index, the newest final release whose first upload is at

@@ -100,6 +100,26 @@ public struct RequestRow: Codable, Sendable, Equatable {
     public var hasWheel: Bool { wheel != nil && outcome != .failed }
 }
 
+/// A stored build the nightly made again, and the change that called for it (a package update
+/// such as `libxml2 2.9.14+dfsg-1.3 → 2.9.14+dfsg-1.3~deb12u1 (grafted)`).
+public struct Rebuilt: Codable, Sendable, Equatable {
+    public var project: String
+    public var version: String
+    public var target: String
+    /// The new wheel, when the rebuild succeeded.
+    public var wheel: String?
+    public var cause: String
+
+    /// Creates an entry.
+    public init(project: String, version: String, target: String, wheel: String?, cause: String) {
+        self.project = project
+        self.version = version
+        self.target = target
+        self.wheel = wheel
+        self.cause = cause
+    }
+}
+
 /// What a request (`build -r`, a nightly) came to: its rows, and the JSON and JUnit forms CI reads.
 public struct RequestReport: Sendable {
     public var request: Int64
@@ -111,6 +131,8 @@ public struct RequestReport: Sendable {
     public var heldBack: [HeldRelease] = []
     /// Stored builds the nightly verified by rebuilding them.
     public var verifications: [Verification] = []
+    /// Stored builds the nightly made again, each with its cause.
+    public var rebuilt: [Rebuilt] = []
 
     public init(request: Int64, started: Date, finished: Date, targets: [String], rows: [RequestRow]) {
         self.request = request
@@ -142,9 +164,10 @@ public struct RequestReport: Sendable {
             var results: [RequestRow]
             var heldBack: [HeldRelease]?
             var verifications: [Verification]?
+            var rebuilt: [Rebuilt]?
 
             enum CodingKeys: String, CodingKey {
-                case started, finished, targets, summary, results, verifications
+                case started, finished, targets, summary, results, verifications, rebuilt
                 case heldBack = "held_back"
             }
         }
@@ -156,7 +179,7 @@ public struct RequestReport: Sendable {
             try encoder.encode(
                 Document(
                     started: started, finished: finished, targets: targets, summary: summary, results: rows, heldBack: heldBack.isEmpty ? nil : heldBack,
-                    verifications: verifications.isEmpty ? nil : verifications)))
+                    verifications: verifications.isEmpty ? nil : verifications, rebuilt: rebuilt.isEmpty ? nil : rebuilt)))
     }
 
     /// The JUnit XML report: one test case per requirement and target; a failure carries the end of its log.

@@ -73,11 +73,14 @@ public struct BuildEnvironment: Sendable {
 public struct Rebuild: Sendable {
     public var into: String
     public var pins: [String]
+    /// The derived root the original build ran in (used again while it is stored).
+    public var derivedRoot: String?
 
     /// Creates the settings.
-    public init(into: String, pins: [String]) {
+    public init(into: String, pins: [String], derivedRoot: String? = nil) {
         self.into = into
         self.pins = pins
+        self.derivedRoot = derivedRoot
     }
 }
 

@@ -143,6 +143,11 @@ public struct BuildRecord: Codable, Sendable {
     public var suggestion: String?
     /// The recipe's patches applied to the sources, in order (nil when there were none).
     public var patches: [AppliedPatch]?
+    /// The Debian packages whose files reached the wheel or made it (nil in records written
+    /// before they were listed): what a toolchain refresh compares to decide on a rebuild.
+    public var debianPackages: [PackageUse]?
+    /// The definition digest of the image the build ran on (the target file, pins and wrappers).
+    public var toolchainDefinition: String?
     public var startedAt: Date
     public var builderVersion: String
 
@@ -182,6 +187,8 @@ public struct BuildRecord: Codable, Sendable {
         case platformTag = "platform_tag"
         case startedAt = "started_at"
         case builderVersion = "builder_version"
+        case debianPackages = "debian_packages"
+        case toolchainDefinition = "toolchain_definition"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -208,6 +215,8 @@ public struct BuildRecord: Codable, Sendable {
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         patches = try c.decodeIfPresent([AppliedPatch].self, forKey: .patches)
         suggestion = try c.decodeIfPresent(String.self, forKey: .suggestion)
+        debianPackages = try c.decodeIfPresent([PackageUse].self, forKey: .debianPackages)
+        toolchainDefinition = try c.decodeIfPresent(String.self, forKey: .toolchainDefinition)
         startedAt = try c.decode(Date.self, forKey: .startedAt)
         builderVersion = try c.decode(String.self, forKey: .builderVersion)
     }

@@ -40,6 +40,10 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Unified diffs applied in order to the extracted sources before the build (`patch -p1`
     /// semantics). In a file, relative to that file; once loaded by ``RecipeBook``, absolute.
     public var patches: [String]?
+    /// `true`: every new toolchain image of the target rebuilds the project, not only one in
+    /// which a package that reached its wheel (or the compiler) changed. For a project whose
+    /// build reads more of the root than the farm can see (a vendored copy of a system tool, say).
+    public var followToolchain: Bool?
     /// `"builtin"`: a user recipe that extends the built-in one key by key instead of replacing it.
     public var extends: String?
     /// Changes for some versions or targets: `versions` is a PEP 440 specifier set, `targets` a target-name glob.
@@ -132,6 +136,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case resources
         case allowSyscalls = "allow_syscalls"
         case repair, patches, extends
+        case followToolchain = "follow_toolchain"
     }
 
     /// The empty recipe: the defaults.
@@ -160,6 +165,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.allowSyscalls { result.allowSyscalls = v }
             if let v = change.repair { result.repair = v }
             if let v = change.patches { result.patches = v }
+            if let v = change.followToolchain { result.followToolchain = v }
         }
         return result
     }

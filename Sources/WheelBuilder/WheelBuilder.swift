@@ -137,7 +137,8 @@ public final class WheelBuilder: Sendable {
     /// the toolchain image and the recipe are the record's.
     public func rebuild(sdist: String, record: BuildRecord, into directory: String, hooks: BuildHooks = BuildHooks()) -> TargetBuild {
         var environment = self.environment
-        environment.rebuild = Rebuild(into: directory, pins: record.buildRequirements.map { "\($0.name)==\($0.version)" })
+        environment.rebuild = Rebuild(
+            into: directory, pins: record.buildRequirements.map { "\($0.name)==\($0.version)" }, derivedRoot: record.derivedRoot)
         return WheelBuilder(environment: environment).buildOne(
             .local(sdist), target: record.target, prereleases: true, hashes: record.sdist.map { [$0.sha256] } ?? [], reuse: false, hooks: hooks)
     }
@@ -172,21 +173,33 @@ public final class WheelBuilder: Sendable {
     }
 
     /// The stored build of `project` `version` for `target` when its inputs are still current:
-    /// it succeeded, its wheel is there, and the toolchain image, the recipe and the builder are
-    /// the ones a build would use now. A pure wheel built for another target counts. Nothing
-    /// is resolved or downloaded, so checking a whole requirements file is quick.
+    /// it succeeded, its wheel is there, and the recipe, the builder and what it used of the
+    /// toolchain are the ones a build would use now (see ``currency(of:builtFor:)``). A pure
+    /// wheel built for another target counts. Nothing is resolved or downloaded, so checking a
+    /// whole requirements file is quick.
     public func existingBuild(project: String, version: String, target: String) -> TargetBuild? {
-        let recipeDigest = (try? environment.recipes.recipe(for: ProjectName.normalise(project)).digest) ?? "none"
-        let toolchains = environment.toolchains
+        var note: String? = nil
         let found = try? BuildStore(layout: environment.layout).current(project: project, version: version, target: target) { record, builtFor in
-            guard let image = try? toolchains.image(named: builtFor), toolchains.isCurrent(image) else { return false }
-            return image.digest == record.toolchainDigest && record.recipeDigest == recipeDigest && record.builderVersion == environment.builderVersion
+            guard case let .current(why) = currency(of: record, builtFor: builtFor) else { return false }
+            note = why
+            return true
         }
         guard let found = found ?? nil else { return nil }
         let directory = (found.wheelPath as NSString).deletingLastPathComponent
+        let skipped = found.builtFor == target ? "already built with the same inputs" : "pure wheel, already built for \(found.builtFor)"
         return TargetBuild(
             target: target, record: found.record, wheelPath: found.wheelPath, logPath: "\(directory)/build.log", failure: nil,
-            skipped: found.builtFor == target ? "already built with the same inputs" : "pure wheel, already built for \(found.builtFor)")
+            skipped: note.map { "\(skipped): \($0)" } ?? skipped)
+    }
+
+    /// Why the stored build of `project` `version` for `target` is not current, when there is
+    /// one that succeeded (the nightly's report names it beside the rebuild).
+    public func staleness(project: String, version: String, target: String) -> String? {
+        let store = BuildStore(layout: environment.layout)
+        guard let record = try? store.record(in: store.directory(project: project, version: version, target: target)),
+            record.outcome == .succeeded, case let .stale(why) = currency(of: record, builtFor: target)
+        else { return nil }
+        return why
     }
 
     // MARK: - One target
@@ -313,8 +326,8 @@ public final class WheelBuilder: Sendable {
         }
         let applied = try Stages.Patch().run(recipe.patches ?? [], projectRoot: extracted.projectRoot, job: job)
         job.record.patches = applied.isEmpty ? nil : applied
-        let (layers, derivedKey) = try Stages.Roots(environment: environment).run(recipe: recipe, image: image, job: job)
-        job.record.derivedRoot = derivedKey
+        let (layers, derived) = try Stages.Roots(environment: environment).run(recipe: recipe, image: image, job: job)
+        job.record.derivedRoot = derived?.key
 
         // prepare + build, audit, repair, test, store, sign.
         let built = try Stages.Compile(environment: environment, requirements: requirements)
@@ -334,6 +347,8 @@ public final class WheelBuilder: Sendable {
             let repaired = try Stages.Repair(environment: environment).run(audited, layers: layers, recipe: recipe, job: job)
             (final, job.record.grafted, mustLoad) = (repaired.path, repaired.grafted, repaired.loadedOnImport)
         }
+        job.record.debianPackages = BuildPackages.uses(image: image, derived: derived, grafted: job.record.grafted)
+        job.record.toolchainDefinition = image.definition
         job.record.warnings += try Stages.TestInstall(environment: environment, requirements: requirements)
             .run(final, recipe: recipe, grafted: mustLoad, job: job)
         let stored = try Stages.Store(environment: environment).run(final, job: job)

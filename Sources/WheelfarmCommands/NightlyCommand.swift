@@ -128,6 +128,9 @@ public struct NightlyCommand: ParsableCommand {
         if let reportJson { try Files.writeAtomically(try report.json(), to: reportJson) }
         context.out("report: \(result.reportPath)")
         for target in result.imageFailures { context.out("toolchain \(target) could not be refreshed") }
+        for entry in report.rebuilt {
+            context.out("rebuilt \(entry.wheel ?? "\(entry.project) \(entry.version) (failed)") [\(entry.target)] for: \(entry.cause)")
+        }
         if !result.verifications.isEmpty {
             let identical = result.verifications.filter(\.identical).count
             context.out("verified by rebuilding: \(identical) of \(result.verifications.count) identical")

@@ -10,6 +10,10 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
     private let lock = NSLock()
     private var images: [String: ToolchainImage] = [:]
     private var made: [String] = []
+    private var derived: [String: DerivedRoot] = [:]
+    private var derivedPackages: [String: [InstalledPackage]] = [:]
+    private var imagePackages: [String: [InstalledPackage]] = [:]
+    private var generation = 0
 
     /// Images for the targets of `catalog`, their root folders under `root`.
     public init(catalog: ToolchainCatalog, root: String) {
@@ -29,13 +33,18 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
 
     public func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage {
         let spec = try catalog.spec(name)
-        let digest = Digest.hex(Digest.sha256(Array("fixture image \(name)".utf8)))
-        try FileManager.default.createDirectory(atPath: rootfs(digest: digest), withIntermediateDirectories: true)
         let python = InstalledPackage(name: "python\(spec.python)", version: "\(spec.python).2-1", architecture: spec.debianArchitecture)
-        let image = ToolchainImage(
-            spec: spec, digest: digest, packages: [python], frontendWheels: [:], builtAt: Date(timeIntervalSince1970: 1_700_000_000),
-            sizeBytes: 0, buildSeconds: 0, definition: nil)
+        let packages = lock.withLock { imagePackages[name] } ?? [python]
+        // The digest follows the packages, as a real image's does; the refresh stamp counts builds.
+        let listing = packages.map { "\($0.name) \($0.version)" }.joined(separator: "\n")
+        let digest = Digest.hex(Digest.sha256(Array("fixture image \(name)\n\(listing)".utf8)))
+        try FileManager.default.createDirectory(atPath: rootfs(digest: digest), withIntermediateDirectories: true)
+        var image = ToolchainImage(
+            spec: spec, digest: digest, packages: packages, frontendWheels: [:], builtAt: Date(timeIntervalSince1970: 1_700_000_000),
+            sizeBytes: 0, buildSeconds: 0, definition: "fixture definition")
         lock.withLock {
+            generation += 1
+            image.refreshedAt = "refresh \(generation)"
             images[name] = image
             made.append(name)
         }
@@ -52,12 +61,31 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
         try image(named: spec.name) ?? build(spec.name, progress: progress)
     }
 
+    /// What the next `build` of `target` installs (a refresh that updates packages).
+    public func setImagePackages(_ packages: [InstalledPackage], for target: String) { lock.withLock { imagePackages[target] = packages } }
+
+    /// What derived roots made from now on add to their base (the recipe packages' versions a mirror has now).
+    public func setDerivedPackages(_ packages: [InstalledPackage], for requested: [String]) {
+        lock.withLock { derivedPackages[Set(requested).sorted().joined(separator: " ")] = packages }
+    }
+
     public func derivedRoot(
         base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool,
         progress: (String) -> Void
     ) throws -> (DerivedRoot, built: Bool) {
-        let key = DerivedRoots.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc)
-        let root = DerivedRoot(key: key, baseDigest: base.digest, requested: packages, added: [], builtAt: base.builtAt, layers: [rootfs(digest: base.digest)])
-        return (root, false)
+        let key = derivedKey(base: base, packages: packages, sources: sources, useGcc: useGcc)
+        if let root = storedDerivedRoot(key: key) { return (root, false) }
+        let added = lock.withLock { derivedPackages[Set(packages).sorted().joined(separator: " ")] } ?? []
+        let root = DerivedRoot(
+            key: key, baseDigest: base.digest, requested: packages, added: added, builtAt: base.builtAt, layers: [rootfs(digest: base.digest)])
+        if !packages.isEmpty || !sources.isEmpty { lock.withLock { derived[key] = root } }
+        return (root, !packages.isEmpty || !sources.isEmpty)
+    }
+
+    public func storedDerivedRoot(key: String) -> DerivedRoot? { lock.withLock { derived[key] } }
+
+    public func derivedKey(base: ToolchainImage, packages: [String], sources: [SourceBuild], useGcc: Bool) -> String {
+        packages.isEmpty && sources.isEmpty
+            ? base.digest : DerivedRoots.key(baseDigest: base.digest, packages: packages, sources: sources, useGcc: useGcc, epoch: base.refreshedAt)
     }
 }

@@ -10,11 +10,17 @@ extension Stages {
     struct Roots {
         let environment: BuildEnvironment
 
-        func run(recipe: Recipe, image: ToolchainImage, job: BuildJob) throws -> (layers: [String], derivedKey: String?) {
+        func run(recipe: Recipe, image: ToolchainImage, job: BuildJob) throws -> (layers: [String], derived: DerivedRoot?) {
             let base = [environment.toolchains.rootfs(digest: image.digest)]
             let packages = recipe.packages ?? []
             let sources = (recipe.sourceLibraries ?? []).map { SourceBuild(source: $0.source, configure: $0.configure, script: $0.build) }
             guard !packages.isEmpty || !sources.isEmpty else { return (base, nil) }
+            // A verification rebuild uses the very root the build used while it is kept (a
+            // refresh since would install today's versions).
+            if let key = environment.rebuild?.derivedRoot, let kept = environment.toolchains.storedDerivedRoot(key: key) {
+                job.note("derived root \(key) of the original build")
+                return (kept.layers, kept)
+            }
             return try job.withStage(.prepare, "distribution packages \((packages + sources.map { "\($0.source) (from source)" }).joined(separator: " "))") {
                 let lock = try WheelBuilder.targetLock(layout: environment.layout, target: job.target)
                 defer { lock.unlock() }
@@ -25,7 +31,7 @@ extension Stages {
                         [environment, target = job.target] line in environment.progress(target, "  \(line)")
                     }
                     job.note(built ? "made derived root \(derived.key)" : "derived root \(derived.key) cached: nothing installed")
-                    return (derived.layers, derived.key)
+                    return (derived.layers, derived)
                 } catch let error as ToolchainError {
                     // The recipe's packages or source libraries did not install or build: the message names the step.
                     job.note("\(error)")
