@@ -465,6 +465,20 @@ extension ToolchainStore {
             })
     }
 
+    /// For each image some target points at, the latest time a pointer to it was written (its refresh).
+    public func lastRefresh() -> [String: Date] {
+        var result: [String: Date] = [:]
+        let parser = ISO8601DateFormatter()
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: layout.pointers)) ?? [] where file.hasSuffix(".json") {
+            guard let data = FileManager.default.contents(atPath: "\(layout.pointers)/\(file)"),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let digest = object["digest"] as? String,
+                let stamp = (object["built_at"] as? String).flatMap(parser.date(from:))
+            else { continue }
+            result[digest] = max(result[digest] ?? stamp, stamp)
+        }
+        return result
+    }
+
     /// The base image a derived root was made over, from its manifest.
     public func derivedBase(_ key: String) -> String? {
         guard let data = FileManager.default.contents(atPath: "\(layout.derivedRoot(key))/manifest.json") else { return nil }

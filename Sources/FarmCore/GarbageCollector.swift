@@ -5,7 +5,8 @@ import WheelfarmBasics
 
 /// Decides what a farm's home no longer needs (``plan()``), then removes it (``apply(_:)``).
 ///
-/// Removed: toolchain images no target points at (and derived roots over them); leftovers of
+/// Removed: toolchain images no target points at (and derived roots over them, or made before
+/// the image's last refresh and named by no stored build); leftovers of
 /// dead processes; logs and records of failed builds older than `keepDays`; wheels, signatures
 /// and provenance in the build store that their folder's record no longer names and the
 /// repository does not hold; sdists no stored build names, older than `keepDays`. Kept:
@@ -42,17 +43,24 @@ public struct GarbageCollector: Sendable {
 
         let pointed = toolchains.pointedDigests()
         for digest in list(layout.images) where !pointed.contains(digest) { add(layout.image(digest), "toolchain image no target points at") }
-        for key in list(layout.derived) {
-            guard let base = toolchains.derivedBase(key), !pointed.contains(base) else { continue }
-            add(layout.derivedRoot(key), "derived root over a removed image")
-        }
-        for leftover in Leftovers.find(layout) { add(leftover, "left by a process that is gone") }
-
         var failedRecords: [String] = []
         let builds = BuildStore(layout: layout).all { directory, _ in failedRecords.append(directory) }
         if let unreadable = failedRecords.first {
             throw BuildStoreError(description: "\(unreadable)/record.json cannot be read; gc removes nothing while a record is unreadable")
         }
+        // A refresh makes derived roots again; the ones before it go once no stored build names
+        // them and the refresh is a day old (no build that started on them can still be running).
+        let namedRoots = Set(builds.compactMap { $0.record.outcome == .succeeded ? $0.record.derivedRoot : nil })
+        let refreshed = toolchains.lastRefresh()
+        for key in list(layout.derived) {
+            guard let root = toolchains.storedDerivedRoot(key: key) else { continue }
+            if !pointed.contains(root.baseDigest) {
+                add(layout.derivedRoot(key), "derived root over a removed image")
+            } else if !namedRoots.contains(key), let refresh = refreshed[root.baseDigest], root.builtAt < refresh, now.timeIntervalSince(refresh) > 86_400 {
+                add(layout.derivedRoot(key), "derived root made before its image's last refresh, named by no stored build")
+            }
+        }
+        for leftover in Leftovers.find(layout) { add(leftover, "left by a process that is gone") }
         var neededSdists = Set<String>()
         for (folder, record) in builds {
             if record.outcome == .succeeded {

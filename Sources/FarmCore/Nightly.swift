@@ -204,7 +204,9 @@ public struct Nightly: Sendable {
     /// Landed builds again (rebuilt when their inputs changed) and the newest release of followed
     /// projects old enough for the cooling-off period, with the releases held back.
     /// `causes` says, per job identity, why a landed build is made again.
-    func plan(_ options: Options, request: Int64, say: (String) -> Void = { _ in }) throws -> (
+    func plan(
+        _ options: Options, request: Int64, say: (String) -> Void = { _ in }
+    ) throws -> (
         jobs: [JobRecord], held: [HeldRelease], causes: [String: String]
     ) {
         let planner = RequestPlanner(context: context, builder: builder)

@@ -38,7 +38,10 @@ extension WheelBuilder {
             return sameImage ? .current(nil) : .stale("the toolchain image changed (\(Self.short(record.toolchainDigest)) → \(Self.short(image.digest)))")
         }
         if sameImage && (derivedKey == nil || derivedKey == record.derivedRoot) { return .current(nil) }
-        let what = sameImage ? "the derived root was made again after a refresh" : "the toolchain image changed (\(Self.short(record.toolchainDigest)) → \(Self.short(image.digest)))"
+        let what =
+            sameImage
+            ? "the derived root was made again after a refresh"
+            : "the toolchain image changed (\(Self.short(record.toolchainDigest)) → \(Self.short(image.digest)))"
         if recipe.followToolchain == true { return .stale("\(what), and the recipe follows the toolchain") }
         if let definition = record.toolchainDefinition, definition != image.definition {
             return .stale("the \(builtFor) target's definition changed (target file, pins or wrappers)")

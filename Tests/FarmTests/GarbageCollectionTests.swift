@@ -21,21 +21,26 @@ final class GarbageCollectionTests: XCTestCase {
             if daysOld > 0 { try fm.setAttributes([.modificationDate: Date().addingTimeInterval(-daysOld * 86400)], ofItemAtPath: path) }
         }
         let kept = String(repeating: "a", count: 64), old = String(repeating: "b", count: 64)
-        try write("\(home)/toolchains/t.json", "{\"digest\": \"\(kept)\"}")
+        // Refreshed two days ago: derived roots from before it go unless a stored build names them.
+        let refreshed = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-2 * 86400))
+        try write("\(home)/toolchains/t.json", "{\"digest\": \"\(kept)\", \"built_at\": \"\(refreshed)\"}")
         try write("\(home)/images/\(kept)/manifest.json")
         try write("\(home)/images/\(old)/rootfs/usr/lib/big", String(repeating: "z", count: 4096))
-        func derived(_ key: String, base: String) throws {
+        func derived(_ key: String, base: String, built: String = "2026-01-01T00:00:00Z") throws {
             try write(
                 "\(home)/derived/\(key)/manifest.json",
-                "{\"key\": \"\(key)\", \"base_digest\": \"\(base)\", \"requested\": [], \"added\": [], \"built_at\": \"2026-01-01T00:00:00Z\"}")
+                "{\"key\": \"\(key)\", \"base_digest\": \"\(base)\", \"requested\": [], \"added\": [], \"built_at\": \"\(built)\"}")
         }
         try derived("d1", base: old)
         try derived("d2", base: kept)
+        try derived("d3", base: kept)
+        try derived("d4", base: kept, built: ISO8601DateFormatter().string(from: Date()))
         let store = BuildStore(layout: FarmLayout(path: home))
         let folder = "\(home)/builds/p/1.0/t"
         var landed = BuildRecord(target: "t", builderVersion: "test", startedAt: Date())
         (landed.project, landed.version, landed.outcome, landed.wheel) = ("p", "1.0", .succeeded, "p-1.0-1-py3-none-any.whl")
         landed.sdist = SdistFacts(filename: "p-1.0.tar.gz", sha256: "s1", url: "file:///p-1.0.tar.gz")
+        landed.derivedRoot = "d2"
         try store.write(landed, in: folder)
         try write("\(folder)/p-1.0-1-py3-none-any.whl")
         try write("\(folder)/p-1.0-py3-none-any.whl")
@@ -62,11 +67,11 @@ final class GarbageCollectionTests: XCTestCase {
         let run = try ProcessRunner.run(binary, ["gc", "--home", home])
         XCTAssertEqual(run.status, 0, run.stderr)
         let gone = [
-            "images/\(old)", "derived/d1", "builds/p/1.0/t/p-1.0-py3-none-any.whl", "builds/p/1.0/t/p-1.0-py3-none-any.whl.minisig",
+            "images/\(old)", "derived/d1", "derived/d3", "builds/p/1.0/t/p-1.0-py3-none-any.whl", "builds/p/1.0/t/p-1.0-py3-none-any.whl.minisig",
             "builds/p/1.0/t/failed-build.log", "builds/q/2.0/t", "sources/s2", "jobs/t@999999.1"
         ]
         let stay = [
-            "images/\(kept)", "derived/d2", "builds/p/1.0/t/record.json", "builds/p/1.0/t/p-1.0-1-py3-none-any.whl", "builds/p/1.0/t/build.log",
+            "images/\(kept)", "derived/d2", "derived/d4", "builds/p/1.0/t/record.json", "builds/p/1.0/t/p-1.0-1-py3-none-any.whl", "builds/p/1.0/t/build.log",
             "sources/s1/p-1.0.tar.gz", "sources/s3/fresh-1.0.tar.gz", "jobs/t@\(getpid()).2"
         ]
         for path in gone { XCTAssertFalse(fm.fileExists(atPath: "\(home)/\(path)"), "\(path) should be gone\n\(run.stdout)") }

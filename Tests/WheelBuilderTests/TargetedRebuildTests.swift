@@ -21,7 +21,9 @@ final class TargetedRebuildTests: XCTestCase {
     }
 
     func testCompilerPackagesAreRecognised() {
-        for name in ["gcc-12", "g++-12", "cpp-12", "binutils", "binutils-x86-64-linux-gnu", "libgcc-s1", "libgcc-12-dev", "libstdc++6", "libc6-dev", "gfortran-12"] {
+        for name in [
+            "gcc-12", "g++-12", "cpp-12", "binutils", "binutils-x86-64-linux-gnu", "libgcc-s1", "libgcc-12-dev", "libstdc++6", "libc6-dev", "gfortran-12"
+        ] {
             XCTAssertTrue(BuildPackages.isCompiler(name), name)
         }
         for name in ["tzdata", "apt", "libc6", "cppcheck", "libyaml-0-2", "python3.11"] {

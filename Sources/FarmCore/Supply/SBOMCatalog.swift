@@ -16,7 +16,7 @@ public struct SBOMCatalog: Sendable {
         public var target: String
         public var package: String
         public var packageVersion: String
-        /// How it got there (`grafted`).
+        /// How it got there (`grafted`, or `built from source` for a `source_libraries` package).
         public var how: String
         public var soname: String
         public var published: Bool
@@ -58,6 +58,14 @@ public struct SBOMCatalog: Sendable {
                         wheel: build.wheel, project: build.record.project, version: build.record.version, target: build.record.target, package: package,
                         packageVersion: version, how: "grafted", soname: graft.soname, published: build.published))
             }
+            // Libraries built from their Debian source (`source_libraries`): linked statically or grafted from the prefix.
+            for use in build.record.debianPackages ?? [] where use.how == .source && use.name == package {
+                if let below, DebianVersion.compare(use.version, below) >= 0 { continue }
+                entries.append(
+                    Entry(
+                        wheel: build.wheel, project: build.record.project, version: build.record.version, target: build.record.target, package: package,
+                        packageVersion: use.version, how: "built from source", soname: "", published: build.published))
+            }
         }
         return entries
     }
@@ -93,6 +101,11 @@ public struct SBOMCatalog: Sendable {
                 var purl = "pkg:deb/debian/\(package)@\(version)"
                 if let spec { purl += "?arch=\(spec.debianArchitecture)&distro=debian-\(spec.suite)" }
                 debs[purl] = ["type": "library", "bom-ref": purl, "name": package, "version": version, "purl": purl]
+                if !needs.contains(purl) { needs.append(purl) }
+            }
+            for use in build.record.debianPackages ?? [] where use.how == .source {
+                let purl = "pkg:deb/debian/\(use.name)@\(use.version)?arch=source"
+                debs[purl] = ["type": "library", "bom-ref": purl, "name": use.name, "version": use.version, "purl": purl]
                 if !needs.contains(purl) { needs.append(purl) }
             }
             dependencies.append(["ref": ref, "dependsOn": needs])
