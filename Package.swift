@@ -90,7 +90,7 @@ let package = Package(
                 "WheelBuilder", "WheelfarmTesting", "Signing", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelAudit", "WheelArchive",
                 "WheelfarmBasics", "TestSupport"
             ]),
-        .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
+        .testTarget(name: "BuildSandboxTests", dependencies: ["BuildSandbox", "WheelAudit", "WheelfarmBasics", "TestSupport", "WheelfarmCommands"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "RepositoryServer", "Signing", "WheelfarmBasics", "TestSupport"]),
         .testTarget(
             name: "FarmTests",

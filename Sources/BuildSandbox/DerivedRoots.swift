@@ -201,6 +201,7 @@ public struct DerivedRoots: Sendable {
             let steps =
                 (build.configure.map { [("configuring \(build.source) (source_libraries)", $0)] } ?? [])
                 + [("building \(build.source) from source (source_libraries)", build.script)]
+            let before = Self.files(under: "\(upper)\(Self.prefix)")
             for (step, script) in steps {
                 progress(step)
                 var config = SandboxConfiguration(
@@ -217,12 +218,37 @@ public struct DerivedRoots: Sendable {
                 }
             }
             try SafeRemoval.remove("\(sourcesFolder)/\(folder)")
+            // Which files this source package put in the prefix, as dpkg lists a package's: the
+            // audit then names the source package and version of a library it grafts from there.
+            let version = (try? FileManager.default.contentsOfDirectory(atPath: sourcesFolder))?
+                .first { $0.hasPrefix("\(build.source)_") && $0.hasSuffix(".dsc") }
+                .map { String($0.dropFirst(build.source.count + 1).dropLast(4)) }
+            if let version, !version.contains("/") {
+                let installed = Self.files(under: "\(upper)\(Self.prefix)").subtracting(before).sorted()
+                let lists = "\(upper)\(Self.sourceLists)"
+                try FileManager.default.createDirectory(atPath: lists, withIntermediateDirectories: true)
+                let text = installed.map { "\(Self.prefix)/\($0)\n" }.joined()
+                try Files.writeAtomically(Array(text.utf8), to: "\(lists)/\(build.source)_\(version).list")
+            }
         }
         // The build's scratch stays out of the layer; the prefix becomes root's, on the loader path.
         for item in (try? FileManager.default.contentsOfDirectory(atPath: "\(upper)/tmp")) ?? [] { try SafeRemoval.remove("\(upper)/tmp/\(item)") }
         try Self.giveToRoot("\(upper)\(Self.prefix)")
         try FileManager.default.createDirectory(atPath: "\(upper)/etc/ld.so.conf.d", withIntermediateDirectories: true)
         try Files.writeAtomically(Array("\(Self.prefix)/lib\n".utf8), to: "\(upper)/etc/ld.so.conf.d/wheelfarm-prefix.conf")
+    }
+
+    /// Where the source lists go inside the root (the audit's `DpkgDatabase.sourceListsFolder`).
+    static let sourceLists = "\(prefix)/share/wheelfarm-sources"
+
+    /// The paths under `folder` (relative to it), links included, lists excluded.
+    static func files(under folder: String) -> Set<String> {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+        var result = Set<String>()
+        while let item = walker.nextObject() as? String {
+            if !item.hasPrefix("share/wheelfarm-sources") && !Files.isDirectory("\(folder)/\(item)") { result.insert(item) }
+        }
+        return result
     }
 
     /// chown -R 0:0, without following links.

@@ -89,6 +89,28 @@ public final class DpkgDatabase: @unchecked Sendable {
                 name: bare, version: version ?? "unknown", architecture: arch ?? "unknown",
                 distribution: osRelease.id, distributionVersion: osRelease.version)
         }
+        return sourceBuildOwner(of: candidates)
+    }
+
+    /// Where a derived root lists the files each library built from its Debian source package
+    /// installed (`<source>_<version>.list`, one path a line), as dpkg lists a package's files.
+    public static let sourceListsFolder = "/opt/wheelfarm/prefix/share/wheelfarm-sources"
+
+    /// The source package that installed one of the candidate lines, from the source lists.
+    private func sourceBuildOwner(of candidates: [[UInt8]]) -> OwningPackage? {
+        for layer in layers {
+            let folder = SystemLibraries.join(layer, Self.sourceListsFolder)
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() where name.hasSuffix(".list") {
+                guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)"), data.count < 8 << 20 else { continue }
+                let bytes = [UInt8](data)
+                let found = bytes.withUnsafeBytes { raw in candidates.contains { Self.containsLine(raw, $0) } }
+                guard found else { continue }
+                let parts = name.dropLast(5).split(separator: "_", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { continue }
+                return OwningPackage(
+                    name: parts[0], version: parts[1], architecture: "source", distribution: osRelease.id, distributionVersion: osRelease.version)
+            }
+        }
         return nil
     }
 

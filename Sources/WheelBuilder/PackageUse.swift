@@ -59,10 +59,12 @@ public enum BuildPackages {
         func add(_ name: String, _ version: String, _ how: PackageUse.How) {
             if seen.insert("\(how.rawValue) \(name)").inserted { result.append(PackageUse(name: name, version: version, how: how)) }
         }
-        for library in grafted {
-            if let name = library.package, let version = library.version { add(name, version, .grafted) }
-        }
         let added = derived?.added ?? []
+        let builtFromSource = Set(added.filter { $0.architecture == "source" }.map(\.name))
+        for library in grafted {
+            // A library grafted from the prefix is listed once, as the source package that built it.
+            if let name = library.package, let version = library.version, !builtFromSource.contains(name) { add(name, version, .grafted) }
+        }
         for package in added where package.architecture == "source" { add(package.name, package.version, .source) }
         let installed = Dictionary(added.filter { $0.architecture != "source" }.map { ($0.name, $0.version) }) { first, _ in first }
         for name in derived?.requested ?? [] {

@@ -9,7 +9,7 @@ final class DerivedRootIntegrationTests: XCTestCase {
         let (store, image) = try TestImage.get()
         let derived = DerivedRoots(store: store)
         // Clear a cached copy from an earlier run, so that the first call really installs.
-        let key = DerivedRoots.key(baseDigest: image.digest, packages: ["libyaml-dev"])
+        let key = derived.key(base: image, packages: ["libyaml-dev"], sources: [], useGcc: false)
         try? FileManager.default.removeItem(atPath: "\(store.layout.path)/derived/\(key)")
         let (first, builtFirst) = try derived.ensure(base: image, packages: ["libyaml-dev"]) { _ in }
         XCTAssertTrue(builtFirst)

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import WheelAudit
 import WheelfarmBasics
 import XCTest
 
@@ -76,7 +77,13 @@ final class DerivedRootStepIntegrationTests: XCTestCase {
         XCTAssertEqual(lstat("\(layer)/opt/wheelfarm/prefix/lib/wheelfarm-probe.txt", &info), 0)
         XCTAssertEqual(info.st_uid, 0, "the prefix is root's once built")
         XCTAssertEqual(try String(contentsOfFile: "\(layer)/etc/ld.so.conf.d/wheelfarm-prefix.conf", encoding: .utf8), "/opt/wheelfarm/prefix/lib\n")
-        XCTAssertTrue(root.added.contains { $0.name == "libyaml" && $0.architecture == "source" }, "\(root.added)")
+        let source = try XCTUnwrap(root.added.first { $0.name == "libyaml" && $0.architecture == "source" }, "\(root.added)")
+        // The files the build put in the prefix are listed under its source package and version,
+        // so the audit names them (as dpkg names a package's files).
+        let list = "\(layer)/opt/wheelfarm/prefix/share/wheelfarm-sources/libyaml_\(source.version).list"
+        XCTAssertEqual(try String(contentsOfFile: list, encoding: .utf8), "/opt/wheelfarm/prefix/lib/wheelfarm-probe.txt\n")
+        let owner = DpkgDatabase(layers: root.layers).owner(of: ["/opt/wheelfarm/prefix/lib/wheelfarm-probe.txt"])
+        XCTAssertEqual(owner.map { "\($0.name) \($0.version) \($0.architecture)" }, "libyaml \(source.version) source")
         try assertClean(store)
         try SafeRemoval.remove(store.layout.derivedRoot(root.key))
     }

@@ -29,13 +29,19 @@ final class SBOMCatalogTests: XCTestCase {
             "other", target: "cp311-bookworm-x86_64",
             grafted: [GraftedLibrary(soname: "libyaml-0.so.2", file: "x", package: "libyaml-0-2", version: "0.2.5-1")],
             uses: [PackageUse(name: "libyaml-0-2", version: "0.2.5-1", how: .grafted)])
+        // Grafted from the prefix, its source package named by the derived root's source lists.
+        try stored(
+            "third", target: "cp311-bookworm-glibc2.17-x86_64",
+            grafted: [GraftedLibrary(soname: "libyaml-0.so.2", file: "y", package: "libyaml", version: "0.2.5-1")],
+            uses: [PackageUse(name: "libyaml", version: "0.2.5-1", how: .source)])
         let context = FarmContext(configuration: try FarmConfiguration(homeFlag: home, environment: [:]))
         let catalog = SBOMCatalog(context: context)
 
         let source = try catalog.query(package: "libyaml")
-        XCTAssertEqual(source.map { "\($0.project) \($0.packageVersion) \($0.how)" }, ["pyyaml 0.2.5-1 built from source"])
+        XCTAssertEqual(
+            source.map { "\($0.project) \($0.packageVersion) \($0.how)" }, ["pyyaml 0.2.5-1 built from source", "third 0.2.5-1 grafted, built from source"])
         XCTAssertEqual(try catalog.query(package: "libyaml-0-2").map { "\($0.project) \($0.how) \($0.soname)" }, ["other grafted libyaml-0.so.2"])
-        XCTAssertEqual(try catalog.query(package: "libyaml", below: "0.2.5-1+deb12u1").count, 1)
+        XCTAssertEqual(try catalog.query(package: "libyaml", below: "0.2.5-1+deb12u1").count, 2)
         XCTAssertEqual(try catalog.query(package: "libyaml", below: "0.2.5-1").count, 0, "not below its own version")
         XCTAssertEqual(try catalog.query(package: "gcc-12").count, 0, "the compiler is not carried by the wheel")
     }

@@ -22,6 +22,12 @@ final class LongCorpusIntegrationTests: XCTestCase {
         XCTAssertNil(result.failure, "\(String(describing: result.failure))")
         let grafted = Set(result.record.grafted.map(\.soname))
         XCTAssertTrue(grafted.isSuperset(of: ["libxml2.so.2", "libxslt.so.1", "libexslt.so.0"]), "\(grafted)")
+        // What `sbom query --package libxml2` and the targeted rebuilds read: each grafted library's package and version.
+        let packages = Set(result.record.grafted.compactMap { graft in graft.version.map { _ in graft.package ?? "" } })
+        XCTAssertTrue(packages.isSuperset(of: ["libxml2", "libxslt1.1"]), "\(result.record.grafted)")
+        XCTAssertTrue(
+            result.record.debianPackages?.contains { $0.name == "libxml2" && $0.how == .grafted } == true, "\(String(describing: result.record.debianPackages))"
+        )
     }
 
     /// The user's example, `wheelfarm build numpy==2.1.3`: with Debian's OpenBLAS found by meson

@@ -50,16 +50,19 @@ public struct SBOMCatalog: Sendable {
     public func query(package: String, below: String? = nil) throws -> [Entry] {
         var entries: [Entry] = []
         for build in try builds() {
+            let sources = Set((build.record.debianPackages ?? []).filter { $0.how == .source }.map(\.name))
             for graft in build.record.grafted where graft.package == package {
                 let version = graft.version ?? ""
                 if let below, version.isEmpty || DebianVersion.compare(version, below) >= 0 { continue }
                 entries.append(
                     Entry(
                         wheel: build.wheel, project: build.record.project, version: build.record.version, target: build.record.target, package: package,
-                        packageVersion: version, how: "grafted", soname: graft.soname, published: build.published))
+                        packageVersion: version, how: sources.contains(package) ? "grafted, built from source" : "grafted", soname: graft.soname,
+                        published: build.published))
             }
             // Libraries built from their Debian source (`source_libraries`): linked statically or grafted from the prefix.
-            for use in build.record.debianPackages ?? [] where use.how == .source && use.name == package {
+            let grafted = entries.contains { $0.wheel == build.wheel && $0.target == build.record.target }
+            for use in build.record.debianPackages ?? [] where use.how == .source && use.name == package && !grafted {
                 if let below, DebianVersion.compare(use.version, below) >= 0 { continue }
                 entries.append(
                     Entry(
@@ -96,8 +99,10 @@ public struct SBOMCatalog: Sendable {
             ])
             var needs: [String] = []
             let spec = catalog.specs[build.record.target]
+            let sources = Set((build.record.debianPackages ?? []).filter { $0.how == .source }.map(\.name))
             for graft in build.record.grafted {
-                guard let package = graft.package, let version = graft.version else { continue }
+                // Grafted from the prefix: exported below as the source package that built it.
+                guard let package = graft.package, let version = graft.version, !sources.contains(package) else { continue }
                 var purl = "pkg:deb/debian/\(package)@\(version)"
                 if let spec { purl += "?arch=\(spec.debianArchitecture)&distro=debian-\(spec.suite)" }
                 debs[purl] = ["type": "library", "bom-ref": purl, "name": package, "version": version, "purl": purl]
