@@ -23,20 +23,50 @@ public struct ContentsIndex: Sendable {
 
     /// The kept index of `suite` and `architecture` (Debian's names), fetched when missing or stale.
     public func file(suite: String, architecture: String) throws -> String {
+        try fetch("main/Contents-\(architecture).gz", suite: suite, as: "Contents-\(suite)-\(architecture).gz", names: [architecture])
+    }
+
+    /// The kept source package index (`Sources.xz`) of `suite`, fetched when missing or stale:
+    /// which source package builds a binary one, and what it needs to build.
+    public func sourcesFile(suite: String) throws -> String {
+        try fetch("main/source/Sources.xz", suite: suite, as: "Sources-\(suite).xz", names: [])
+    }
+
+    /// The paragraph of the source package that builds the binary package `package` (or is
+    /// named so), from `suite`'s Sources index; nil when there is none.
+    public func sourceParagraph(building package: String, suite: String) throws -> String? {
+        let index = try sourcesFile(suite: suite)
+        // awk over the paragraphs (RS=""): the package is matched as a whole word of Binary, or as Package itself.
+        let script = #"""
+            xz -dc -- "$1" | awk -v want="$2" 'BEGIN { RS = ""; FS = "\n" }
+              { hit = 0
+                for (i = 1; i <= NF; i++) {
+                  if ($i == "Package: " want) hit = 1
+                  if ($i ~ /^Binary: /) { n = split(substr($i, 9), names, /, */); for (j = 1; j <= n; j++) if (names[j] == want) hit = 1 }
+                }
+                if (hit) { print; exit } }'; exit 0
+            """#
+        let result = try ProcessRunner.run(.sh, ["-c", script, "sh", index, package])
+        let text = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : String(text.prefix(64 << 10))
+    }
+
+    /// Fetches `dists/<suite>/<remote>` into the cache as `local` unless a kept copy is younger than ``maxAge``.
+    func fetch(_ remote: String, suite: String, as local: String, names: [String]) throws -> String {
         let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
-        guard !suite.isEmpty, !architecture.isEmpty, suite.unicodeScalars.allSatisfy(safe.contains),
-            architecture.unicodeScalars.allSatisfy(safe.contains)
-        else { throw BasicsError.io(path: cache, reason: "unexpected suite or architecture name") }
-        let path = "\(cache)/Contents-\(suite)-\(architecture).gz"
+        guard !suite.isEmpty, ([suite] + names).allSatisfy({ !$0.isEmpty && $0.unicodeScalars.allSatisfy(safe.contains) }) else {
+            throw BasicsError.io(path: cache, reason: "unexpected suite or architecture name")
+        }
+        let path = "\(cache)/\(local)"
         if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
             Date().timeIntervalSince(modified) < Self.maxAge
         {
             return path
         }
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        let partial = "\(cache)/.Contents-\(suite)-\(architecture).gz.\(getpid())"
+        let partial = "\(cache)/.\(local).\(getpid())"
         defer { unlink(partial) }
-        let url = "\(mirror.archive)/dists/\(suite)/main/Contents-\(architecture).gz"
+        let url = "\(mirror.archive)/dists/\(suite)/\(remote)"
         let result = try ProcessRunner.run(
             .curl,
             [
@@ -44,7 +74,7 @@ public struct ContentsIndex: Sendable {
                 "--max-filesize", String(Self.sizeLimit), "-o", partial, url
             ])
         guard result.status == 0 else {
-            throw BasicsError.io(path: url, reason: "cannot fetch the Contents index: \(result.stderr.prefix(300))")
+            throw BasicsError.io(path: url, reason: "cannot fetch the index: \(result.stderr.prefix(300))")
         }
         guard rename(partial, path) == 0 else { throw BasicsError.io(path: path, reason: String(cString: strerror(errno))) }
         return path
