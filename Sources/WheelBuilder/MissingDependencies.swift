@@ -155,7 +155,7 @@ public enum MissingDependencies {
         if let baseline {
             text +=
                 " (on a \(baseline) target a Debian library can need a newer glibc than the tag allows; if the audit then refuses the wheel, "
-                + "build the library from its Debian source with the target's compiler: source_libraries in recipes/README.md)"
+                + "build the library from its Debian source with the target's compiler: add --from-source to that line)"
         }
         return text
     }

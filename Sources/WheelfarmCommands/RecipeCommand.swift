@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildSandbox
 import FarmCore
 import Foundation
 import PackagingModel
@@ -130,10 +131,18 @@ public struct RecipeCommand: ParsableCommand {
                 Writes <dir>/<name>.json, or adds to its "packages". A new file extends the built-in recipe \
                 when there is one, so its settings are kept. The folder is --dir, else the first of the \
                 configuration's recipes.paths.
+
+                With --from-source, each package's Debian source package is also built with the target's \
+                compiler on the baseline (glibc*) targets, where Debian's library would need a newer glibc \
+                than the tag allows: an override with source_libraries, its build commands chosen for the \
+                source's build system (autotools, CMake or meson, from its Build-Depends in the suite's \
+                Sources index).
                 """)
         @Argument(help: "The project.") var name: String
         @Option(help: "A Debian package the build needs (may be repeated).") var package: [String] = []
         @Option(help: "The recipe folder (default: the first of recipes.paths).") var dir: String?
+        @Flag(help: "Build the packages' libraries from their Debian sources on baseline targets.") var fromSource = false
+        @Option(help: "The target whose Debian suite is asked for the source packages (default: the first configured).") var target: String?
         @OptionGroup var options: HomeOptions
 
         public init() {}
@@ -187,12 +196,20 @@ public struct RecipeCommand: ParsableCommand {
                 let added = package.filter { !packages.contains($0) }
                 packages += added
                 fields["packages"] = packages
+                var built: [SourceRecipe] = []
+                if fromSource {
+                    (fields, built) = try sourceLibraries(fields, farm: farm)
+                }
                 let data = try JSONSerialization.data(withJSONObject: fields, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 let problems = RecipeCheck.problems(in: String(decoding: data, as: UTF8.self), file: path)
                 if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
                 try Files.writeAtomically(Array(data) + [10], to: path)
+                for source in built {
+                    context.out(
+                        "\(path): \(source.source) built from its Debian source (\(source.buildSystem.rawValue)) on \(SourceRecipe.baselineTargets) targets")
+                }
                 context.out(
-                    added.isEmpty
+                    added.isEmpty && built.isEmpty
                         ? "\(path) already lists \(package.joined(separator: ", "))"
                         : "\(path): packages now \(packages.joined(separator: ", ")) (the recipe's digest changed: the next build of \(project) is not reused)")
                 return ExitStatus.success
@@ -200,6 +217,27 @@ public struct RecipeCommand: ParsableCommand {
                 context.err("wheelfarm: \(error)")
                 return ExitStatus.invalidInput
             }
+        }
+
+        /// The recipe fields with a source build of each package's source package, looked up in
+        /// the target suite's Sources index (fetched from the host's mirror and cached).
+        func sourceLibraries(_ fields: [String: Any], farm: FarmContext) throws -> ([String: Any], [SourceRecipe]) {
+            let targetName = target ?? farm.configuration.targets([]).first ?? FarmConfiguration.defaultTarget
+            let spec = try farm.toolchains().catalog.spec(targetName)
+            guard let mirror = DebianMirror.host() else {
+                throw ValidationError("the host's apt sources name no Debian archive: the Sources index of \(spec.suite) cannot be fetched")
+            }
+            let index = ContentsIndex(cache: "\(farm.layout.path)/cache/contents", mirror: mirror)
+            var result = fields
+            var built: [SourceRecipe] = []
+            for name in package {
+                guard let paragraph = try index.sourceParagraph(building: name, suite: spec.suite), let source = SourceRecipe(paragraph: paragraph) else {
+                    throw ValidationError("no source package of \(spec.suite) builds \(name)")
+                }
+                result = source.merged(into: result, debianPackage: name)
+                built.append(source)
+            }
+            return (result, built)
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FarmCore
 import Foundation
 import TestSupport
+import WheelBuilder
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
@@ -31,7 +32,11 @@ final class DiagnosisIntegrationTests: XCTestCase {
             return Dictionary(uniqueKeysWithValues: results.map { ($0["project"] as? String ?? "", $0) })
         }
 
-        XCTAssertEqual(try build(["-r", "\(work.path)/requirements.txt", "--report-json", "\(work.path)/first.json"]), 1)
+        // An empty recipe of one's own replaces the built-in cffi recipe: cffi as the defaults build it, without libffi-dev.
+        let recipes = "\(work.path)/recipes"
+        try FileManager.default.createDirectory(atPath: recipes, withIntermediateDirectories: true)
+        try "{}\n".write(toFile: "\(recipes)/cffi.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try build(["-r", "\(work.path)/requirements.txt", "--recipes", recipes, "--report-json", "\(work.path)/first.json"]), 1)
         let first = try rows("\(work.path)/first.json")
         let expected = [
             "cffi": ["ffi.h is in libffi-dev", "wheelfarm recipe add cffi --package libffi-dev"],
@@ -46,8 +51,7 @@ final class DiagnosisIntegrationTests: XCTestCase {
             XCTAssertFalse((row["failure"] as? String ?? "").contains("fix:"), "the suggestion is its own field: \(row)")
         }
 
-        // As the suggestion says: the package goes into a recipe of one's own, and cffi builds.
-        let recipes = "\(work.path)/recipes"
+        // As the suggestion says: the package goes into the recipe of one's own, and cffi builds.
         var add = try RecipeCommand.Add.parse(["cffi", "--package", "libffi-dev", "--dir", recipes, "--home", home])
         try add.validate()
         XCTAssertEqual(add.run(CommandContext(capturing: true, home: home)), 0)
@@ -56,5 +60,39 @@ final class DiagnosisIntegrationTests: XCTestCase {
         let built = try XCTUnwrap(try rows("\(work.path)/second.json")["cffi"])
         XCTAssertTrue(["built", "already built"].contains(built["status"] as? String ?? ""), "a home kept from an earlier run has it already: \(built)")
         XCTAssertTrue((built["wheel"] as? String).map(TestSupport.withoutBuildNumber)?.hasPrefix("cffi-1.17.1-cp311-cp311-") == true, "\(built)")
+    }
+
+    /// `recipe add --from-source` on the baseline target, where Debian's libraries would raise the
+    /// tag: libffi (autotools, with its known option) for cffi and libyaml for PyYAML are built
+    /// from their Debian sources with the target's zig, grafted, and named by source package.
+    func testRecipeAddFromSourceBuildsTheLibraryOnTheBaseline() throws {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        if let tools = ProcessInfo.processInfo.environment["WHEELFARM_TOOLS"] { setenv("WHEELFARM_PATCHELF", "\(tools)/bin/patchelf", 0) }
+        let home = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        let work = try TemporaryDirectory(prefix: "wf-from-source")
+        let recipes = "\(work.path)/recipes"
+        let baseline = "cp311-bookworm-glibc2.17-x86_64"
+        for (project, package, source) in [("cffi", "libffi-dev", "libffi"), ("pyyaml", "libyaml-dev", "libyaml")] {
+            let context = CommandContext(capturing: true, home: home)
+            var add = try RecipeCommand.Add.parse([project, "--package", package, "--from-source", "--target", baseline, "--dir", recipes, "--home", home])
+            try add.validate()
+            XCTAssertEqual(add.run(context), 0, context.errors)
+            XCTAssertTrue(context.output.contains("\(source) built from its Debian source (autotools) on *-glibc* targets"), context.output)
+            let written = try String(contentsOfFile: "\(recipes)/\(project).json", encoding: .utf8)
+            XCTAssertTrue(written.contains("\"source\" : \"\(source)\""), written)
+        }
+        try "cffi==1.17.1\npyyaml==6.0.2\n".write(toFile: "\(work.path)/requirements.txt", atomically: true, encoding: .utf8)
+        var command = try BuildCommand.parse([
+            "-r", "\(work.path)/requirements.txt", "--target", baseline, "--recipes", recipes, "--report-json", "\(work.path)/report.json", "--home", home
+        ])
+        try command.validate()
+        XCTAssertEqual(command.run(CommandContext(capturing: false, home: home)), 0)
+        let store = BuildStore(layout: FarmLayout(path: home))
+        for (project, version, source) in [("cffi", "1.17.1", "libffi"), ("pyyaml", "6.0.2", "libyaml")] {
+            let record = try XCTUnwrap(try store.record(in: store.directory(project: project, version: version, target: baseline)))
+            XCTAssertEqual(record.platformTag, "manylinux_2_17_x86_64.manylinux2014_x86_64", project)
+            XCTAssertTrue(record.debianPackages?.contains { $0.name == source && $0.how == .source } == true, "\(String(describing: record.debianPackages))")
+            XCTAssertTrue(record.grafted.contains { $0.package == source }, "\(project): \(record.grafted)")
+        }
     }
 }
