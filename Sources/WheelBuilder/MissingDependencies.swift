@@ -150,12 +150,13 @@ public enum MissingDependencies {
         }
         var chosen: [String] = []
         for (_, packages) in known where !chosen.contains(packages[0]) { chosen.append(packages[0]) }
-        parts.append("wheelfarm recipe add \(project) " + chosen.map { "--package \($0)" }.joined(separator: " "))
+        let command = "wheelfarm recipe add \(project) " + chosen.map { "--package \($0)" }.joined(separator: " ")
+        parts.append(command)
         var text = parts.joined(separator: "; ")
         if let baseline {
             text +=
                 " (on a \(baseline) target a Debian library can need a newer glibc than the tag allows; if the audit then refuses the wheel, "
-                + "build the library from its Debian source with the target's compiler: add --from-source to that line)"
+                + "build the library from its Debian source with the target's compiler, as source_libraries: \(command) --from-source)"
         }
         return text
     }
