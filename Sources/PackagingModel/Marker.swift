@@ -123,6 +123,13 @@ public indirect enum Marker: Sendable, Equatable {
         return left
     }
 
+    /// The names markers had before PEP 508, which pip still reads (PyNaCl 1.5.0's build
+    /// requirements say `python_implementation != 'PyPy'`).
+    static let legacyNames = [
+        "python_implementation": "platform_python_implementation", "platform.python_implementation": "platform_python_implementation",
+        "os.name": "os_name", "sys.platform": "sys_platform", "platform.version": "platform_version", "platform.machine": "platform_machine"
+    ]
+
     static let operators: Set<String> = ["==", "!=", "<", "<=", ">", ">=", "~=", "===", "in", "not in"]
 
     static func parseAtom(_ tokens: inout [String]) throws -> Marker {
@@ -138,10 +145,13 @@ public indirect enum Marker: Sendable, Equatable {
             throw ParseError(description: "expected 'variable operator value' in marker near '\(first)'")
         }
         let known = Set(Environment(pythonFullVersion: "3.0.0", machine: "").values.keys)
-        for side in [tokens[0], tokens[2]] where !(side.hasPrefix("\"") || side.hasPrefix("'")) && !known.contains(side) {
-            throw ParseError(description: "unknown marker variable '\(side)'")
+        var sides = [tokens[0], tokens[2]]
+        for (index, side) in sides.enumerated() where !(side.hasPrefix("\"") || side.hasPrefix("'")) {
+            let name = legacyNames[side] ?? side
+            guard known.contains(name) else { throw ParseError(description: "unknown marker variable '\(side)'") }
+            sides[index] = name
         }
-        let atom = Marker.compare(tokens[0], tokens[1], tokens[2])
+        let atom = Marker.compare(sides[0], tokens[1], sides[1])
         tokens.removeFirst(3)
         return atom
     }

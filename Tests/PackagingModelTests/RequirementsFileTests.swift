@@ -17,6 +17,10 @@ final class RequirementsFileTests: XCTestCase {
         XCTAssertFalse(try Marker(parsing: #"sys_platform == 'win32' or platform_machine == "arm64""#).evaluate(linux39))
         XCTAssertTrue(try Marker(parsing: #"'linux' in sys_platform and platform_python_implementation != "PyPy""#).evaluate(linux39))
         XCTAssertTrue(try Marker(parsing: #"implementation_name not in "pypy jython""#).evaluate(linux39))
+        // The names before PEP 508 that pip still reads (PyNaCl 1.5.0's build requirements use one).
+        XCTAssertTrue(try Marker(parsing: #"python_implementation != 'PyPy'"#).evaluate(linux39))
+        XCTAssertFalse(try Marker(parsing: #"'PyPy' == python_implementation"#).evaluate(linux39))
+        XCTAssertTrue(try Marker(parsing: #"os.name == "posix" and sys.platform == 'linux' and platform.machine == "aarch64""#).evaluate(linux39))
         XCTAssertThrowsError(try Marker(parsing: #"pythonversion >= "3""#)) { XCTAssertTrue("\($0)".contains("unknown marker variable")) }
         XCTAssertThrowsError(try Marker(parsing: #"python_version >= "3"#))
         XCTAssertThrowsError(try Marker(parsing: #"(python_version >= "3""#))

@@ -401,10 +401,14 @@ final class BuildPipelineTests: XCTestCase {
                 ["module": "demo._own", "kind": "missing", "missing": "demo.helpers", "error": "No module named 'demo.helpers'"],
                 ["module": "demo._dep", "kind": "missing", "missing": "numpy", "error": "No module named 'numpy'"],
                 ["module": "demo._lib", "kind": "load", "error": "libfoo.so.1: cannot open shared object file"],
-                ["module": "demo._ok", "kind": "ok"]
-            ], wheel: wheel, dependencies: ["numpy>=1.20"])
-        XCTAssertEqual(verdict.warnings.count, 1)
+                ["module": "demo._ok", "kind": "ok"],
+                // greenlet's test extension imports psutil, which it requires only for its "test" extra.
+                ["module": "demo.tests._ext", "kind": "missing", "missing": "psutil", "error": "No module named 'psutil'"]
+            ], wheel: wheel, dependencies: ["numpy>=1.20", "psutil; extra == \"test\""],
+            markers: Marker.Environment(pythonFullVersion: "3.11.2", machine: "x86_64"))
+        XCTAssertEqual(verdict.warnings.count, 2, "\(verdict.warnings)")
         XCTAssertTrue(verdict.warnings[0].contains("tkinter"))
+        XCTAssertTrue(verdict.warnings[1].contains("psutil"))
         XCTAssertEqual(verdict.failures.count, 3, "\(verdict.failures)")
         XCTAssertTrue(verdict.failures.contains { $0.contains("libfoo.so.1") })
     }

@@ -206,7 +206,8 @@ extension Stages {
                 else {
                     throw BuildFailure(stage: .test, kind: .build, reason: "the test install failed (\(result.outcome))", log: job.log.path)
                 }
-                let verdict = Self.judge(report["results"] as? [[String: Any]] ?? [], wheel: wheel, dependencies: metadata.values("Requires-Dist"))
+                let verdict = Self.judge(
+                    report["results"] as? [[String: Any]] ?? [], wheel: wheel, dependencies: metadata.values("Requires-Dist"), markers: requirements.markers)
                 for warning in verdict.warnings { job.note("warning: \(warning)") }
                 if !verdict.failures.isEmpty {
                     throw BuildFailure(
@@ -247,9 +248,15 @@ extension Stages {
         /// imported only because a Python module outside the wheel and outside its Requires-Dist
         /// is missing (a GUI binding, a test helper, another backend) is a warning: the binary
         /// loaded. A library that does not load, an undefined symbol or a crash is a failure.
-        static func judge(_ results: [[String: Any]], wheel: Wheel, dependencies: [String]) -> (failures: [String], warnings: [String]) {
+        /// A module missing at import is the wheel's fault when it is the wheel's own or a
+        /// dependency that applies on the target; one behind an extra (`psutil; extra == "test"`,
+        /// which the install leaves out) or not declared at all is optional: a warning.
+        static func judge(
+            _ results: [[String: Any]], wheel: Wheel, dependencies: [String], markers: Marker.Environment
+        ) -> (failures: [String], warnings: [String]) {
             let ownTopLevels = Set(wheel.members.compactMap { $0.path.split(separator: "/").first.map { String($0.split(separator: ".").first ?? "") } })
-            let declared = Set(dependencies.compactMap { Requirement($0).map { ProjectName.normalise($0.name) } })
+            let declared = Set(
+                dependencies.compactMap { text in Requirement(text).flatMap { $0.applies(in: markers) ? ProjectName.normalise($0.name) : nil } })
             var failures: [String] = [], warnings: [String] = []
             for entry in results.sorted(by: { ($0["module"] as? String ?? "") < ($1["module"] as? String ?? "") }) {
                 let module = entry["module"] as? String ?? "?"
