@@ -103,6 +103,11 @@ public enum ZigToolchain {
         let triplet = spec.multiarchTriplet
         let zig = "\(installDirectory)/ziglang/zig"
         let extraFlags = "-idirafter /usr/include/\(triplet) -idirafter /usr/include -L/usr/lib/\(triplet)"
+        // zig compiles code given no -O in its Debug mode, which turns on UBSan; objects made so
+        // (configure probes, the test programs of a bundled library such as PyNaCl's libsodium)
+        // then fail to link for want of its runtime. A wheel never wants it; a flag of the build's
+        // own comes later and still wins.
+        let sanitizers = "-fno-sanitize=undefined"
         // Build systems probe the compiler in ways zig hands straight to clang's driver, which
         // rejects the glibc version in the target (`x86_64-unknown-linux-gnu.2.17`): meson
         // preprocesses standard input (`-E -dM -`), and asks `-v` and `-print-search-dirs`.
@@ -133,7 +138,7 @@ public enum ZigToolchain {
               for a in "$@"; do if [ "$a" = - ]; then set -- "$@" "$input"; else set -- "$@" "$a"; fi; done
               shift "$n"
               status=0
-              \(zig) \(mode) -target \(target(spec)) "$@" \(extraFlags) || status=$?
+              \(zig) \(mode) -target \(target(spec)) \(sanitizers) "$@" \(extraFlags) || status=$?
               rm -f "$input"
               exit "$status"
             fi
@@ -144,7 +149,7 @@ public enum ZigToolchain {
             if [ "$query" = 1 ] && [ "$inputs" = 0 ]; then
               exec \(zig) \(mode) -target \(spec.architecture)-linux-gnu "$@"
             fi
-            exec \(zig) \(mode) -target \(target(spec)) "$@" \(extraFlags)
+            exec \(zig) \(mode) -target \(target(spec)) \(sanitizers) "$@" \(extraFlags)
 
             """
     }
