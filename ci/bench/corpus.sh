@@ -5,7 +5,8 @@
 # Side by side (COMPARE=1, the default), what a user would do instead on this host: `pip wheel`
 # of the same pin, timed, and auditwheel's verdict on that wheel (a host build carries the
 # host's glibc, so its best tag is what the farm's baseline target exists to beat).
-# Run as root after ci/setup.sh. TARGET, PROJECTS (a file of pins) and COMPARE=0 change it.
+# Run as root after ci/setup.sh. TARGET and COMPARE=0 change it; KEEP=DIR keeps the JSON report
+# and the log; REPORT=FILE (with WALL=seconds) makes the table of an earlier run without building.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -67,9 +68,16 @@ excluded="cryptography bcrypt orjson pydantic-core rpds-py jiter tokenizers"
 
 sed 's/#.*//; /^ *$/d; s/ *$//' "$work/corpus.txt" > "$work/requirements.txt"
 echo "corpus: $(wc -l < "$work/requirements.txt") projects for $target ($work)" >&2
-start="$(date +%s.%N)"
-"$wf" build -r "$work/requirements.txt" --target "$target" --report-json "$work/report.json" > "$work/build.log" 2>&1 || true
-wall="$(python3 -c "import sys,time; print('%.0f' % (time.time() - float(sys.argv[1])))" "$start")"
+if [ -n "${REPORT:-}" ]; then
+  # The table of an earlier run's JSON report (and its wall time), without building again.
+  cp "$REPORT" "$work/report.json"
+  wall="${WALL:-?}"
+else
+  start="$(date +%s.%N)"
+  "$wf" build -r "$work/requirements.txt" --target "$target" --report-json "$work/report.json" > "$work/build.log" 2>&1 || true
+  wall="$(python3 -c "import sys,time; print('%.0f' % (time.time() - float(sys.argv[1])))" "$start")"
+  [ -z "${KEEP:-}" ] || cp "$work/report.json" "$work/build.log" "$KEEP/"
+fi
 
 # The tool a user would pick instead: pip wheel on this host, then auditwheel's verdict.
 if [ "${COMPARE:-1}" = 1 ]; then
@@ -77,7 +85,8 @@ if [ "${COMPARE:-1}" = 1 ]; then
   while read -r pin; do
     name="${pin%%==*}"
     t0="$(date +%s.%N)"
-    if /usr/bin/python3 -m pip wheel --quiet --no-deps --no-cache-dir --no-binary :all: -w "$work/pip/$name" "$pin" >/dev/null 2>&1; then
+    # The project from its sdist; its build requirements as wheels, as the farm takes them.
+    if /usr/bin/python3 -m pip wheel --quiet --no-deps --no-cache-dir --no-binary "$name" -w "$work/pip/$name" "$pin" >/dev/null 2>&1; then
       whl="$(ls "$work/pip/$name"/*.whl | head -1)"
       tag="$("$tools/bin/auditwheel" show "$whl" 2>/dev/null | grep -oE 'manylinux_[0-9]+_[0-9]+_x86_64' | head -1 || true)"
       verdict="${tag:-not manylinux}"
