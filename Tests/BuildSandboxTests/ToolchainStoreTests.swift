@@ -58,7 +58,8 @@ final class ToolchainStoreTests: XCTestCase {
         let wrapper = ZigToolchain.wrapper(mode: "c++", spec: try catalog.spec("cp311-bookworm-glibc2.17-aarch64"))
         XCTAssertTrue(
             wrapper.contains(
-                "zig c++ -target aarch64-linux-gnu.2.17 -fno-sanitize=undefined \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"),
+                "zig c++ -target aarch64-linux-gnu.2.17 -fno-sanitize=undefined \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"
+            ),
             wrapper)
     }
 
