@@ -107,9 +107,11 @@ pip = {l.split("\t")[0].lower().replace("_", "-").replace(".", "-"): l.rstrip("\
 def cause(row):
     text = " ".join(str(row.get(k) or "") for k in ("failure", "suggestion", "stage"))
     if row.get("suggestion") and "recipe add" in row["suggestion"]: return "missing system package"
+    if "no binary although the sources have native code" in text: return "missing library (pure-Python fallback)"
     if re.search(r"ceiling|GLIBC_|above the target", text): return "tag ceiling"
     if row.get("stage") == "test": return "test failure"
     if re.search(r"cargo|rustc|Rust", text): return "unsupported toolchain"
+    if row.get("stage") == "prepare": return "build requirements"
     return "compile error"
 
 print(f"## corpus: `wheelfarm build -r` of {len(rows)} projects for {target}")
