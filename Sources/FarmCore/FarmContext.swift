@@ -51,6 +51,12 @@ public final class FarmContext: @unchecked Sendable {
         ToolchainStore(layout: layout, catalog: try ToolchainCatalog.load(dataDirectory: try dataDirectory()), aptSources: try aptSources())
     }
 
+    /// Debian's Contents and Sources indexes of the host's mirror, cached under the home (nil
+    /// when the host's apt sources name no Debian archive).
+    public func debianIndexes() -> ContentsIndex? {
+        DebianMirror.host().map { ContentsIndex(cache: "\(layout.path)/cache/contents", mirror: $0) }
+    }
+
     /// The extra apt entries of `toolchains.apt_sources_file`, checked (nil when unset).
     public func aptSources() throws -> AptSources? {
         guard let path = configuration.aptSourcesFile else { return nil }
@@ -107,7 +113,7 @@ public final class FarmContext: @unchecked Sendable {
             policies: try PolicyCatalog.load(dataDirectory: data), recipes: try recipeBook(),
             patchelf: try Patchelf.locate(), signer: signer, builderVersion: wheelfarmVersion, logLimit: configuration.logLimitBytes,
             explicitIndex: explicit != nil, seccomp: { [layout] allowed in try SeccompPolicy.prepare(in: layout.seccomp, allowed: allowed) },
-            contents: DebianMirror.host().map { ContentsIndex(cache: "\(layout.path)/cache/contents", mirror: $0) },
+            contents: debianIndexes(),
             progress: progress)
         return WheelBuilder(environment: environment)
     }

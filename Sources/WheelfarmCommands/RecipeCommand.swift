@@ -224,10 +224,9 @@ public struct RecipeCommand: ParsableCommand {
         func sourceLibraries(_ fields: [String: Any], farm: FarmContext) throws -> ([String: Any], [SourceRecipe]) {
             let targetName = target ?? farm.configuration.targets([]).first ?? FarmConfiguration.defaultTarget
             let spec = try farm.toolchains().catalog.spec(targetName)
-            guard let mirror = DebianMirror.host() else {
+            guard let index = farm.debianIndexes() else {
                 throw ValidationError("the host's apt sources name no Debian archive: the Sources index of \(spec.suite) cannot be fetched")
             }
-            let index = ContentsIndex(cache: "\(farm.layout.path)/cache/contents", mirror: mirror)
             var result = fields
             var built: [SourceRecipe] = []
             for name in package {
