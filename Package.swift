@@ -7,7 +7,8 @@ import PackageDescription
 // file), swift-mustache (the dashboard's templates) and swift-prometheus
 // (its metrics; swift-metrics and swift-atomics come with Hummingbird
 // anyway) come from outside; archives, digests and Ed25519 use the
-// system's libarchive and libcrypto through pkg-config.
+// system's libarchive and libcrypto, and the PostgreSQL engine of the
+// farm's state Debian's libpq, through pkg-config.
 let package = Package(
     name: "wheelfarm",
     platforms: [.macOS(.v14)],
@@ -26,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "CSupport"),
         .target(name: "WheelfarmBasics", dependencies: ["CCrypto", "CSupport"], exclude: ["README.md"]),
         .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
@@ -46,7 +48,8 @@ let package = Package(
         .target(
             name: "WheelBuilder", dependencies: ["BuildSandbox", "PackageIndex", "WheelAudit", "WheelArchive", "PackagingModel", "Signing", "WheelfarmBasics"],
             exclude: ["README.md"]),
-        .target(name: "FarmStore", dependencies: ["WheelfarmBasics", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["README.md"]),
+        .target(
+            name: "FarmStore", dependencies: ["WheelfarmBasics", "CPostgres", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["README.md"]),
         .target(
             name: "FarmCore",
             dependencies: [

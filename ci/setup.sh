@@ -29,12 +29,14 @@ retry() {
 # dpkg, dash, sed, tar, curl, python3-minimal and python3-pip, mmdebstrap with arch-test (only a Recommends of
 # mmdebstrap, which --no-install-recommends leaves out, yet needed for arm64 roots), qemu-user-static and
 # binfmt-support for the aarch64 targets, minisign (signatures checked by hand and in tests), diffoscope-minimal
-# (verify --rebuild --diffoscope), xz-utils (reading Debian's Sources index for `recipe add --from-source`); time (the benchmarks'
+# (verify --rebuild --diffoscope), xz-utils (reading Debian's Sources index for `recipe add --from-source`);
+# postgresql and libpq-dev (the PostgreSQL engine of the farm's state; the tests start their own server); time (the benchmarks'
 # peak memory) and bsdutils (script: the terminal test); chromium and chromium-driver (the dashboard's browser tests,
 # driven by selenium from the tools venv).
 packages=(libarchive-dev libssl-dev libsqlite3-dev libseccomp-dev pkg-config gcc libc6-dev python3-dev python3-venv python3-pip python3-minimal
           libyaml-dev util-linux mount iproute2 hostname coreutils dpkg dash sed tar unzip curl mmdebstrap arch-test
-          qemu-user-static binfmt-support minisign wrk openssl time bsdutils chromium chromium-driver diffoscope-minimal xz-utils)
+          qemu-user-static binfmt-support minisign wrk openssl time bsdutils chromium chromium-driver diffoscope-minimal xz-utils
+          postgresql libpq-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,7 +48,7 @@ public struct FarmLimits: Sendable, Equatable {
 /// outcome, retries transient failures after their backoff, publishes what landed, and
 /// resumes what a killed process left behind.
 public final class Farm: Sendable {
-    public let store: SQLiteJobStore
+    public let store: JobStore
     let executor: any JobExecutor
     let limits: FarmLimits
     let say: @Sendable (String) -> Void
@@ -60,7 +60,7 @@ public final class Farm: Sendable {
     let layout: FarmLayout?
 
     public init(
-        store: SQLiteJobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
+        store: JobStore, executor: any JobExecutor, limits: FarmLimits, say: @escaping @Sendable (String) -> Void,
         publisher: (@Sendable (JobRecord) -> Bool)? = nil, followUps: (@Sendable (JobRecord) -> [JobRecord])? = nil,
         layout: FarmLayout? = nil
     ) {
@@ -180,7 +180,7 @@ public final class Farm: Sendable {
 
     /// A build requirement of `job` with no wheel for its target: the farm's own wheel of it,
     /// else a job that builds it first (in the same request, a little more urgent) while `job` waits.
-    public static func dependencyAnswer(store: SQLiteJobStore, job: JobRecord, requirement text: String, target: String) -> DependencyAnswer {
+    public static func dependencyAnswer(store: JobStore, job: JobRecord, requirement text: String, target: String) -> DependencyAnswer {
         guard let requirement = Requirement(text) else { return .buildHere }
         let project = ProjectName.normalise(requirement.name)
         do {

@@ -17,7 +17,7 @@ public final class FarmContext: @unchecked Sendable {
     /// The home and its paths.
     public let layout: FarmLayout
     private let lock = NSLock()
-    private var openedJobs: SQLiteJobStore?
+    private var openedJobs: JobStore?
 
     /// A context over a configuration.
     public init(configuration: FarmConfiguration) {
@@ -34,10 +34,10 @@ public final class FarmContext: @unchecked Sendable {
     public func dataDirectory() throws -> String { try DataDirectory.locate(configured: configuration.dataDirectory) }
 
     /// The job store, opened once.
-    public func jobs() throws -> SQLiteJobStore {
+    public func jobs() throws -> JobStore {
         try lock.withLock {
             if let openedJobs { return openedJobs }
-            let store = try SQLiteJobStore(path: layout.database)
+            let store = try JobStore(path: layout.database)
             openedJobs = store
             return store
         }

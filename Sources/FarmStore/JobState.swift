@@ -50,12 +50,16 @@ public enum FarmStoreError: Error, CustomStringConvertible, Equatable {
     case illegalTransition(job: Int64, from: JobState, to: JobState)
     case noSuchJob(Int64)
     case database(String)
+    /// A builder's result for a claim that lapsed (the job was taken again, or finished): refused.
+    case staleLease(job: Int64, epoch: Int64, current: Int64)
 
     public var description: String {
         switch self {
         case let .illegalTransition(job, from, to): return "job \(job) cannot go from \(from.rawValue) to \(to.rawValue)"
         case let .noSuchJob(id): return "there is no job \(id)"
         case let .database(message): return "the farm's database: \(message)"
+        case let .staleLease(job, epoch, current):
+            return "job \(job): the claim \(epoch) lapsed (the job's claim is now \(current) or it is not running); its result is refused"
         }
     }
 }

@@ -1,12 +1,7 @@
 import Foundation
-import GRDB
 
 /// One job: one requirement built for one target.
-public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "jobs"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
+public struct JobRecord: Codable, Sendable, Equatable {
     public var id: Int64?
     public var requestId: Int64
     /// What to build: a PEP 508 requirement as given (after constraints).
@@ -51,6 +46,12 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var updatedAt: Double
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// The builder host holding or having built the job (nil: built by a farm process on the coordinator).
+    public var builder: String?
+    /// The fencing token: raised by every claim, so a result from an older claim is refused.
+    public var leaseEpoch: Int64 = 0
+    /// When a builder's claim lapses unless it renews it (nil: not a builder's claim).
+    public var leaseExpiresAt: Double?
 
     /// A new queued job.
     public init(
@@ -79,8 +80,6 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         self.updatedAt = now
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
     /// The job's number (0 before it is stored).
     public var number: Int64 { id ?? 0 }
     /// The --hash values.
@@ -88,11 +87,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
 }
 
 /// One state change of a job.
-public struct JobEvent: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "job_events"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
+public struct JobEvent: Codable, Sendable, Equatable {
     public var id: Int64?
     public var jobId: Int64
     public var at: Double
@@ -103,11 +98,7 @@ public struct JobEvent: Codable, Sendable, Equatable, FetchableRecord, Persistab
 }
 
 /// One request: a `build`, a `build -r`, a nightly or a retry; jobs belong to one.
-public struct RequestRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "requests"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
+public struct RequestRecord: Codable, Sendable, Equatable {
     public var id: Int64?
     public var kind: String
     public var description: String
@@ -122,15 +113,10 @@ public struct RequestRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
         self.createdAt = createdAt
     }
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// A project the nightly follows for new releases.
-public struct TrackedProject: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "tracked_projects"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
+public struct TrackedProject: Codable, Sendable, Equatable {
     public var name: String
     public var addedAt: Double
     public var lastVersion: String?

@@ -21,7 +21,7 @@ func shorten(_ text: String?, _ limit: Int = 80) -> String {
 
 extension CommandContext {
     /// The farm's job store, or exit status 2 with the reason.
-    func jobStore() throws -> SQLiteJobStore {
+    func jobStore() throws -> JobStore {
         do { return try farm().jobs() } catch { throw inputFailure(error) }
     }
 }

@@ -130,7 +130,7 @@ final class CrashIntegrationTests: XCTestCase {
         try drainHandle.close()
         XCTAssertEqual(drain.terminationStatus, 0)
 
-        let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
+        let store = try JobStore(path: "\(home)/state/farm.sqlite")
         let all = try store.jobs()
         XCTAssertTrue(all.allSatisfy { $0.state.isFinal }, "no job lost in the queue: \(all.filter { !$0.state.isFinal }.map { "\($0.number) \($0.state)" })")
         for requirement in Self.requirements {
@@ -196,7 +196,7 @@ final class CrashIntegrationTests: XCTestCase {
         again.waitUntilExit()
         try againHandle.close()
         XCTAssertEqual(again.terminationStatus, 0, (try? String(contentsOfFile: "\(work.path)/a2.log", encoding: .utf8)) ?? "")
-        let all = try SQLiteJobStore(path: "\(home)/state/farm.sqlite").jobs()
+        let all = try JobStore(path: "\(home)/state/farm.sqlite").jobs()
         XCTAssertTrue(all.allSatisfy { $0.state.isFinal }, "\(all.map { "\($0.number) \($0.state)" })")
         XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/jobs")) ?? []).filter { $0.contains("@") }, [])
         XCTAssertEqual(processes(under: home), [])

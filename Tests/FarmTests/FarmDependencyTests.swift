@@ -29,7 +29,7 @@ final class FarmDependencyTests: XCTestCase {
 
     func testJobWaitsForItsBuildDependencyAndResumesWhenItLands() throws {
         let directory = try TemporaryDirectory(prefix: "wf-dep")
-        let store = try SQLiteJobStore(path: "\(directory.path)/state/farm.sqlite")
+        let store = try JobStore(path: "\(directory.path)/state/farm.sqlite")
         let id = try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "dep")).id)
         let app = try XCTUnwrap(
             store.submit([JobRecord(requestId: id, requirement: "app==1", origin: "test", project: "app", version: "1", target: "t")]).first)

@@ -126,7 +126,7 @@ extension FarmIntegrationTests {
         let row = try XCTUnwrap(rows.first)
         XCTAssertEqual(row["status"] as? String, "failed")
         XCTAssertTrue((row["failure"] as? String)?.contains("gave up after 3 attempts") == true, "\(row)")
-        let store = try SQLiteJobStore(path: "\(home)/state/farm.sqlite")
+        let store = try JobStore(path: "\(home)/state/farm.sqlite")
         let job = try XCTUnwrap(store.job(try XCTUnwrap(row["job"] as? Int64 ?? (row["job"] as? Int).map(Int64.init))))
         XCTAssertEqual(job.failureKind, .transient)
         let events = try store.events(job.number)

@@ -42,7 +42,7 @@ final class FarmPoolTests: XCTestCase {
 
     func testPoolRunsJobsInParallelRetriesTransientFailuresAndDrains() throws {
         let directory = try TemporaryDirectory(prefix: "wf-pool")
-        let store = try SQLiteJobStore(path: "\(directory.path)/state/farm.sqlite")
+        let store = try JobStore(path: "\(directory.path)/state/farm.sqlite")
         let id = try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "pool")).id)
         _ = try store.submit(
             (1...6).map { JobRecord(requestId: id, requirement: "p\($0)==1", origin: "test", project: "p\($0)", version: "1", target: "t", memoryGb: 1) })

@@ -8,11 +8,11 @@ import XCTest
 /// The job store: schema, state machine, claims, retries, dependencies, recovery.
 final class JobStoreTests: XCTestCase {
     var directory: TemporaryDirectory!
-    var store: SQLiteJobStore!
+    var store: JobStore!
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory(prefix: "wf-store")
-        store = try SQLiteJobStore(path: "\(directory.path)/state/farm.sqlite")
+        store = try JobStore(path: "\(directory.path)/state/farm.sqlite")
     }
 
     func request() throws -> Int64 { try XCTUnwrap(store.createRequest(RequestRecord(kind: "test", description: "test")).id) }
@@ -24,12 +24,12 @@ final class JobStoreTests: XCTestCase {
     }
 
     func testSchemaIsMigratedInWALMode() throws {
-        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts", "3-dashboard"])
+        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts", "3-dashboard", "4-builders"])
         XCTAssertEqual(try store.journalMode(), "wal")
         // Opening again applies nothing new and keeps the data.
         let id = try request()
         _ = try store.submit([job("a==1", request: id)])
-        let again = try SQLiteJobStore(path: store.path)
+        let again = try JobStore(path: store.path)
         XCTAssertEqual(try again.jobCount(), 1)
     }
 

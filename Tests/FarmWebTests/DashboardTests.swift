@@ -13,7 +13,7 @@ import XCTest
 final class DashboardHarness: @unchecked Sendable {
     let work: TemporaryDirectory
     let layout: FarmLayout
-    let store: SQLiteJobStore
+    let store: JobStore
     let repository: Repository
     var task: Task<Void, Error>?
     var port = 0
@@ -22,7 +22,7 @@ final class DashboardHarness: @unchecked Sendable {
         work = try TemporaryDirectory(prefix: "wf-dashboard")
         layout = FarmLayout(path: "\(work.path)/home")
         try FileManager.default.createDirectory(atPath: layout.state, withIntermediateDirectories: true)
-        store = try SQLiteJobStore(path: layout.database)
+        store = try JobStore(path: layout.database)
         repository = try Repository(root: layout.repository)
     }
 

@@ -10,7 +10,7 @@ import WheelfarmBasics
 /// the job store's indexes, plus the build records beside the wheels (immutable once written,
 /// so they are cached by path).
 public final class DashboardQueries: @unchecked Sendable {
-    public let store: SQLiteJobStore
+    public let store: JobStore
     public let layout: FarmLayout
     let toolchains: ToolchainStore?
     let repository: Repository?
@@ -19,7 +19,7 @@ public final class DashboardQueries: @unchecked Sendable {
     /// The most of a log a job page shows (its end).
     public static let logLimit = 256 << 10
 
-    public init(store: SQLiteJobStore, layout: FarmLayout, toolchains: ToolchainStore?, repository: Repository?) {
+    public init(store: JobStore, layout: FarmLayout, toolchains: ToolchainStore?, repository: Repository?) {
         self.store = store
         self.layout = layout
         self.toolchains = toolchains
