@@ -46,7 +46,11 @@ public struct FarmConfiguration: Sendable {
         ("nightly.verify_samples", .int, "stored builds the nightly verifies by rebuilding them, never verified first (0: none)"),
         ("nightly.min_release_age_days", .double, "the nightly builds a followed project's new release only once it is this many days old (0: at once)"),
         ("gc.keep_days", .int, "`wheelfarm gc` keeps logs and failed builds younger than this"),
-        ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept")
+        ("log.limit_mb", .int, "the most a build's log keeps, MiB; past it the head and the tail are kept"),
+        (
+            "state.url", .string,
+            "where the farm's state lives: a postgres:// URL (a coordinator and builder hosts share it), else <home>/state/farm.sqlite"
+        )
     ]
 
     enum Kind: Sendable { case string, int, double, bool, list }
@@ -192,6 +196,8 @@ public struct FarmConfiguration: Sendable {
     public var minReleaseAgeDays: Double { max(0, value("nightly.min_release_age_days").flatMap(Double.init) ?? 0) }
     public var keepDays: Int { value("gc.keep_days").flatMap(Int.init) ?? 30 }
     public var dataDirectory: String? { value("data_dir") }
+    /// Where the state lives: `state.url` (`postgres://…`, `sqlite:PATH`), else the home's SQLite file.
+    public var stateLocation: String { value("state.url").flatMap { $0.isEmpty ? nil : $0 } ?? layout.database }
     public var logLimitBytes: Int { max(1, value("log.limit_mb").flatMap(Int.init) ?? 64) << 20 }
     /// The farm's home and its layout.
     public var layout: FarmLayout { FarmLayout(path: home) }
@@ -235,6 +241,8 @@ public struct FarmConfiguration: Sendable {
                 continue
             }
             switch kind {
+            case .string where setting.key == "state.url":
+                value = "\"\(PostgresDatabase.redacted(setting.value).replacingOccurrences(of: "\"", with: "\\\""))\""
             case .string: value = "\"\(setting.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
             case .list: value = "[" + setting.value.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", ") + "]"
             default: value = setting.value

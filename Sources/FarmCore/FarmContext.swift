@@ -37,7 +37,7 @@ public final class FarmContext: @unchecked Sendable {
     public func jobs() throws -> JobStore {
         try lock.withLock {
             if let openedJobs { return openedJobs }
-            let store = try JobStore(path: layout.database)
+            let store = try JobStore(location: configuration.stateLocation)
             openedJobs = store
             return store
         }

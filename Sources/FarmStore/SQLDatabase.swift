@@ -27,12 +27,16 @@ extension Optional: SQLBindable where Wrapped: SQLBindable {
 
 /// One row of a result, its values by column name.
 public struct SQLRow: Sendable {
+    /// The column names, in order.
+    public let columns: [String]
     let index: [String: Int]
-    let values: [SQLValue]
+    /// The values, in column order.
+    public let values: [SQLValue]
 
     init(columns: [String], values: [SQLValue]) {
         var index: [String: Int] = [:]
         for (position, name) in columns.enumerated() where index[name] == nil { index[name] = position }
+        self.columns = columns
         self.index = index
         self.values = values
     }

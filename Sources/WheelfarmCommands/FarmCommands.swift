@@ -102,7 +102,8 @@ public struct JobsCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List the farm's jobs, newest first.")
     @OptionGroup var options: HomeOptions
     @Flag(help: "Only failed jobs.") var failed = false
-    @Option(help: "Only jobs in this state (queued, waiting, running, succeeded, failed, cancelled, skipped).") var state: String?
+    @Option(name: .customLong("in-state"), help: "Only jobs in this state (queued, waiting, running, succeeded, failed, cancelled, skipped).")
+    var state: String?
     @Option(help: "Only the jobs of this request.") var request: Int64?
     @Option(help: "At most this many.") var limit = 50
     @Flag(help: "Print JSON.") var json = false
@@ -110,6 +111,9 @@ public struct JobsCommand: ParsableCommand {
     public init() {}
 
     public func validate() throws {
+        if let location = options.state, JobState(rawValue: location) != nil {
+            throw ValidationError("--state names where the farm's state lives (postgres://…); to list the jobs in a state, use --in-state \(location)")
+        }
         if let state, JobState(rawValue: state) == nil {
             throw ValidationError("unknown state '\(state)'; states: \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FarmCore
+import FarmStore
 import Foundation
 import WheelfarmBasics
 
@@ -24,7 +25,8 @@ public struct Wheelfarm: AsyncParsableCommand {
             DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
             PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
             StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
-            TrackCommand.self, NightlyCommand.self, RecipeCommand.self, SBOMCommand.self, LockCommand.self, BundleCommand.self, GCCommand.self,
+            TrackCommand.self, NightlyCommand.self, StateCommand.self, BuildersCommand.self, RecipeCommand.self, SBOMCommand.self, LockCommand.self,
+            BundleCommand.self, GCCommand.self,
             ConfigCommand.self, FarmBenchCommand.self
         ])
 
@@ -69,6 +71,14 @@ public enum ExitStatus {
 struct HomeOptions: ParsableArguments {
     @Option(help: "The farm's home (default: the configuration's, else $WHEELFARM_HOME, else /var/lib/wheelfarm for root).") var home: String?
     @Option(help: "The configuration file (default: $WHEELFARM_CONFIG, else <home>/config.toml).") var config: String?
+    @Option(help: "Where the farm's state lives: postgres://USER@HOST/DB or sqlite:PATH (default: state.url, else <home>/state/farm.sqlite).")
+    var state: String?
+
+    func validate() throws {
+        if let state, !(PostgresDatabase.isPostgresURL(state) || state.hasPrefix("sqlite:") || state.hasPrefix("/") || state.hasPrefix(".")) {
+            throw ValidationError("--state is postgres://USER@HOST:PORT/DB, sqlite:PATH or a path: '\(state)'")
+        }
+    }
 }
 
 /// What a command works with: where its output goes (tests pass a capturing context) and the
@@ -97,7 +107,9 @@ public final class CommandContext: @unchecked Sendable {
         display = capturing ? nil : ProgressDisplay()
     }
 
-    convenience init(_ options: HomeOptions) { self.init(capturing: false, home: options.home, config: options.config) }
+    convenience init(_ options: HomeOptions) {
+        self.init(capturing: false, home: options.home, config: options.config, flags: options.state.map { ["state.url": $0] } ?? [:])
+    }
 
     /// Values given on the command line that override the configuration (by key), before the farm is opened.
     func override(_ key: String, _ value: String?) {
