@@ -1,3 +1,4 @@
+import BuildSandbox
 import FarmStore
 import Foundation
 import PackagingModel
@@ -95,13 +96,18 @@ public final class Farm: Sendable {
             // Start what fits.
             var adopted: [Int64] = []
             if let requests { adopted = try store.awaitedOutside(requests: requests).filter { $0.state == .queued }.map(\.number) }
+            // Targets of another architecture that native builder hosts take: not emulated here.
+            let native = try store.targetsForNativeBuilders(hostMachine: ZigToolchain.hostMachine)
             while running.count < limits.jobs {
                 let usedMemory = running.values.reduce(0) { $0 + $1.memoryGb }
                 let usedCores = running.values.reduce(0) { $0 + $1.cores }
                 // A build that needs more than the whole farm still runs, alone.
                 let memory = running.isEmpty ? Double.greatestFiniteMagnitude : limits.memoryGb - usedMemory
                 let cores = running.isEmpty ? Int.max : limits.cores - usedCores
-                guard let job = try store.claimNext(requests: requests, adopted: adopted, owner: owner, memoryGb: memory, cores: cores) else { break }
+                guard
+                    let job = try store.claimNext(
+                        requests: requests, adopted: adopted, owner: owner, memoryGb: memory, cores: cores, excludingTargets: native)
+                else { break }
                 running[job.number] = job
                 say("[\(job.target)] job \(job.number): \(job.requirement)" + (job.attempts > 1 ? " (attempt \(job.attempts) of \(job.maxAttempts))" : ""))
                 // A thread per build: builds block on their processes for minutes, and

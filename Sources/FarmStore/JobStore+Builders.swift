@@ -207,4 +207,80 @@ extension JobStore {
             return result
         }
     }
+
+    /// Appends a piece of the build log of job `id` from the builder holding it under `epoch`;
+    /// false (nothing stored) when it no longer holds the job.
+    @discardableResult
+    public func appendLog(_ id: Int64, builder: String, epoch: Int64, text: String, now: Double = Date().timeIntervalSince1970) throws -> Bool {
+        try database.write { db in
+            guard
+                try db.queryOne(
+                    "SELECT 1 FROM jobs WHERE id = ? AND builder = ? AND lease_epoch = ? AND state = 'running'\(database.forUpdate)", [id, builder, epoch])
+                    != nil
+            else { return false }
+            let next = (try db.int64("SELECT max(seq) FROM job_logs WHERE job_id = ?", [id]) ?? 0) + 1
+            try db.execute("INSERT INTO job_logs (job_id, seq, epoch, at, chunk) VALUES (?, ?, ?, ?, ?)", [id, next, epoch, now, text])
+            return true
+        }
+    }
+
+    /// The pieces of job `id`'s streamed log after `seq`, in order (of the latest claim only:
+    /// `epoch` nil means the job's current one).
+    public func logChunks(_ id: Int64, after seq: Int64 = 0, limit: Int = 1000) throws -> [(seq: Int64, text: String)] {
+        try database.read { db in
+            try db.query(
+                """
+                SELECT seq, chunk FROM job_logs WHERE job_id = ? AND seq > ?
+                AND epoch = (SELECT max(epoch) FROM job_logs WHERE job_id = ?) ORDER BY seq LIMIT ?
+                """, [id, seq, id, max(1, limit)]
+            ).map { ($0.int64("seq") ?? 0, $0.string("chunk") ?? "") }
+        }
+    }
+
+    /// Targets that a live builder of another architecture than `hostMachine` declares and is
+    /// named for (`…-aarch64`): a farm process on the coordinator leaves those to the native
+    /// builders instead of running them under emulation.
+    public func targetsForNativeBuilders(hostMachine: String, now: Double = Date().timeIntervalSince1970, liveWithin: Double = 120) throws -> [String] {
+        try builders().filter { !$0.draining && $0.heartbeatAt >= now - liveWithin }.flatMap { builder in
+            builder.architectures.filter { $0 != hostMachine }.flatMap { arch in builder.targets.filter { $0.hasSuffix("-\(arch)") } }
+        }
+    }
+
+    /// The farm's toolchain digest for `target`: the one assigned already, else `digest`, now
+    /// assigned by `by`. With `overriding` (the coordinator's own images), `digest` replaces it.
+    @discardableResult
+    public func assignToolchain(
+        target: String, digest: String, by: String, overriding: Bool = false, now: Double = Date().timeIntervalSince1970
+    ) throws -> String {
+        try database.write { db in
+            let conflict =
+                overriding
+                ? "DO UPDATE SET digest = excluded.digest, assigned_by = excluded.assigned_by, assigned_at = excluded.assigned_at" : "DO NOTHING"
+            try db.execute(
+                "INSERT INTO target_toolchains (target, digest, assigned_by, assigned_at) VALUES (?, ?, ?, ?) ON CONFLICT (target) \(conflict)",
+                [target, digest, by, now])
+            return try db.string("SELECT digest FROM target_toolchains WHERE target = ?", [target]) ?? digest
+        }
+    }
+
+    /// Each target's assigned toolchain digest.
+    public func assignedToolchains() throws -> [String: String] {
+        try database.read { db in
+            Dictionary(
+                try db.query("SELECT target, digest FROM target_toolchains", []).compactMap { row in
+                    row.string("target").flatMap { target in row.string("digest").map { (target, $0) } }
+                }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    /// Jobs of `targets` still to do (queued, waiting or running).
+    public func openJobs(targets: [String]) throws -> Int {
+        guard !targets.isEmpty else { return 0 }
+        return try database.read { db in
+            Int(
+                try db.int64(
+                    "SELECT count(*) FROM jobs WHERE state IN ('queued', 'waiting', 'running') AND target IN (\(Self.marks(targets.count)))", targets)
+                    ?? 0)
+        }
+    }
 }

@@ -15,10 +15,10 @@ extension JobStore {
     /// order of (a stable order makes the paging exact).
     static let copiedTables: [(name: String, order: String)] = [
         ("requests", "id"), ("jobs", "id"), ("job_events", "id"), ("job_dependencies", "job_id, depends_on"),
-        ("tracked_projects", "name"), ("builders", "name")
+        ("tracked_projects", "name"), ("builders", "name"), ("job_logs", "job_id, seq"), ("target_toolchains", "target")
     ]
 
-    /// Copies every request, job, event, dependency, followed project and builder of `source`
+    /// Copies every request, job, event, dependency, followed project, builder and streamed log of `source`
     /// into this store, ids kept, in one transaction: a failure leaves this store as it was.
     /// This store must hold no request or job (nothing is overwritten). The per-state counts
     /// follow from the triggers; PostgreSQL's id sequences are moved past the copied ids.
@@ -36,7 +36,7 @@ extension JobStore {
             var report = StoreCopyReport(rows: [])
             for (table, order) in Self.copiedTables {
                 // Builders and followed projects the target already lists keep their row.
-                let conflict = table == "builders" || table == "tracked_projects" ? " ON CONFLICT DO NOTHING" : ""
+                let conflict = table == "builders" || table == "tracked_projects" || table == "target_toolchains" ? " ON CONFLICT DO NOTHING" : ""
                 var offset = 0
                 let page = 2000
                 while true {

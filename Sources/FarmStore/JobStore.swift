@@ -181,15 +181,19 @@ public final class JobStore: Sendable {
     /// first, then the request with the fewest running jobs (fair across requests), then the
     /// oldest; it must fit in `memoryGb` and `cores`. Atomic across processes.
     public func claimNext(
-        requests: [Int64]?, adopted: [Int64] = [], owner: String, memoryGb: Double, cores: Int,
+        requests: [Int64]?, adopted: [Int64] = [], owner: String, memoryGb: Double, cores: Int, excludingTargets: [String] = [],
         now: Double = Date().timeIntervalSince1970
     ) throws -> JobRecord? {
         var scope = ""
         var arguments: [any SQLBindable] = []
+        if !excludingTargets.isEmpty {
+            scope += " AND j.target NOT IN (\(Self.marks(excludingTargets.count)))"
+            arguments += excludingTargets
+        }
         if let requests {
             // Jobs of other requests that ours wait for are adopted: nobody else may be running them.
-            scope = " AND (j.request_id IN (\(Self.marks(requests.count))) OR j.id IN (\(Self.marks(adopted.count))))"
-            arguments = requests + adopted
+            scope += " AND (j.request_id IN (\(Self.marks(requests.count))) OR j.id IN (\(Self.marks(adopted.count))))"
+            arguments += requests + adopted
         }
         return try database.write { db in
             guard let id = try nextClaimable(db, scope: scope, arguments: arguments, memoryGb: memoryGb, cores: cores, now: now) else { return nil }

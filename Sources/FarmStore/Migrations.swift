@@ -41,7 +41,7 @@ enum Migrations {
         return known.filter(names.contains) + names.filter { !known.contains($0) }.sorted()
     }
 
-    static let all: [Migration] = [jobs, stateCounts, dashboard, builders]
+    static let all: [Migration] = [jobs, stateCounts, dashboard, builders, builderLogs]
 
     static let jobs = Migration(
         identifier: "1-jobs",
@@ -240,4 +240,34 @@ enum Migrations {
         );
         """
     }
+
+    // A builder's log reaches the coordinator while the build runs, in chunks: `wheelfarm logs
+    // JOB --follow` on the coordinator reads them. Each target has one toolchain digest for the
+    // whole farm: a host whose image differs does not build that target.
+    static let builderLogs = Migration(
+        identifier: "5-builder-logs",
+        sqlite: """
+            CREATE TABLE job_logs (
+                job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                at DOUBLE NOT NULL,
+                chunk TEXT NOT NULL,
+                PRIMARY KEY (job_id, seq)
+            );
+            CREATE TABLE target_toolchains (target TEXT PRIMARY KEY, digest TEXT NOT NULL, assigned_by TEXT NOT NULL, assigned_at DOUBLE NOT NULL);
+            """,
+        postgres: """
+            CREATE TABLE job_logs (
+                job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                seq BIGINT NOT NULL,
+                epoch BIGINT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                chunk TEXT NOT NULL,
+                PRIMARY KEY (job_id, seq)
+            );
+            CREATE TABLE target_toolchains (
+                target TEXT PRIMARY KEY, digest TEXT NOT NULL, assigned_by TEXT NOT NULL, assigned_at DOUBLE PRECISION NOT NULL
+            );
+            """)
 }

@@ -20,8 +20,13 @@ public struct FarmWeb: Sendable {
     let readToken: Bool
     /// Targets a build may be queued for.
     let targets: Set<String>
+    /// Where builder hosts' results land (nil: this server takes none).
+    let intake: BuilderIntake?
 
-    public init(queries: DashboardQueries, metrics: FarmMetrics, repository: Repository, readToken: Bool, targets: Set<String>) {
+    public init(
+        queries: DashboardQueries, metrics: FarmMetrics, repository: Repository, readToken: Bool, targets: Set<String>, intake: BuilderIntake? = nil
+    ) {
+        self.intake = intake
         self.queries = queries
         self.metrics = metrics
         self.tokens = TokenStore(repositoryRoot: repository.root)
@@ -79,6 +84,7 @@ public struct FarmWeb: Sendable {
         }
         router.post("/api/v1/builds") { request, _ in try await web.queueBuild(request) }
 
+        registerBuilderRoutes(on: router)
         router.get("/metrics") { request, _ in
             try web.authorizeRead(request)
             return web.asset(web.metrics.render(), type: "text/plain; version=0.0.4; charset=utf-8", cache: false)

@@ -310,7 +310,7 @@ public struct RepositoryServer: Sendable {
             let staged = repository.incomingPath()
             defer { unlink(staged) }
             result =
-                try await receive(request.body, into: staged, limit: options.maxUploadBytes + (1 << 20)).map { _ in
+                try await Self.receive(request.body, into: staged, limit: options.maxUploadBytes + (1 << 20)).map { _ in
                     handler.handle(bodyFile: staged, contentType: request.headers[.contentType], authorization: request.headers[.authorization])
                 } ?? UploadResult(status: 413, message: "the upload is larger than \(options.maxUploadBytes) bytes")
         }
@@ -328,7 +328,7 @@ public struct RepositoryServer: Sendable {
     }
 
     /// Writes a request body to `path`; nil when it is larger than `limit` (nothing more is read).
-    func receive(_ body: RequestBody, into path: String, limit: Int) async throws -> Int? {
+    public static func receive(_ body: RequestBody, into path: String, limit: Int) async throws -> Int? {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw HTTPError(.internalServerError, message: "cannot stage the upload") }
         defer { close(fd) }

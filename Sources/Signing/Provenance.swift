@@ -16,6 +16,9 @@ public struct ProvenanceFacts: Sendable {
     public var builderVersion: String
     public var startedAt: Date
     public var finishedAt: Date
+    /// The builder host that ran the build and the id of its own key (nil: the coordinator).
+    public var builderHost: String? = nil
+    public var builderKey: String? = nil
 
     /// Collects the facts.
     public init(
@@ -55,6 +58,12 @@ public enum Provenance {
             "recipe": ["digest": ["sha256": facts.recipeDigest]]
         ]
         if let derived = facts.derivedRoot { internalParameters["derived_root"] = ["digest": ["sha256": derived]] }
+        var builder: [String: Any] = ["id": "urn:wheelfarm:builder", "version": ["wheelfarm": facts.builderVersion]]
+        if let host = facts.builderHost {
+            // Built on a builder host: it is named with its key; the farm's key signs the statement.
+            builder["id"] = "urn:wheelfarm:builder:\(host)"
+            builder["builderDependencies"] = [["name": "builder-key", "annotations": ["host": host, "keyid": facts.builderKey ?? ""]]]
+        }
         let dependencies: [[String: Any]] =
             [["name": facts.sdistName, "uri": facts.sdistURL, "digest": ["sha256": facts.sdistSha256]]]
             + facts.buildRequirements.map { ["name": $0.file, "digest": ["sha256": $0.sha256]] }
@@ -70,7 +79,7 @@ public enum Provenance {
                     "resolvedDependencies": dependencies
                 ],
                 "runDetails": [
-                    "builder": ["id": "urn:wheelfarm:builder", "version": ["wheelfarm": facts.builderVersion]],
+                    "builder": builder,
                     "metadata": ["startedOn": time.string(from: facts.startedAt), "finishedOn": time.string(from: facts.finishedAt)]
                 ]
             ]

@@ -148,6 +148,10 @@ public struct BuildRecord: Codable, Sendable {
     public var debianPackages: [PackageUse]?
     /// The definition digest of the image the build ran on (the target file, pins and wrappers).
     public var toolchainDefinition: String?
+    /// The builder host that built the wheel (nil: the coordinator itself) and the id of the
+    /// key it signed its own provenance with; the farm's key signs what users trust.
+    public var builderHost: String?
+    public var builderKey: String?
     public var startedAt: Date
     public var builderVersion: String
 
@@ -189,6 +193,8 @@ public struct BuildRecord: Codable, Sendable {
         case builderVersion = "builder_version"
         case debianPackages = "debian_packages"
         case toolchainDefinition = "toolchain_definition"
+        case builderHost = "builder_host"
+        case builderKey = "builder_key"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -217,6 +223,8 @@ public struct BuildRecord: Codable, Sendable {
         suggestion = try c.decodeIfPresent(String.self, forKey: .suggestion)
         debianPackages = try c.decodeIfPresent([PackageUse].self, forKey: .debianPackages)
         toolchainDefinition = try c.decodeIfPresent(String.self, forKey: .toolchainDefinition)
+        builderHost = try c.decodeIfPresent(String.self, forKey: .builderHost)
+        builderKey = try c.decodeIfPresent(String.self, forKey: .builderKey)
         startedAt = try c.decode(Date.self, forKey: .startedAt)
         builderVersion = try c.decode(String.self, forKey: .builderVersion)
     }

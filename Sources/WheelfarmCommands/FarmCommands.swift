@@ -155,6 +155,7 @@ public struct LogsCommand: ParsableCommand {
     @Argument(help: "The job's number (from wheelfarm jobs).") var job: Int64
     @Option(help: "Only the last N lines of the log (0: all).") var tail = 0
     @Flag(help: "Only the events.") var eventsOnly = false
+    @Flag(help: "Keep printing the log while the job runs (also a builder host's, streamed to the farm's state).") var follow = false
 
     public init() {}
 
@@ -163,6 +164,10 @@ public struct LogsCommand: ParsableCommand {
     public func run(_ context: CommandContext) throws {
         let store = try context.jobStore()
         guard let record = try store.job(job) else { throw context.inputFailure(FarmStoreError.noSuchJob(job)) }
+        if follow && !eventsOnly {
+            try Self.follow(record, store: store, context: context)
+            return
+        }
         let formatter = ISO8601DateFormatter()
         context.out("job \(record.number): \(record.requirement) for \(record.target), \(record.state.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
         for event in try store.events(job) {
@@ -172,6 +177,14 @@ public struct LogsCommand: ParsableCommand {
                     + (event.message.map { ": \($0)" } ?? ""))
         }
         guard !eventsOnly else { return }
+        if record.builder != nil, record.state == .running || record.logPath.map({ !FileManager.default.fileExists(atPath: $0) }) ?? true {
+            // A builder host's log: what it streamed into the state.
+            let chunks = try store.logChunks(job, limit: 100_000)
+            context.out("---- streamed by builder \(record.builder ?? "")")
+            let lines = chunks.map(\.text).joined().split(separator: "\n", omittingEmptySubsequences: false)
+            context.out((tail > 0 ? lines.suffix(tail) : lines[...]).joined(separator: "\n"))
+            return
+        }
         guard let path = record.logPath ?? record.wheelPath.map({ ($0 as NSString).deletingLastPathComponent + "/build.log" }) else {
             context.out(record.state == .running ? "(the job is running: its log is kept when it ends)" : "(no build log: the job did not get to build)")
             return
@@ -183,6 +196,42 @@ public struct LogsCommand: ParsableCommand {
         context.out("---- \(path)")
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         context.out((tail > 0 ? lines.suffix(tail) : lines[...]).joined(separator: "\n"))
+    }
+}
+
+extension LogsCommand {
+    /// Prints the job's log as it grows until the job stops running: the chunks a builder host
+    /// streams into the state, or the file a farm process on this host writes.
+    static func follow(_ first: JobRecord, store: JobStore, context: CommandContext) throws {
+        var record = first
+        var seq: Int64 = 0
+        var offset: UInt64 = 0
+        var partial = ""
+        context.out(
+            "job \(record.number): \(record.requirement) for \(record.target), \(record.state.rawValue)" + (record.builder.map { " on builder \($0)" } ?? ""))
+        while true {
+            var text = ""
+            if record.builder != nil {
+                for chunk in try store.logChunks(record.number, after: seq) {
+                    text += chunk.text
+                    seq = chunk.seq
+                }
+            } else if let path = record.logPath, let handle = FileHandle(forReadingAtPath: path) {
+                try? handle.seek(toOffset: offset)
+                let data = (try? handle.read(upToCount: 4 << 20)) ?? Data()
+                offset += UInt64(data.count)
+                try? handle.close()
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let lines = (partial + text).split(separator: "\n", omittingEmptySubsequences: false)
+            partial = String(lines.last ?? "")
+            for line in lines.dropLast() { context.out(String(line)) }
+            guard record.state == .running || record.state == .queued || record.state == .waiting else { break }
+            Thread.sleep(forTimeInterval: 1)
+            record = try store.job(record.number) ?? record
+        }
+        if !partial.isEmpty { context.out(partial) }
+        context.out("job \(record.number): \(record.state.rawValue)" + (record.reason.map { ": \($0)" } ?? ""))
     }
 }
 

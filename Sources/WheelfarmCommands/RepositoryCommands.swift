@@ -57,9 +57,23 @@ public struct ServeCommand: AsyncParsableCommand {
         let toolchains = try? farm.toolchains()
         let queries = DashboardQueries(store: store, layout: farm.layout, toolchains: toolchains, repository: repository)
         let metrics = FarmMetrics(queries: queries)
+        // Builder hosts' results land here and are signed with the farm's key, which only this
+        // host holds; what lands is published like the farm's own builds.
+        let keys = farm.keys()
+        let (signer, generated) = try keys.loadOrGenerate()
+        if generated { context.out("made the farm's signing key \(signer.keyIDText): \(keys.secretPath)") }
+        let publisher = try farm.publisher(remoteURL: farm.configuration.repositoryURL)
+        let intake = BuilderIntake(
+            store: store, layout: farm.layout, signer: signer, retry: farm.configuration.limits.retry, maxWheelBytes: maxUploadMb << 20,
+            publish: { job in
+                guard let path = job.wheelPath else { return false }
+                let report = publisher.publish(path, target: job.target)
+                context.out(PublishReport.describe(report))
+                return report.succeeded
+            })
         let web = FarmWeb(
             queries: queries, metrics: metrics, repository: repository, readToken: requireToken,
-            targets: Set(toolchains?.catalog.specs.keys.map { $0 } ?? []))
+            targets: Set(toolchains?.catalog.specs.keys.map { $0 } ?? []), intake: intake)
         try await RepositoryServer(repository: repository, options: options, observer: metrics, extraRoutes: { router in web.register(on: router) }).run {
             port in
             context.out("serving \(repository.root) on \(scheme)://\(host):\(port)/simple/ (uploads: \(scheme)://\(host):\(port)/legacy/)")

@@ -25,7 +25,8 @@ public struct Wheelfarm: AsyncParsableCommand {
             DoctorCommand.self, BuildCommand.self, FetchCommand.self, AuditCommand.self, RepairCommand.self, VerifyCommand.self, KeyCommand.self,
             PublishCommand.self, ServeCommand.self, TokenCommand.self, YankCommand.self, ToolchainCommand.self, SandboxCommand.self,
             StatusCommand.self, JobsCommand.self, LogsCommand.self, RetryCommand.self, CancelCommand.self, WorkCommand.self,
-            TrackCommand.self, NightlyCommand.self, StateCommand.self, BuildersCommand.self, RecipeCommand.self, SBOMCommand.self, LockCommand.self,
+            TrackCommand.self, NightlyCommand.self, StateCommand.self, BuildersCommand.self, WorkerCommand.self, RecipeCommand.self, SBOMCommand.self,
+            LockCommand.self,
             BundleCommand.self, GCCommand.self,
             ConfigCommand.self, FarmBenchCommand.self
         ])

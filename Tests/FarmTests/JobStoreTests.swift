@@ -38,7 +38,7 @@ class JobStoreTests: XCTestCase {
     }
 
     func testSchemaIsMigratedInWALMode() throws {
-        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts", "3-dashboard", "4-builders"])
+        XCTAssertEqual(try store.appliedMigrations(), ["1-jobs", "2-state-counts", "3-dashboard", "4-builders", "5-builder-logs"])
         XCTAssertEqual(try store.journalMode(), Self.engine == .sqlite ? "wal" : "postgres")
         // Opening again applies nothing new and keeps the data.
         let id = try request()
@@ -282,7 +282,8 @@ class JobStoreTests: XCTestCase {
         try source.setLastVersion("numpy", "2.1.3")
         try source.addBuilder(name: "arm", tokenSha256: "h", now: 16)
         let report = try store.copy(from: source)
-        XCTAssertEqual(report.rows.map(\.table), ["requests", "jobs", "job_events", "job_dependencies", "tracked_projects", "builders"])
+        XCTAssertEqual(
+            report.rows.map(\.table), ["requests", "jobs", "job_events", "job_dependencies", "tracked_projects", "builders", "job_logs", "target_toolchains"])
         XCTAssertEqual(report.rows.first { $0.table == "jobs" }?.count, 3)
         XCTAssertEqual(try store.jobs(), try source.jobs())
         for job in jobs { XCTAssertEqual(try store.events(job.number), try source.events(job.number)) }
