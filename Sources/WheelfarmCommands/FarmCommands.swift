@@ -32,6 +32,7 @@ public struct StatusCommand: ParsableCommand {
     @OptionGroup var options: HomeOptions
     @Option(help: "How many recent failures to show.") var failures = 10
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "text or json (json: the same as --json).") var format: OutputFormat = .text
 
     public init() {}
 
@@ -43,7 +44,7 @@ public struct StatusCommand: ParsableCommand {
         let running = try store.jobs(states: [.running], limit: 50)
         let failed = try store.jobs(states: [.failed], limit: failures)
         let rate = Verifications(layout: try context.farm().layout).rate()
-        if json {
+        if json || format == .json {
             struct Reproducibility: Encodable { var identical: Int; var verified: Int; var perTarget: [String: [String: Int]] }
             struct Status: Encodable {
                 var counts: [String: Int]
@@ -74,11 +75,11 @@ public struct StatusCommand: ParsableCommand {
             context.out("running:")
             context.out(
                 Table.render(
-                    header: ["JOB", "TARGET", "REQUIREMENT", "ATTEMPT", "STARTED", "PID"],
+                    header: ["JOB", "TARGET", "REQUIREMENT", "ATTEMPT", "STARTED", "ON"],
                     rows: running.map { job in
                         [
                             String(job.number), job.target, job.requirement, "\(job.attempts)/\(job.maxAttempts)", age(job.startedAt),
-                            job.owner.flatMap(ProcessIdentity.pid).map(String.init) ?? "-"
+                            job.builder.map { "builder \($0)" } ?? job.owner.flatMap(ProcessIdentity.pid).map { "pid \($0)" } ?? "-"
                         ]
                     }))
         }
@@ -107,6 +108,7 @@ public struct JobsCommand: ParsableCommand {
     @Option(help: "Only the jobs of this request.") var request: Int64?
     @Option(help: "At most this many.") var limit = 50
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "text or json (json: the same as --json).") var format: OutputFormat = .text
 
     public init() {}
 
@@ -125,14 +127,14 @@ public struct JobsCommand: ParsableCommand {
         var states: [JobState]? = state.flatMap(JobState.init(rawValue:)).map { [$0] }
         if failed { states = [.failed] }
         let jobs = try context.jobStore().jobs(request: request, states: states, limit: limit)
-        if json {
+        if json || format == .json {
             context.out(try farmJSON(jobs))
             return
         }
         if jobs.isEmpty { context.out("no jobs"); return }
         context.out(
             Table.render(
-                header: ["JOB", "REQ", "STATE", "TARGET", "REQUIREMENT", "VERSION", "UPDATED", "RESULT"],
+                header: ["JOB", "REQ", "STATE", "TARGET", "REQUIREMENT", "VERSION", "UPDATED", "BUILDER", "RESULT"],
                 rows: jobs.map { job in
                     let result: String
                     switch job.state {
@@ -142,7 +144,7 @@ public struct JobsCommand: ParsableCommand {
                     }
                     return [
                         String(job.number), String(job.requestId), job.state.rawValue, job.target, job.requirement, job.version ?? "-", age(job.updatedAt),
-                        result
+                        job.builder ?? "-", result
                     ]
                 }))
     }
