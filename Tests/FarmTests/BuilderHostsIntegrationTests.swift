@@ -73,7 +73,7 @@ final class BuilderHostsIntegrationTests: XCTestCase {
     /// Starts a worker in namespace `index`.
     func startWorker(
         _ farm: Farm, index: Int, name: String, tokenFile: String, extra: [String], environment: [String: String] = [:]
-    ) throws -> (Process, FileHandle) {
+    ) throws -> (process: Process, log: String) {
         let network = try XCTUnwrap(network)
         let home = "\(farm.work)/\(name)-home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
@@ -82,9 +82,10 @@ final class BuilderHostsIntegrationTests: XCTestCase {
         let arguments =
             ["netns", "exec", network.namespace(index), farm.binary, "worker", "--name", name, "--token-file", tokenFile, "--home", home]
             + ["--state", try stateURL(farm, builder: index)] + extra
-        let started = try TestSupport.startLogged(network.ip, arguments, environment: env, log: "\(farm.work)/\(name)-\(processes.count).log")
+        let log = "\(farm.work)/\(name)-\(processes.count).log"
+        let started = try TestSupport.startLogged(network.ip, arguments, environment: env, log: log)
         processes.append(started)
-        return started
+        return (started.0, log)
     }
 
     func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
@@ -120,7 +121,7 @@ final class BuilderHostsIntegrationTests: XCTestCase {
                 try startWorker(
                     farm, index: index, name: name, tokenFile: token,
                     extra: ["--target", "sim-x86_64", "--simulate", "0.02", "--jobs", "3", "--poll-seconds", "0.2", "--exit-when-idle"]
-                ).0)
+                ).process)
         }
         try waitFor("the workers to finish the queue", timeout: 240) { workers.allSatisfy { !$0.isRunning } }
         for worker in workers { XCTAssertEqual(worker.terminationStatus, 0) }
@@ -147,6 +148,210 @@ final class BuilderHostsIntegrationTests: XCTestCase {
         XCTAssertEqual(rows.map(\.name), ["b1", "b2", "b3"])
         XCTAssertEqual(rows.map(\.builtLastDay).reduce(0, +), 200)
         XCTAssertTrue(rows.allSatisfy { $0.architectures == ["x86_64"] })
+    }
+
+    /// A package index builders reach across their links: the test's sdist and the build
+    /// requirements it needs, served as PEP 691 JSON and PEP 503 HTML. Returns the port.
+    func startIndex(_ farm: Farm) throws -> Int {
+        let files = "\(TestSupport.repositoryRoot)/.build-fixtures/builder-index"
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+        let wanted: [(check: String, arguments: [String])] = [
+            ("markupsafe-3.0.2.tar.gz", ["--no-binary", ":all:", "markupsafe==3.0.2"]),
+            ("setuptools-", ["--only-binary", ":all:", "setuptools==75.8.0"]),
+            ("wheel-", ["--only-binary", ":all:", "wheel==0.45.1"])
+        ]
+        for (check, arguments) in wanted {
+            let present = ((try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []).contains { $0.hasPrefix(check) }
+            if present { continue }
+            var fetched = false
+            for attempt in 1...4 where !fetched {
+                fetched = try ProcessRunner.run("python3", ["-m", "pip", "download", "--no-deps", "--dest", files] + arguments).status == 0
+                if !fetched { Thread.sleep(forTimeInterval: Double(attempt * attempt)) }
+            }
+            XCTAssertTrue(fetched, "pip download \(arguments.joined(separator: " "))")
+        }
+        let script = """
+            import hashlib, http.server, json, os, re, sys
+            root, portfile = sys.argv[1], sys.argv[2]
+            def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+            class Index(http.server.BaseHTTPRequestHandler):
+                def answer(self, body, kind):
+                    self.send_response(200)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def do_GET(self):
+                    parts = [p for p in self.path.split("?")[0].split("/") if p]
+                    if len(parts) == 2 and parts[0] == "files" and os.path.isfile(os.path.join(root, os.path.basename(parts[1]))):
+                        return self.answer(open(os.path.join(root, os.path.basename(parts[1])), "rb").read(), "application/octet-stream")
+                    if len(parts) == 2 and parts[0] == "simple":
+                        found = [(n, hashlib.sha256(open(os.path.join(root, n), "rb").read()).hexdigest())
+                                 for n in sorted(os.listdir(root)) if norm(re.split(r"-[0-9]", n)[0]) == norm(parts[1])]
+                        if found:
+                            if "json" in self.headers.get("Accept", ""):
+                                page = {"meta": {"api-version": "1.0"}, "name": norm(parts[1]),
+                                        "files": [{"filename": n, "url": "/files/" + n, "hashes": {"sha256": h}} for n, h in found]}
+                                return self.answer(json.dumps(page).encode(), "application/vnd.pypi.simple.v1+json")
+                            links = "".join('<a href="/files/%s#sha256=%s">%s</a>' % (n, h, n) for n, h in found)
+                            return self.answer(("<html><body>%s</body></html>" % links).encode(), "text/html")
+                    self.send_response(404)
+                    self.end_headers()
+                def log_message(self, *args): pass
+            server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Index)
+            open(portfile + ".part", "w").write(str(server.server_address[1]))
+            os.rename(portfile + ".part", portfile)
+            server.serve_forever()
+            """
+        try Files.writeAtomically(Array(script.utf8), to: "\(farm.work)/index.py")
+        let started = try TestSupport.startLogged(
+            "/usr/bin/python3", ["\(farm.work)/index.py", files, "\(farm.work)/index.port"], log: "\(farm.work)/index.log")
+        processes.append(started)
+        var port = 0
+        try waitFor("the index to listen", timeout: 30) {
+            port = Int(Files.readText("\(farm.work)/index.port", limit: 64) ?? "") ?? 0
+            return port > 0
+        }
+        return port
+    }
+
+    /// Starts `wheelfarm serve` for the coordinator on every address; returns its port.
+    func startCoordinator(_ farm: Farm) throws -> Int {
+        let log = "\(farm.work)/coordinator.log"
+        let started = try TestSupport.startLogged(
+            farm.binary, ["serve", "--host", "0.0.0.0", "--port", "0", "--home", farm.coordinatorHome, "--state", farm.state], log: log)
+        processes.append(started)
+        var port = 0
+        try waitFor("the coordinator to listen", timeout: 60) {
+            let text = Files.readText(log, limit: 1 << 20) ?? ""
+            guard let range = text.range(of: #"on http://0\.0\.0\.0:([0-9]+)/simple/"#, options: .regularExpression) else { return false }
+            port = Int(text[range].split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+            return port > 0
+        }
+        return port
+    }
+
+    /// curl from builder `index`'s namespace: a result file for `job` under `epoch` with `token`; returns the HTTP status.
+    func upload(_ farm: Farm, from index: Int, port: Int, token: String, job: Int64, epoch: Int64, name: String) throws -> Int {
+        let network = try XCTUnwrap(network)
+        let file = "\(farm.work)/late.bin"
+        try Files.writeAtomically(Array("not a wheel".utf8), to: file)
+        let url = "http://\(network.hostAddress(index)):\(port)/api/v1/builder/jobs/\(job)/files/\(name)?epoch=\(epoch)"
+        let result = try ProcessRunner.run(
+            network.ip,
+            [
+                "netns", "exec", network.namespace(index), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H",
+                "Authorization: Bearer \(token)",
+                "--data-binary", "@\(file)", "--max-time", "20", url
+            ])
+        return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    func testAKilledBuilderAndACutOffBuilderLoseTheirJobsAndLateResultsAreRefused() throws {
+        let farm = try prepare()
+        let network = try XCTUnwrap(network)
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        if !FileManager.default.fileExists(atPath: "\(shared)/toolchains/\(Self.target).json") {
+            XCTAssertEqual(try ProcessRunner.run(farm.binary, ["toolchain", "build", Self.target, "--home", shared]).status, 0)
+        }
+        // Each builder's home shares the test home's images and sdists (a host would have its own).
+        for name in ["b1", "b2", "b3"] {
+            let home = "\(farm.work)/\(name)-home"
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+            for shareable in ["images", "toolchains", "sources"] {
+                try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+            }
+        }
+        let indexPort = try startIndex(farm)
+        let port = try startCoordinator(farm)
+        let tokens = try ["b1", "b2", "b3"].map { try register(farm, $0) }
+        func environment(_ index: Int) -> [String: String] {
+            ["WHEELFARM_INDEX_URL": "http://\(network.hostAddress(index)):\(indexPort)/simple", "PIP_TRUSTED_HOST": network.hostAddress(index)]
+        }
+        func real(_ index: Int) -> [String] {
+            ["--coordinator", "http://\(network.hostAddress(index)):\(port)", "--target", Self.target, "--lease-seconds", "6", "--poll-seconds", "0.5"]
+        }
+
+        // 1. b1 takes a real build and is killed in the middle of it; b2 and b3 take over.
+        let job = try XCTUnwrap(submit(farm.store, ["markupsafe==3.0.2"], target: Self.target, publish: true).first)
+        let (b1, _) = try startWorker(farm, index: 0, name: "b1", tokenFile: tokens[0], extra: real(0), environment: environment(0))
+        try waitFor("b1 to be building", timeout: 300) {
+            let now = try farm.store.job(job.number)
+            return now?.builder == "b1" && now?.state == .running && ["prepare", "build", "audit", "repair", "test"].contains(now?.stage ?? "")
+        }
+        kill(b1.processIdentifier, SIGKILL)
+        b1.waitUntilExit()
+        for index in 1...2 {
+            _ = try startWorker(farm, index: index, name: "b\(index + 1)", tokenFile: tokens[index], extra: real(index), environment: environment(index))
+        }
+        try waitFor("the job to land on another builder", timeout: 400) { try farm.store.job(job.number)?.state.isFinal == true }
+        let landed = try XCTUnwrap(farm.store.job(job.number))
+        XCTAssertEqual(landed.state, .succeeded, landed.reason ?? "")
+        XCTAssertTrue(["b2", "b3"].contains(landed.builder ?? ""), landed.builder ?? "none")
+        XCTAssertEqual(landed.leaseEpoch, 2)
+        let events = try farm.store.events(job.number)
+        XCTAssertEqual(events.filter { $0.toState == .running }.count, 2)
+        XCTAssertTrue(events.contains { $0.message?.contains("builder b1's lease lapsed") == true })
+        XCTAssertEqual(events.filter { $0.message == "published" }.count, 1, "published once")
+        // Published once, signed with the farm's key (the coordinator's), naming the builder.
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(farm.coordinatorHome)/repository/files/markupsafe").filter { $0.hasSuffix(".whl") }
+        XCTAssertEqual(files.count, 1, "\(files)")
+        let wheel = try XCTUnwrap(landed.wheelPath)
+        let minisign = try TestSupport.requireTool("minisign", hint: "apt-get install minisign")
+        let verified = try ProcessRunner.run(minisign, ["-Vm", wheel, "-p", "\(farm.coordinatorHome)/keys/signing.pub"])
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+        let provenance = Files.readText(wheel + ".intoto.json", limit: 1 << 20) ?? ""
+        let payload = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(provenance.utf8)) as? [String: Any])?["payload"] as? String)
+        let statement = String(decoding: try XCTUnwrap(Data(base64Encoded: payload)), as: UTF8.self)
+        XCTAssertTrue(statement.contains("urn:wheelfarm:builder:\(landed.builder ?? "")"), statement)
+        // The build log came with it; `logs` on the coordinator shows it.
+        let logs = try ProcessRunner.run(farm.binary, ["logs", String(job.number), "--home", farm.coordinatorHome, "--state", farm.state])
+        XCTAssertEqual(logs.status, 0, logs.stderr)
+        XCTAssertTrue(logs.stdout.contains("markupsafe"), logs.stdout)
+
+        // 2. b1 comes back for simulated builds, claims one, and is cut off past its lease.
+        for (process, _) in processes where process.isRunning && process.processIdentifier != b1.processIdentifier {
+            if (process.arguments ?? []).contains("worker") { kill(process.processIdentifier, SIGTERM) }
+        }
+        let simulated = try XCTUnwrap(submit(farm.store, ["late==1.0"], target: "sim-x86_64").first)
+        func sim(_ index: Int, seconds: String) -> [String] {
+            [
+                "--coordinator", "http://\(network.hostAddress(index)):\(port)", "--target", "sim-x86_64", "--simulate", seconds, "--lease-seconds", "6",
+                "--poll-seconds", "0.5"
+            ]
+        }
+        let (_, returningLog) = try startWorker(farm, index: 0, name: "b1", tokenFile: tokens[0], extra: sim(0, seconds: "60"))
+        try waitFor("b1 to claim the simulated job", timeout: 60) { try farm.store.job(simulated.number)?.builder == "b1" }
+        try network.setLink(0, up: false)
+        _ = try startWorker(farm, index: 1, name: "b2", tokenFile: tokens[1], extra: sim(1, seconds: "15"))
+        try waitFor("b2 to take the job over", timeout: 90) {
+            let now = try farm.store.job(simulated.number)
+            return now?.builder == "b2" && now?.state == .running
+        }
+        // Only the holder may send files for a job, under its claim.
+        let b2Token = Files.readText(tokens[1], limit: 256) ?? ""
+        let b3Token = Files.readText(tokens[2], limit: 256) ?? ""
+        XCTAssertEqual(try upload(farm, from: 2, port: port, token: b3Token, job: simulated.number, epoch: 2, name: "late-1.0-py3-none-any.whl"), 409)
+        XCTAssertEqual(try upload(farm, from: 1, port: port, token: b2Token, job: simulated.number, epoch: 1, name: "late-1.0-py3-none-any.whl"), 409)
+        XCTAssertEqual(try upload(farm, from: 1, port: port, token: "wfb_forged", job: simulated.number, epoch: 2, name: "record.json"), 401)
+        XCTAssertEqual(try upload(farm, from: 1, port: port, token: b2Token, job: simulated.number, epoch: 2, name: "notes.txt"), 422)
+        try waitFor("b2 to finish the job", timeout: 90) { try farm.store.job(simulated.number)?.state.isFinal == true }
+        XCTAssertEqual(try farm.store.job(simulated.number)?.builder, "b2")
+        // The link comes back: b1's late result is refused, by the coordinator and by the store.
+        try network.setLink(0, up: true)
+        let b1Token = Files.readText(tokens[0], limit: 256) ?? ""
+        var late = 0
+        try waitFor("b1's link to carry traffic again", timeout: 30) {
+            late = try upload(farm, from: 0, port: port, token: b1Token, job: simulated.number, epoch: 1, name: "late-1.0-py3-none-any.whl")
+            return late != 0
+        }
+        XCTAssertEqual(late, 409)
+        XCTAssertThrowsError(
+            try farm.store.complete(
+                simulated.number, outcome: .skipped(reason: "late", wheel: nil, path: nil, sha256: nil), retry: RetryPolicy(), epoch: 1))
+        try waitFor("b1 to give the job up", timeout: 120) { (Files.readText(returningLog, limit: 1 << 20) ?? "").contains("the claim lapsed") }
+        XCTAssertEqual(try farm.store.job(simulated.number)?.state, .skipped)
     }
 }
 
