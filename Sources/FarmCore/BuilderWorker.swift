@@ -86,6 +86,7 @@ public final class BuilderWorker: Sendable {
                     for job in try store.requeueLapsed() { say("job \(job.number): \(job.reason ?? "re-queued")") }
                     lastSweep = now
                 }
+                var claimed = false
                 while running.current.count < settings.jobs {
                     let busy = running.current.values
                     let memory = busy.isEmpty ? Double.greatestFiniteMagnitude : settings.memoryGb - busy.reduce(0) { $0 + $1.memoryGb }
@@ -94,6 +95,7 @@ public final class BuilderWorker: Sendable {
                         let job = try store.claimForBuilder(
                             name: settings.name, targets: settings.targets, memoryGb: memory, cores: cores, leaseSeconds: settings.leaseSeconds)
                     else { break }
+                    claimed = true
                     running.withLock { $0[job.number] = job }
                     say("[\(job.target)] job \(job.number): \(job.requirement) (claim \(job.leaseEpoch))")
                     let thread = Thread { [self] in
@@ -105,7 +107,8 @@ public final class BuilderWorker: Sendable {
                     thread.start()
                 }
                 failures = 0
-                if settings.exitWhenIdle, running.current.isEmpty, try store.openJobs(targets: settings.targets) == 0 { break }
+                // Counting what is left costs a scan of the queue: only when nothing was claimed.
+                if settings.exitWhenIdle, !claimed, running.current.isEmpty, try store.openJobs(targets: settings.targets) == 0 { break }
             } catch {
                 // Cut off from the coordinator: keep trying; running builds notice on their own
                 // when their leases cannot be renewed.
@@ -122,13 +125,14 @@ public final class BuilderWorker: Sendable {
         let id = job.number, epoch = job.leaseEpoch
         let lost = Locked(false)
         let finished = Locked(false)
+        // Signalled when the job ends, so that the heartbeat and the log streamer stop at once.
+        let ended = DispatchSemaphore(value: 0)
         let logPath = Locked<String?>(nil)
         // Heartbeats: renew every third of the lease; a claim not renewed in time is lost.
         let heartbeat = Thread { [self] in
             var renewed = Date().timeIntervalSince1970
             while !finished.current {
-                Thread.sleep(forTimeInterval: settings.leaseSeconds / 3)
-                if finished.current { break }
+                if ended.wait(timeout: .now() + settings.leaseSeconds / 3) == .success || finished.current { break }
                 let now = Date().timeIntervalSince1970
                 if (try? store.renewLease(id, builder: settings.name, epoch: epoch, leaseSeconds: settings.leaseSeconds)) == true {
                     renewed = now
@@ -145,7 +149,11 @@ public final class BuilderWorker: Sendable {
                 let done = finished.current
                 if let path = logPath.current { offset = stream(path, from: offset, job: id, epoch: epoch) }
                 if done || lost.current { break }
-                Thread.sleep(forTimeInterval: 1)
+                if ended.wait(timeout: .now() + 1) == .success {
+                    // The job ended: one last read of the log, then stop.
+                    if let path = logPath.current { offset = stream(path, from: offset, job: id, epoch: epoch) }
+                    break
+                }
             }
         }
         streamer.start()
@@ -167,6 +175,11 @@ public final class BuilderWorker: Sendable {
                     arguments: [stage.rawValue, Date().timeIntervalSince1970, id, epoch])
             })
         let result = executor.execute(job, hooks: hooks)
+        defer {
+            // Two waiters: the heartbeat and the streamer.
+            ended.signal()
+            ended.signal()
+        }
         if lost.current {
             finished.withLock { $0 = true }
             say("[\(job.target)] job \(id): the claim lapsed (cut off from the coordinator); the result is dropped, the job runs elsewhere")

@@ -183,20 +183,31 @@ enum Migrations {
         postgres: """
             CREATE TABLE job_state_counts (state TEXT PRIMARY KEY, n BIGINT NOT NULL);
             INSERT INTO job_state_counts (state, n) SELECT state, count(*) FROM jobs GROUP BY state;
+            -- Per statement, from its transition tables: a bulk insert touches each count once,
+            -- and an update that moves no job between states (a lease renewal, a stage) none.
             CREATE FUNCTION job_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                    UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
-                END IF;
-                IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                    INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1)
-                    ON CONFLICT (state) DO UPDATE SET n = job_state_counts.n + 1;
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO job_state_counts (state, n) SELECT state, count(*) FROM new_rows GROUP BY state
+                    ON CONFLICT (state) DO UPDATE SET n = job_state_counts.n + excluded.n;
+                ELSIF TG_OP = 'DELETE' THEN
+                    UPDATE job_state_counts c SET n = c.n - d.n FROM (SELECT state, count(*) AS n FROM old_rows GROUP BY state) d WHERE c.state = d.state;
+                ELSE
+                    INSERT INTO job_state_counts (state, n)
+                    SELECT state, sum(n) FROM (
+                        SELECT state, -count(*) AS n FROM old_rows GROUP BY state
+                        UNION ALL SELECT state, count(*) AS n FROM new_rows GROUP BY state) d
+                    GROUP BY state HAVING sum(n) <> 0
+                    ON CONFLICT (state) DO UPDATE SET n = job_state_counts.n + excluded.n;
                 END IF;
                 RETURN NULL;
             END $$;
-            CREATE TRIGGER job_counts_insert_delete AFTER INSERT OR DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION job_counts_change();
-            CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs FOR EACH ROW
-                WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION job_counts_change();
+            CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_rows
+                FOR EACH STATEMENT EXECUTE FUNCTION job_counts_change();
+            CREATE TRIGGER job_counts_update AFTER UPDATE ON jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                FOR EACH STATEMENT EXECUTE FUNCTION job_counts_change();
+            CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows
+                FOR EACH STATEMENT EXECUTE FUNCTION job_counts_change();
             CREATE INDEX jobs_by_state_id ON jobs(state, id);
             """)
 
@@ -218,7 +229,8 @@ enum Migrations {
     static let builders = Migration(
         identifier: "4-builders",
         sqlite: buildersSQL(double: "DOUBLE"),
-        postgres: buildersSQL(double: "DOUBLE PRECISION"))
+        // PostgreSQL's claims skip from request to request through the queued jobs alone.
+        postgres: buildersSQL(double: "DOUBLE PRECISION") + "\nCREATE INDEX jobs_queued ON jobs(request_id, priority DESC, id) WHERE state = 'queued';")
 
     static func buildersSQL(double: String) -> String {
         """

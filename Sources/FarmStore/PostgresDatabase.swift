@@ -128,6 +128,8 @@ public final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             PQfinish(connection)
             throw FarmStoreError.database("cannot connect to \(location): \(message)")
         }
+        // The server's notices ("already exists, skipping") are not for the farm's users.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         return connection
     }
 }

@@ -3,6 +3,7 @@ import FarmCore
 import FarmStore
 import Foundation
 import WheelBuilder
+import WheelfarmBasics
 
 /// `wheelfarm farm-bench` (hidden): measurements of the scheduler and the store for
 /// `ci/bench/farm.sh`, on a throw-away farm home.
@@ -14,6 +15,10 @@ struct FarmBenchCommand: ParsableCommand {
     @Option(help: "Run this many jobs through the worker pool with an executor that does nothing; print the time per job.") var scheduler = 0
     @Option(help: "Builds at once for --scheduler.") var jobs = 2
     @Flag(help: "Time the queries `wheelfarm status` makes (median of 21).") var statusQueries = false
+    @Option(help: "Queue this many jobs and time builder claims with --claimers threads, each claim completed at once.") var claims = 0
+    @Option(help: "Concurrent claimers for --claims (each its own connection).") var claimers = 1
+    @Option(help: "Queue this many jobs for --queue-target (for `wheelfarm worker --simulate` processes).") var queue = 0
+    @Option(help: "The target of --queue.") var queueTarget = "sim-x86_64"
 
     /// An executor that builds nothing: what is left of a job's time is the scheduler's.
     struct NothingExecutor: JobExecutor {
@@ -72,6 +77,20 @@ struct FarmBenchCommand: ParsableCommand {
             let landed = try store.jobs(request: requestID).filter { $0.state == .succeeded }.count
             say(String(format: "scheduler: %d jobs (%d landed) in %.3f s: %.2f ms per job", scheduler, landed, seconds, seconds * 1000 / Double(scheduler)))
         }
+        if queue > 0 {
+            let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench queue"))
+            let stamp = Int(Date().timeIntervalSince1970 * 1000)
+            for start in stride(from: 0, to: queue, by: 1000) {
+                _ = try store.submit(
+                    (start..<min(queue, start + 1000)).map { index in
+                        JobRecord(
+                            requestId: request.id ?? 0, requirement: "sim\(stamp)x\(index)==1.0", origin: "farm-bench", project: "sim\(stamp)x\(index)",
+                            version: "1.0", target: queueTarget, memoryGb: 0.1)
+                    })
+            }
+            say("queued \(queue) jobs for \(queueTarget) (request \(request.id ?? 0))")
+        }
+        if claims > 0 { try measureClaims(store: store, location: try context.openFarm().configuration.stateLocation, say: say) }
         if statusQueries {
             var times: [Double] = []
             for _ in 0..<21 {
@@ -84,5 +103,54 @@ struct FarmBenchCommand: ParsableCommand {
             times.sort()
             say(String(format: "status queries over %d jobs: median %.2f ms, worst %.2f ms", try store.jobCount(), times[10] * 1000, (times.last ?? 0) * 1000))
         }
+    }
+
+    /// Builders claiming and completing jobs at once: the cost of a claim with its completion
+    /// as each claimer sees it, and the store's throughput.
+    func measureClaims(store: JobStore, location: String, say: (String) -> Void) throws {
+        let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench claims"))
+        let stamp = Int(Date().timeIntervalSince1970 * 1000)
+        let target = "claims\(stamp)-x86_64"
+        for start in stride(from: 0, to: claims, by: 1000) {
+            _ = try store.submit(
+                (start..<min(claims, start + 1000)).map { index in
+                    JobRecord(
+                        requestId: request.id ?? 0, requirement: "claim\(stamp)x\(index)==1.0", origin: "farm-bench", project: "claim\(stamp)x\(index)",
+                        version: "1.0", target: target, memoryGb: 0.1)
+                })
+        }
+        let names = (0..<claimers).map { "bench-\(stamp)-\($0)" }
+        for name in names { try store.addBuilder(name: name, tokenSha256: name) }
+        let stores = try names.map { _ in try JobStore(location: location, migrate: false) }
+        let latencies = Locked<[Double]>([])
+        let failures = Locked<[String]>([])
+        let started = Date()
+        DispatchQueue.concurrentPerform(iterations: claimers) { index in
+            var mine: [Double] = []
+            do {
+                while true {
+                    let begin = Date()
+                    guard
+                        let job = try stores[index].claimForBuilder(name: names[index], targets: [target], memoryGb: 8, cores: 8, leaseSeconds: 600)
+                    else { break }
+                    _ = try stores[index].complete(
+                        job.number, outcome: .skipped(reason: "bench", wheel: nil, path: nil, sha256: nil), retry: RetryPolicy(), epoch: job.leaseEpoch)
+                    mine.append(Date().timeIntervalSince(begin))
+                }
+            } catch {
+                failures.append("\(error)")
+            }
+            let done = mine
+            latencies.withLock { $0 += done }
+        }
+        let wall = Date().timeIntervalSince(started)
+        var times = latencies.current.sorted()
+        if times.isEmpty { times = [0] }
+        for failure in failures.current { say("claimer failed: \(failure)") }
+        say(
+            String(
+                format: "claims: engine %@, %d claimers, %d jobs in the store: %d claimed in %.2f s, %.0f claims/s, claim+complete median %.2f ms, p95 %.2f ms",
+                store.database.engine.rawValue, claimers, try store.jobCount(), times.count, wall, Double(times.count) / wall, times[times.count / 2] * 1000,
+                times[min(times.count - 1, times.count * 95 / 100)] * 1000))
     }
 }

@@ -71,6 +71,13 @@ public struct ServeCommand: AsyncParsableCommand {
                 context.out(PublishReport.describe(report))
                 return report.succeeded
             })
+        // The coordinator's own images are the farm's toolchains for their targets: builder
+        // hosts build a target only with the same digest.
+        for target in toolchains?.catalog.specs.keys.sorted() ?? [] {
+            if let image = try? toolchains?.image(named: target) {
+                try store.assignToolchain(target: target, digest: image.digest, by: "coordinator", overriding: true)
+            }
+        }
         let web = FarmWeb(
             queries: queries, metrics: metrics, repository: repository, readToken: requireToken,
             targets: Set(toolchains?.catalog.specs.keys.map { $0 } ?? []), intake: intake)
