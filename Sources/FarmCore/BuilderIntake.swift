@@ -96,9 +96,23 @@ public struct BuilderIntake: Sendable {
             throw IntakeError.invalid("'\(name)' is not a result file (a wheel, record.json, build.log, builder.intoto.json)")
         }
         guard try store.holds(builder: builder.name, job: job, epoch: epoch) else { throw IntakeError.notHeld(job: job, builder: builder.name) }
+        sweepAbandoned()
         let folder = staging(job: job, epoch: epoch)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         return "\(folder)/.\(name).\(UUID().uuidString).part"
+    }
+
+    /// Removes staging folders untouched for a day: files of claims whose builder died before
+    /// asking to land them.
+    func sweepAbandoned(now: Date = Date()) {
+        let root = "\(layout.path)/incoming/builders"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            let path = "\(root)/\(name)"
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                now.timeIntervalSince(modified) > 86400
+            else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Moves a received file into the claim's staging folder.
@@ -111,9 +125,10 @@ public struct BuilderIntake: Sendable {
     /// Checks the staged result of `job` and lands it: the wheel into the build store beside its
     /// record, signed with the farm's key, the job succeeded under `epoch`, published when asked.
     public func complete(job id: Int64, epoch: Int64, builder: BuilderRecord, builderKey: String?) throws -> JobRecord {
-        guard let job = try store.job(id), try store.holds(builder: builder.name, job: id, epoch: epoch) else {
-            throw IntakeError.notHeld(job: id, builder: builder.name)
-        }
+        guard let job = try store.job(id) else { throw IntakeError.notHeld(job: id, builder: builder.name) }
+        // Asked again after an answer that was lost on the way back: it landed already.
+        if job.state == .succeeded, job.builder == builder.name, job.leaseEpoch == epoch { return job }
+        guard try store.holds(builder: builder.name, job: id, epoch: epoch) else { throw IntakeError.notHeld(job: id, builder: builder.name) }
         let folder = staging(job: id, epoch: epoch)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }
