@@ -56,6 +56,10 @@ public struct WorkerCommand: ParsableCommand {
         guard !token.isEmpty, let registered = try store.builder(tokenSha256: Digest.hex(Digest.sha256(Array(token.utf8)))), registered.name == name else {
             throw context.inputFailure(ValidationError("the token is not builder \(name)'s (wheelfarm builders add \(name) on the coordinator prints one)"))
         }
+        // What a killed worker of this home left (work folders, mounts) goes first.
+        let swept = Leftovers.sweep(farm.layout)
+        for path in swept.removed { context.out("removed \(path), left by a process that is gone") }
+        for problem in swept.failed { context.err("cannot remove a dead process's leftover: \(problem)") }
         var chosen = farm.targets(targets)
         let executor: any JobExecutor
         var builderKey: String?

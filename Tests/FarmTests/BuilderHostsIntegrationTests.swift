@@ -352,6 +352,8 @@ final class BuilderHostsIntegrationTests: XCTestCase {
                 simulated.number, outcome: .skipped(reason: "late", wheel: nil, path: nil, sha256: nil), retry: RetryPolicy(), epoch: 1))
         try waitFor("b1 to give the job up", timeout: 120) { (Files.readText(returningLog, limit: 1 << 20) ?? "").contains("the claim lapsed") }
         XCTAssertEqual(try farm.store.job(simulated.number)?.state, .skipped)
+        // The killed b1 left nothing mounted in its home once it came back (it sweeps at start).
+        XCTAssertEqual(SafeRemoval.mounts(beneath: "\(farm.work)/b1-home"), [])
     }
 }
 
