@@ -66,7 +66,7 @@ public struct JobDetail: Codable, Sendable {
     public var logBytes: Int
 }
 
-/// Who is building: the owners of running jobs (one per farm process, later one per builder host).
+/// Who is building: the owners of running jobs (one per farm process) and the builder hosts.
 public struct BuilderSummary: Codable, Sendable, Equatable {
     public var name: String
     public var running: Int

@@ -45,11 +45,17 @@ public final class DashboardQueries: @unchecked Sendable {
         let failures = try store.jobPage(JobFilter(states: [.failed]), limit: 10).jobs
         var builders: [String: BuilderSummary] = [:]
         for job in running {
-            let name = Self.builderName(job.owner)
+            let name = job.builder ?? Self.builderName(job.owner)
             var entry = builders[name] ?? BuilderSummary(name: name, running: 0, lastSeen: 0)
             entry.running += 1
             entry.lastSeen = max(entry.lastSeen, job.updatedAt)
             builders[name] = entry
+        }
+        // Builder hosts are listed idle too, last seen at their heartbeat.
+        for host in try store.builders() {
+            var entry = builders[host.name] ?? BuilderSummary(name: host.name, running: 0, lastSeen: 0)
+            entry.lastSeen = max(entry.lastSeen, host.heartbeatAt)
+            builders[host.name] = entry
         }
         return Overview(
             counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), total: counts.values.reduce(0, +),
