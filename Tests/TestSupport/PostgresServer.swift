@@ -5,8 +5,7 @@ import XCTest
 /// A real PostgreSQL server from Debian's packages for the tests: started once per test process
 /// in a temporary folder, listening on loopback (and on every address, for builders in network
 /// namespaces), with trust authentication; stopped and removed when the process exits. Each
-/// test takes a database of its own. `WHEELFARM_TEST_POSTGRES` (a URL) uses a running server
-/// instead.
+/// test takes a database of its own.
 public final class PostgresServer: @unchecked Sendable {
     /// The folder with the data, socket and log.
     public let directory: String
@@ -30,9 +29,6 @@ public final class PostgresServer: @unchecked Sendable {
     /// A fresh, empty database on the shared server; returns its URL. Skips (fails in CI) when
     /// PostgreSQL is not installed.
     public static func freshDatabase(host: String = "127.0.0.1", file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        if let url = ProcessInfo.processInfo.environment["WHEELFARM_TEST_POSTGRES"], !url.isEmpty {
-            return url
-        }
         let server = try shared(file: file, line: line)
         lock.lock()
         counter += 1
