@@ -11,6 +11,7 @@ import XCTest
 /// coordinator, the state and a package index only across their links.
 final class BuilderHostsIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-glibc2.17-x86_64"
+    static let runtime = "runtime-cp311-bookworm-x86_64"
     var work: TemporaryDirectory?
     var network: BuilderNetwork?
     var processes: [(Process, FileHandle)] = []
@@ -88,14 +89,29 @@ final class BuilderHostsIntegrationTests: XCTestCase {
         return (started.0, log)
     }
 
-    func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+    func waitFor(_ what: String, timeout: Double, every interval: Double = 0.5, _ condition: () throws -> Bool) throws {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if try condition() { return }
-            Thread.sleep(forTimeInterval: 0.5)
+            Thread.sleep(forTimeInterval: interval)
         }
-        XCTFail("timed out after \(Int(timeout)) s waiting for \(what)")
+        XCTFail("timed out after \(Int(timeout)) s waiting for \(what)\n\(diagnosis())")
         throw XCTSkip("gave up waiting for \(what)")
+    }
+
+    /// The tail of every log of the test's processes, for a failure's message; the logs are
+    /// also kept under /tmp/wf-builders-failure.* (the work folder goes with the test).
+    func diagnosis() -> String {
+        guard let work = work?.path else { return "" }
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter { $0.hasSuffix(".log") }.sorted()
+        let kept = "/tmp/wf-builders-failure.\(getpid()).\(Int(Date().timeIntervalSince1970))"
+        if (try? FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)) != nil {
+            for log in logs { try? FileManager.default.copyItem(atPath: "\(work)/\(log)", toPath: "\(kept)/\(log)") }
+        }
+        return logs.map { log in
+            let text = Files.readText("\(work)/\(log)", limit: 8 << 20) ?? ""
+            return "---- \(log)\n" + text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
+        }.joined(separator: "\n")
     }
 
     func submit(_ store: JobStore, _ requirements: [String], target: String, publish: Bool = false) throws -> [JobRecord] {
@@ -254,6 +270,11 @@ final class BuilderHostsIntegrationTests: XCTestCase {
         if !FileManager.default.fileExists(atPath: "\(shared)/toolchains/\(Self.target).json") {
             XCTAssertEqual(try ProcessRunner.run(farm.binary, ["toolchain", "build", Self.target, "--home", shared]).status, 0)
         }
+        // The test install's runtime root too: made by a builder's first build otherwise, which
+        // would spend minutes in its configure stage.
+        if !FileManager.default.fileExists(atPath: "\(shared)/toolchains/\(Self.runtime).json") {
+            XCTAssertEqual(try ProcessRunner.run(farm.binary, ["toolchain", "build", Self.target, "--runtime", "--home", shared]).status, 0)
+        }
         // Each builder's home shares the test home's images and sdists (a host would have its own).
         for name in ["b1", "b2", "b3"] {
             let home = "\(farm.work)/\(name)-home"
@@ -275,16 +296,18 @@ final class BuilderHostsIntegrationTests: XCTestCase {
         // 1. b1 takes a real build and is killed in the middle of it; b2 and b3 take over.
         let job = try XCTUnwrap(submit(farm.store, ["markupsafe==3.0.2"], target: Self.target, publish: true).first)
         let (b1, _) = try startWorker(farm, index: 0, name: "b1", tokenFile: tokens[0], extra: real(0), environment: environment(0))
-        try waitFor("b1 to be building", timeout: 300) {
+        // Killed as soon as it holds the job: the build runs for seconds after the claim.
+        try waitFor("b1 to be building", timeout: 300, every: 0.1) {
             let now = try farm.store.job(job.number)
-            return now?.builder == "b1" && now?.state == .running && ["prepare", "build", "audit", "repair", "test"].contains(now?.stage ?? "")
+            if now?.state.isFinal == true { XCTFail("the job ended before b1 could be killed: \(now?.state.rawValue ?? "") \(now?.reason ?? "")") }
+            return now?.builder == "b1" && now?.state == .running
         }
         kill(b1.processIdentifier, SIGKILL)
         b1.waitUntilExit()
         for index in 1...2 {
             _ = try startWorker(farm, index: index, name: "b\(index + 1)", tokenFile: tokens[index], extra: real(index), environment: environment(index))
         }
-        try waitFor("the job to land on another builder", timeout: 400) { try farm.store.job(job.number)?.state.isFinal == true }
+        try waitFor("the job to land on another builder", timeout: 600) { try farm.store.job(job.number)?.state.isFinal == true }
         let landed = try XCTUnwrap(farm.store.job(job.number))
         XCTAssertEqual(landed.state, .succeeded, landed.reason ?? "")
         XCTAssertTrue(["b2", "b3"].contains(landed.builder ?? ""), landed.builder ?? "none")
