@@ -128,6 +128,8 @@ final class BuilderHostsIntegrationTests: XCTestCase {
 
     func testTwoHundredJobsAreSpreadOverThreeBuildersAndEachIsBuiltOnce() throws {
         let farm = try prepare()
+        // Each simulated build holds its job 0.2 s: one builder alone would need 13 s for all,
+        // far longer than the others take to start, so all three get work.
         let jobs = try submit(farm.store, (0..<200).map { "p\($0)==1.0" }, target: "sim-x86_64")
         var workers: [Process] = []
         for index in 0..<3 {
@@ -136,7 +138,7 @@ final class BuilderHostsIntegrationTests: XCTestCase {
             workers.append(
                 try startWorker(
                     farm, index: index, name: name, tokenFile: token,
-                    extra: ["--target", "sim-x86_64", "--simulate", "0.02", "--jobs", "3", "--poll-seconds", "0.2", "--exit-when-idle"]
+                    extra: ["--target", "sim-x86_64", "--simulate", "0.2", "--jobs", "3", "--poll-seconds", "0.2", "--exit-when-idle"]
                 ).process)
         }
         try waitFor("the workers to finish the queue", timeout: 240) { workers.allSatisfy { !$0.isRunning } }
