@@ -78,17 +78,8 @@ struct FarmBenchCommand: ParsableCommand {
             say(String(format: "scheduler: %d jobs (%d landed) in %.3f s: %.2f ms per job", scheduler, landed, seconds, seconds * 1000 / Double(scheduler)))
         }
         if queue > 0 {
-            let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench queue"))
-            let stamp = Int(Date().timeIntervalSince1970 * 1000)
-            for start in stride(from: 0, to: queue, by: 1000) {
-                _ = try store.submit(
-                    (start..<min(queue, start + 1000)).map { index in
-                        JobRecord(
-                            requestId: request.id ?? 0, requirement: "sim\(stamp)x\(index)==1.0", origin: "farm-bench", project: "sim\(stamp)x\(index)",
-                            version: "1.0", target: queueTarget, memoryGb: 0.1)
-                    })
-            }
-            say("queued \(queue) jobs for \(queueTarget) (request \(request.id ?? 0))")
+            let request = try Self.queueJobs(store: store, count: queue, target: queueTarget, prefix: "sim")
+            say("queued \(queue) jobs for \(queueTarget) (request \(request))")
         }
         if claims > 0 { try measureClaims(store: store, location: try context.openFarm().configuration.stateLocation, say: say) }
         if statusQueries {
@@ -105,20 +96,29 @@ struct FarmBenchCommand: ParsableCommand {
         }
     }
 
+    /// Queues `count` small pinned jobs for `target` in one request, a thousand a transaction;
+    /// returns the request's id.
+    @discardableResult
+    static func queueJobs(store: JobStore, count: Int, target: String, prefix: String) throws -> Int64 {
+        let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench \(prefix) jobs"))
+        let stamp = Int(Date().timeIntervalSince1970 * 1000)
+        for start in stride(from: 0, to: count, by: 1000) {
+            _ = try store.submit(
+                (start..<min(count, start + 1000)).map { index in
+                    JobRecord(
+                        requestId: request.id ?? 0, requirement: "\(prefix)\(stamp)x\(index)==1.0", origin: "farm-bench",
+                        project: "\(prefix)\(stamp)x\(index)", version: "1.0", target: target, memoryGb: 0.1)
+                })
+        }
+        return request.id ?? 0
+    }
+
     /// Builders claiming and completing jobs at once: the cost of a claim with its completion
     /// as each claimer sees it, and the store's throughput.
     func measureClaims(store: JobStore, location: String, say: (String) -> Void) throws {
-        let request = try store.createRequest(RequestRecord(kind: "bench", description: "farm-bench claims"))
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
         let target = "claims\(stamp)-x86_64"
-        for start in stride(from: 0, to: claims, by: 1000) {
-            _ = try store.submit(
-                (start..<min(claims, start + 1000)).map { index in
-                    JobRecord(
-                        requestId: request.id ?? 0, requirement: "claim\(stamp)x\(index)==1.0", origin: "farm-bench", project: "claim\(stamp)x\(index)",
-                        version: "1.0", target: target, memoryGb: 0.1)
-                })
-        }
+        try Self.queueJobs(store: store, count: claims, target: target, prefix: "claim")
         let names = (0..<claimers).map { "bench-\(stamp)-\($0)" }
         for name in names { try store.addBuilder(name: name, tokenSha256: name) }
         let stores = try names.map { _ in try JobStore(location: location, migrate: false) }
