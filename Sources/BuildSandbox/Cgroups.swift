@@ -1,4 +1,5 @@
 import Foundation
+import WheelfarmBasics
 
 /// A per-run control group that limits memory and processes and can kill everything in it.
 ///
@@ -27,7 +28,7 @@ public final class RunCgroup: @unchecked Sendable {
         if fm.fileExists(atPath: "\(root)/cgroup.controllers") {
             // Pure v2.
             let parent = "\(root)/wheelfarm"
-            try? fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            try? Files.makeDirectories(parent)
             _ = Self.write("+memory +pids", to: "\(parent)/cgroup.subtree_control")
             let dir = "\(parent)/\(id)"
             if (try? fm.createDirectory(atPath: dir, withIntermediateDirectories: false)) != nil {
@@ -73,7 +74,7 @@ public final class RunCgroup: @unchecked Sendable {
     private static func make(_ hierarchy: String, _ id: String) -> String? {
         guard FileManager.default.fileExists(atPath: hierarchy) else { return nil }
         let parent = "\(hierarchy)/wheelfarm"
-        try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try? Files.makeDirectories(parent)
         let dir = "\(parent)/\(id)"
         return (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)) != nil ? dir : nil
     }

@@ -63,7 +63,7 @@ public struct ContentsIndex: Sendable {
         {
             return path
         }
-        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        try Files.makeDirectories(cache)
         let partial = "\(cache)/.\(local).\(getpid())"
         defer { unlink(partial) }
         let url = "\(mirror.archive)/dists/\(suite)/\(remote)"

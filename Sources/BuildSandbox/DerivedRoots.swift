@@ -132,10 +132,10 @@ public struct DerivedRoots: Sendable {
         let requested = Set(packages).sorted()
         let what = requested + sources.map { "\($0.source) (from source)" }
         progress("installing \(what.joined(separator: " ")) over \(base.spec.name) (once; cached as \(key.prefix(12)))")
-        try FileManager.default.createDirectory(atPath: store.layout.derived, withIntermediateDirectories: true)
+        try Files.makeDirectories(store.layout.derived)
         Self.sweep(store.layout)
         let staging = "\(store.layout.derived)/\(OwnedFolders.name(".staging-\(key.prefix(16))"))"
-        for sub in ["upper", "work", "merged"] { try FileManager.default.createDirectory(atPath: "\(staging)/\(sub)", withIntermediateDirectories: true) }
+        for sub in ["upper", "work", "merged"] { try Files.makeDirectories("\(staging)/\(sub)") }
         defer { try? SafeRemoval.remove(staging) }
         if let extra = store.aptSources, !extra.lines.isEmpty {
             try Files.writeAtomically(Array(extra.file.utf8), to: "\(staging)/extra.list")
@@ -168,7 +168,7 @@ public struct DerivedRoots: Sendable {
         try? FileManager.default.removeItem(atPath: "\(staging)/upper/etc/resolv.conf")
         var root = DerivedRoot(key: key, baseDigest: base.digest, requested: requested, added: added, builtAt: Date())
         let building = "\(store.layout.derived)/\(OwnedFolders.name(".building-\(key.prefix(16))"))"
-        try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: true)
+        try Files.makeDirectories(building)
         guard rename("\(staging)/upper", "\(building)/layer") == 0 else {
             throw ToolchainError.buildFailed(target: base.spec.name, step: "storing the derived root", detail: String(cString: strerror(errno)))
         }
@@ -226,7 +226,7 @@ public struct DerivedRoots: Sendable {
             if let version, !version.contains("/") {
                 let installed = Self.files(under: "\(upper)\(Self.prefix)").subtracting(before).sorted()
                 let lists = "\(upper)\(Self.sourceLists)"
-                try FileManager.default.createDirectory(atPath: lists, withIntermediateDirectories: true)
+                try Files.makeDirectories(lists)
                 let text = installed.map { "\(Self.prefix)/\($0)\n" }.joined()
                 try Files.writeAtomically(Array(text.utf8), to: "\(lists)/\(build.source)_\(version).list")
             }
@@ -234,7 +234,7 @@ public struct DerivedRoots: Sendable {
         // The build's scratch stays out of the layer; the prefix becomes root's, on the loader path.
         for item in (try? FileManager.default.contentsOfDirectory(atPath: "\(upper)/tmp")) ?? [] { try SafeRemoval.remove("\(upper)/tmp/\(item)") }
         try Self.giveToRoot("\(upper)\(Self.prefix)")
-        try FileManager.default.createDirectory(atPath: "\(upper)/etc/ld.so.conf.d", withIntermediateDirectories: true)
+        try Files.makeDirectories("\(upper)/etc/ld.so.conf.d")
         try Files.writeAtomically(Array("\(Self.prefix)/lib\n".utf8), to: "\(upper)/etc/ld.so.conf.d/wheelfarm-prefix.conf")
     }
 

@@ -326,7 +326,7 @@ public struct NamespaceSandbox: SandboxRunner {
         }
         Self.sweepStale(scratchDirectory)
         let started = Date()
-        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
+        try Files.makeDirectories(scratchDirectory)
         let id = OwnedFolders.name("run")
         let scratch = "\(scratchDirectory)/\(id)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)

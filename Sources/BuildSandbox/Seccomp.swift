@@ -115,7 +115,7 @@ public struct SeccompPolicy: Sendable, Hashable {
             // The program depends only on the rules (their version is in the name) and the allowed calls:
             // one made by an earlier process is reused.
             guard !FileManager.default.fileExists(atPath: path) else { return }
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Files.makeDirectories(directory)
             let temporary = "\(path).\(OwnedFolders.name("tmp"))"
             _ = try compile(to: temporary, allowed: allowed)
             guard rename(temporary, path) == 0 else { throw SeccompError("cannot store the filter at \(path)") }

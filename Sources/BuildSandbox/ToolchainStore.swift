@@ -139,7 +139,7 @@ public struct ToolchainStore: Sendable {
     /// The runtime root of a target, made first (once, under its own lock) when missing or out of date.
     public func ensureRuntime(for spec: ToolchainSpec, progress: (String) -> Void) throws -> ToolchainImage {
         if let made = try runtimeImage(for: spec), isCurrent(made) { return made }
-        try FileManager.default.createDirectory(atPath: layout.locks, withIntermediateDirectories: true)
+        try Files.makeDirectories(layout.locks)
         let lock = try FileLock(path: layout.targetLock(spec.runtime.name))
         defer { lock.unlock() }
         if let made = try runtimeImage(for: spec), isCurrent(made) { return made }
@@ -162,11 +162,11 @@ public struct ToolchainStore: Sendable {
             try Emulation.ensureRegistered(architecture: spec.architecture, progress: progress)
         }
         let started = Date()
-        try FileManager.default.createDirectory(atPath: layout.images, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: layout.pointers, withIntermediateDirectories: true)
+        try Files.makeDirectories(layout.images)
+        try Files.makeDirectories(layout.pointers)
         sweepStaging()
         let staging = "\(layout.images)/\(OwnedFolders.name(".staging-\(name)"))"
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        try Files.makeDirectories(staging)
         var keep = false
         defer { if !keep { try? SafeRemoval.remove(staging) } }
         let rootfs = "\(staging)/rootfs"
@@ -250,7 +250,7 @@ public struct ToolchainStore: Sendable {
         for file in try FileManager.default.contentsOfDirectory(atPath: wheels).sorted() where file.hasSuffix(".whl") {
             frontendWheels[file] = Digest.hex(try Digest.sha256(fileAt: "\(wheels)/\(file)"))
         }
-        try FileManager.default.createDirectory(atPath: "\(rootfs)/opt/wheelfarm/wheels", withIntermediateDirectories: true)
+        try Files.makeDirectories("\(rootfs)/opt/wheelfarm/wheels")
         for file in frontendWheels.keys { try FileManager.default.copyItem(atPath: "\(wheels)/\(file)", toPath: "\(rootfs)/opt/wheelfarm/wheels/\(file)") }
         // pip runs from its own wheel (no ensurepip) and installs the pinned frontend from the
         // local wheels only. /proc is mounted in a private namespace.

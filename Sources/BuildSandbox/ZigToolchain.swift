@@ -41,7 +41,7 @@ public enum ZigToolchain {
         guard let sha256, sha256.count == 64 else {
             throw ToolchainError.invalidSpec(path: "ziglang \(version)", reason: "the target pins no ziglang_sha256 for \(hostMachine)")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Files.makeDirectories(directory)
         try Files.writeAtomically(Array("ziglang==\(version) --hash=sha256:\(sha256)\n".utf8), to: "\(directory)/ziglang.txt")
         struct Failed: Error { var stderr: String }
         do {
@@ -75,7 +75,7 @@ public enum ZigToolchain {
         guard unpacked.status == 0 else {
             throw ToolchainError.buildFailed(target: spec.name, step: "unpacking ziglang", detail: unpacked.stderr)
         }
-        try FileManager.default.createDirectory(atPath: rootfs + binDirectory, withIntermediateDirectories: true)
+        try Files.makeDirectories(rootfs + binDirectory)
         let triplet = spec.multiarchTriplet
         for (name, mode) in [("cc", "cc"), ("gcc", "cc"), ("\(triplet)-gcc", "cc"), ("c++", "c++"), ("g++", "c++"), ("\(triplet)-g++", "c++")] {
             try Files.writeAtomically(Array(wrapper(mode: mode, spec: spec).utf8), to: "\(rootfs)\(binDirectory)/\(name)", mode: 0o755)

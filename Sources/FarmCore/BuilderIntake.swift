@@ -98,7 +98,7 @@ public struct BuilderIntake: Sendable {
         guard try store.holds(builder: builder.name, job: job, epoch: epoch) else { throw IntakeError.notHeld(job: job, builder: builder.name) }
         sweepAbandoned()
         let folder = staging(job: job, epoch: epoch)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Files.makeDirectories(folder)
         return "\(folder)/.\(name).\(UUID().uuidString).part"
     }
 
@@ -160,7 +160,7 @@ public struct BuilderIntake: Sendable {
         // Into the build store, under a name no other bytes have.
         let store = BuildStore(layout: layout)
         let destination = store.directory(project: job.project, version: record.version, target: job.target)
-        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        try Files.makeDirectories(destination)
         var finalName = filename
         while let existing = try? Digest.hex(Digest.sha256(fileAt: "\(destination)/\(finalName.description)")), existing != sha256 {
             let number = finalName.build.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0

@@ -79,7 +79,7 @@ public struct Nightly: Sendable {
     /// when another runs and `wait` is off.
     public func run(_ options: Options, step: @escaping @Sendable (String) -> Void, say: @escaping @Sendable (String) -> Void) throws -> NightlyReport {
         let layout = context.layout
-        try FileManager.default.createDirectory(atPath: layout.state, withIntermediateDirectories: true)
+        try Files.makeDirectories(layout.state)
         var lock = try FileLock.attempt(path: layout.nightlyLock)
         if lock == nil {
             let holder = (Files.readText(layout.nightlyLock, limit: 4096) ?? "another process").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -118,7 +118,7 @@ public struct Nightly: Sendable {
         }
         report.verifications = verifications
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
+        try Files.makeDirectories(layout.reports)
         let reportPath = "\(layout.reports)/nightly-\(stamp).json"
         try Files.writeAtomically(try report.json(), to: reportPath)
         var result = NightlyReport(report: report, newFailures: newFailures, imageFailures: imageFailures, reportPath: reportPath)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import WheelfarmBasics
 
 /// The farm's state in one SQLite file (WAL), through GRDB: the embedded default.
 public final class SQLiteDatabase: SQLDatabase {
@@ -13,7 +14,7 @@ public final class SQLiteDatabase: SQLDatabase {
     /// Opens (or creates) the file.
     public init(path: String) throws {
         self.path = path
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Files.makeDirectories((path as NSString).deletingLastPathComponent)
         var configuration = Configuration()
         // Several wheelfarm processes (a CI run, the nightly, `status`) share the file: wait for
         // a writer instead of failing, and keep commits cheap (WAL makes NORMAL durable enough:

@@ -92,7 +92,7 @@ public struct SourceStore: Sendable {
         let data = try client.get(file.url)
         let actual = data.withUnsafeBytes { Digest.hex(Digest.sha256($0)) }
         guard actual == expected else { throw IndexError.hashMismatch(file: file.filename, expected: expected, actual: actual) }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Files.makeDirectories(folder)
         try Files.writeAtomically([UInt8](data), to: path)
         return (path, true)
     }

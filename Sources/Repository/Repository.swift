@@ -98,7 +98,7 @@ public final class Repository: @unchecked Sendable {
         self.root = root
         self.maxFileSize = maxFileSize
         for dir in ["files", "projects", "incoming"] {
-            try FileManager.default.createDirectory(atPath: "\(root)/\(dir)", withIntermediateDirectories: true)
+            try Files.makeDirectories("\(root)/\(dir)")
         }
         sweepIncoming()
     }
@@ -166,7 +166,7 @@ public final class Repository: @unchecked Sendable {
         // The wheel is read through a link named as the upload says, so that its file name,
         // RECORD and METADATA are checked together.
         let checkDir = "\(root)/incoming/\(OwnedFolders.name("check"))"
-        try FileManager.default.createDirectory(atPath: checkDir, withIntermediateDirectories: true)
+        try Files.makeDirectories(checkDir)
         defer { try? FileManager.default.removeItem(atPath: checkDir) }
         guard symlink(path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path, "\(checkDir)/\(filename)") == 0 else {
             throw RepositoryError.io("cannot stage \(filename): \(String(cString: strerror(errno)))")
@@ -198,7 +198,7 @@ public final class Repository: @unchecked Sendable {
             return .unchanged(existing)
         }
         let dir = directory(of: project)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Files.makeDirectories(dir)
         let destination = "\(dir)/\(filename)"
         if FileManager.default.fileExists(atPath: destination) {
             // Left by a publish that died before its manifest: not listed, so not published.

@@ -49,7 +49,7 @@ public struct SigningKeyStore: Sendable {
                 path: secretPath, reason: "a signing key exists already (wheels signed with it verify only with its public key); pass --force to replace it")
         }
         let key = try MinisignKey.generate()
-        try FileManager.default.createDirectory(atPath: (secretPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Files.makeDirectories((secretPath as NSString).deletingLastPathComponent)
         try Files.writeAtomically(Array(key.secretKeyFile.utf8), to: secretPath, mode: 0o600)
         try Files.writeAtomically(Array(key.publicKey.file.utf8), to: publicPath, mode: 0o644)
         return key

@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import WheelfarmBasics
 
 /// Safe extraction of source distributions (`.tar.gz`, `.tar.bz2`, `.tar.xz`, `.zip`).
 ///
@@ -28,7 +29,7 @@ public enum SourceArchive {
         let allowed = limits.allowedTotal(archiveSize: size)
         let headers = try check(archive, limits: limits, allowed: allowed)
         let parent = (destination as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: parent.isEmpty ? "." : parent, withIntermediateDirectories: true)
+        try Files.makeDirectories(parent.isEmpty ? "." : parent)
         let staging = "\(destination).extracting-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
@@ -180,10 +181,10 @@ public enum SourceArchive {
             index += 1
             let target = "\(root)/\(name)"
             let dir = (target as NSString).deletingLastPathComponent
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Files.makeDirectories(dir)
             switch header.kind {
             case .directory:
-                try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+                try Files.makeDirectories(target)
             case let .symlink(linkTarget):
                 guard symlink(linkTarget, target) == 0 else { throw ArchiveError.writeFailed(path: target, reason: String(cString: strerror(errno))) }
             case let .hardlink(linked):

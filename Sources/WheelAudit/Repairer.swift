@@ -40,7 +40,7 @@ public struct Repairer: Sendable {
     public func apply(_ plan: RepairPlan, to wheel: Wheel, outputDirectory: String) throws -> RepairResult {
         // Nothing to graft, patch or retag: the wheel is already what a repair would write.
         if plan.grafts.isEmpty && plan.edits.isEmpty && plan.filename == wheel.filename {
-            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+            try Files.makeDirectories(outputDirectory)
             let output = "\(outputDirectory)/\(plan.filename.description)"
             if URL(fileURLWithPath: output).standardizedFileURL.path != URL(fileURLWithPath: wheel.path).standardizedFileURL.path {
                 try Files.writeAtomically(Files.readBytes(wheel.path), to: output)
@@ -142,7 +142,7 @@ public struct Repairer: Sendable {
         let record = RecordFile(
             entries: ordered.map { RecordEntry(path: $0.path, content: $0.content) } + [RecordEntry(path: "\(distInfo)/RECORD", hash: "", size: nil)])
         ordered.append(ZipEntry(path: "\(distInfo)/RECORD", content: Array(record.text.utf8), permissions: 0o644, modificationTime: mtime))
-        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        try Files.makeDirectories(outputDirectory)
         let output = "\(outputDirectory)/\(plan.filename.description)"
         try ZipWriter.write(ordered, to: output, compressionLevel: compressionLevel)
         return RepairResult(path: output, plan: plan, origins: origins)

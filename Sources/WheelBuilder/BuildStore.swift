@@ -46,7 +46,7 @@ public struct BuildStore: Sendable {
 
     /// Writes a record.
     public func write(_ record: BuildRecord, in directory: String, file: String = "record.json") throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Files.makeDirectories(directory)
         try Files.writeAtomically(Array(try Self.encoder.encode(record)), to: "\(directory)/\(file)")
     }
 
@@ -99,7 +99,7 @@ public struct BuildStore: Sendable {
         let project = record.project.isEmpty ? "unknown" : record.project
         let version = record.version.isEmpty ? "unknown" : record.version
         let destination = directory(project: project, version: version, target: record.target)
-        try? FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        try? Files.makeDirectories(destination)
         let kept = ((try? self.record(in: destination)) ?? nil).map { $0.outcome == .succeeded } ?? false
         let logName = kept ? "failed-build.log" : "build.log"
         if rename(log, "\(destination)/\(logName)") != 0, let bytes = try? Files.readBytes(log) {

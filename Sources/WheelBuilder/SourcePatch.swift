@@ -153,7 +153,7 @@ public struct SourcePatch: Sendable {
         }
         for (full, content, mode) in results {
             if let content {
-                try FileManager.default.createDirectory(atPath: Paths.parent(full), withIntermediateDirectories: true)
+                try Files.makeDirectories(Paths.parent(full))
                 try Files.writeAtomically(Array(content.utf8), to: full, mode: mode)
             } else {
                 try FileManager.default.removeItem(atPath: full)

@@ -122,7 +122,7 @@ public final class WheelBuilder: Sendable {
 
     /// The lock that serialises making a target's image and derived roots, across threads and processes.
     public static func targetLock(layout: FarmLayout, target: String) throws -> FileLock {
-        try FileManager.default.createDirectory(atPath: layout.locks, withIntermediateDirectories: true)
+        try Files.makeDirectories(layout.locks)
         return try FileLock(path: layout.targetLock(target))
     }
 
@@ -218,7 +218,7 @@ public final class WheelBuilder: Sendable {
         let work = "\(environment.layout.jobs)/\(OwnedFolders.name(target))"
         let job: BuildJob
         do {
-            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            try Files.makeDirectories(work)
             job = BuildJob(
                 record: record, log: try BuildLog(path: "\(work)/build.log", cap: environment.logLimit), work: work, hooks: hooks,
                 environment: environment, spec: spec)
@@ -277,7 +277,7 @@ public final class WheelBuilder: Sendable {
             var logPath = "\(environment.rebuild?.into ?? "")/build.log"
             if let rebuild = environment.rebuild {
                 // A failed verification rebuild leaves the store alone.
-                try? FileManager.default.createDirectory(atPath: rebuild.into, withIntermediateDirectories: true)
+                try? Files.makeDirectories(rebuild.into)
                 if rename(job.log.path, logPath) != 0 { logPath = job.log.path }
             } else {
                 logPath = BuildStore(layout: environment.layout).keepFailure(job.record, log: job.log.path)
@@ -449,7 +449,7 @@ public final class WheelBuilder: Sendable {
         let fetched = try Stages.Fetch(environment: environment).run(resolved, job: job)
         let base = "\(job.work)/requirement-\(resolved.project)-\(context.depth + 1)"
         try? SafeRemoval.remove(base)
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try Files.makeDirectories(base)
         var nestedRecord = job.record
         nestedRecord.stages = []
         let nestedWork = BuildJob(record: nestedRecord, log: job.log, work: base, hooks: job.hooks, environment: environment, spec: job.spec)

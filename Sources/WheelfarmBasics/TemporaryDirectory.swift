@@ -92,6 +92,25 @@ public enum Files {
         close(fd)
     }
 
+    /// Creates a folder and any missing parents, like `mkdir -p`. Unlike Foundation's
+    /// `createDirectory(withIntermediateDirectories:)`, a parent that another process creates at
+    /// the same moment is not an error: builds sharing a home create the same folders at once.
+    public static func makeDirectories(_ path: String, mode: Int = 0o755) throws {
+        let absolute = Paths.absolute(path)
+        if isDirectory(absolute) { return }
+        var prefix = ""
+        for component in absolute.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, mode_t(mode)) == 0 || errno == EEXIST {
+                guard isDirectory(prefix) else { throw BasicsError.io(path: prefix, reason: "exists and is not a folder") }
+                continue
+            }
+            // A parent we may not write to but that exists (e.g. "/") is fine; anything else is not.
+            let reason = String(cString: strerror(errno))
+            guard isDirectory(prefix) else { throw BasicsError.io(path: prefix, reason: "cannot create the folder: \(reason)") }
+        }
+    }
+
     /// Whether a path exists and is a directory.
     public static func isDirectory(_ path: String) -> Bool {
         var isDir: ObjCBool = false

@@ -179,7 +179,7 @@ public struct RecipeCommand: ParsableCommand {
                 guard let folder = dir.map(Paths.absolute) ?? farm.configuration.recipePaths.first else {
                     throw ValidationError("name the folder with --dir, or set recipes.paths in the configuration")
                 }
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                try Files.makeDirectories(folder)
                 let path = "\(folder)/\(project).json"
                 var fields: [String: Any] = [:]
                 if FileManager.default.fileExists(atPath: path) {

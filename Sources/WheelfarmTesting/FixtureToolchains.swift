@@ -38,7 +38,7 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
         // The digest follows the packages, as a real image's does; the refresh stamp counts builds.
         let listing = packages.map { "\($0.name) \($0.version)" }.joined(separator: "\n")
         let digest = Digest.hex(Digest.sha256(Array("fixture image \(name)\n\(listing)".utf8)))
-        try FileManager.default.createDirectory(atPath: rootfs(digest: digest), withIntermediateDirectories: true)
+        try Files.makeDirectories(rootfs(digest: digest))
         var image = ToolchainImage(
             spec: spec, digest: digest, packages: packages, frontendWheels: [:], builtAt: Date(timeIntervalSince1970: 1_700_000_000),
             sizeBytes: 0, buildSeconds: 0, definition: "fixture definition")

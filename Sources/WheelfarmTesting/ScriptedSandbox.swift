@@ -52,7 +52,7 @@ public final class ScriptedSandbox: SandboxRunner, @unchecked Sendable {
                 throw ScriptedSandboxError(description: "\(inside) is under no bind mount or output folder of the run")
             }
             let host = source + inside.dropFirst(destination.count)
-            try FileManager.default.createDirectory(atPath: (host as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Files.makeDirectories((host as NSString).deletingLastPathComponent)
             try Files.writeAtomically(bytes, to: host)
         }
         let printed = Array(run.output.utf8)

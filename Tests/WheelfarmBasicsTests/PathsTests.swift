@@ -19,4 +19,28 @@ final class PathsTests: XCTestCase {
         try Files.writeAtomically(Array("one".utf8), to: "b")
         XCTAssertEqual(Files.readText("\(here)/b"), "one")
     }
+
+    /// Builds sharing a home create the same folders at the same moment; none of them may fail
+    /// because another got there first (Foundation's intermediate-folder creation did).
+    func testFoldersMadeAtOnceByManyThreadsAllSucceed() throws {
+        let work = try TemporaryDirectory(prefix: "wf-mkdir")
+        let failures = Counter()
+        for round in 0..<20 {
+            let target = "\(work.path)/r\(round)/sources/aa/bb"
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { try Files.makeDirectories(target) } catch { failures.add() }
+            }
+            XCTAssertTrue(Files.isDirectory(target))
+        }
+        XCTAssertEqual(failures.value, 0)
+        try Files.writeAtomically(Array("x".utf8), to: "\(work.path)/file")
+        XCTAssertThrowsError(try Files.makeDirectories("\(work.path)/file/below"))
+    }
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -42,7 +42,7 @@ public struct BundleChecker: Sendable {
         let work = try TemporaryDirectory(prefix: "wheelfarm-bundle-check")
         var folder = bundle
         if bundle.hasSuffix(".tar") {
-            try FileManager.default.createDirectory(atPath: "\(work.path)/x", withIntermediateDirectories: true)
+            try Files.makeDirectories("\(work.path)/x")
             let result = try ProcessRunner.run(.tar, ["--no-same-owner", "--no-same-permissions", "-xf", bundle, "-C", "\(work.path)/x"])
             guard result.status == 0 else { throw LockError("cannot unpack \(bundle): \(result.stderr.prefix(2000))") }
             let tops = (try? FileManager.default.contentsOfDirectory(atPath: "\(work.path)/x")) ?? []
@@ -57,7 +57,7 @@ public struct BundleChecker: Sendable {
         let spec = try store.catalog.spec(lock.target)
         let runtime = try store.ensureRuntime(for: spec) { progress("  \($0)") }
         try Files.writeAtomically(Array(publicKey.file.utf8), to: "\(work.path)/wheelfarm.pub")
-        try FileManager.default.createDirectory(atPath: "\(work.path)/key", withIntermediateDirectories: true)
+        try Files.makeDirectories("\(work.path)/key")
         try FileManager.default.moveItem(atPath: "\(work.path)/wheelfarm.pub", toPath: "\(work.path)/key/wheelfarm.pub")
         let wanted = lock.wheels.map(\.project)
 

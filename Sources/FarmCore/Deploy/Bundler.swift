@@ -73,11 +73,11 @@ public struct Bundler: Sendable {
         guard !FileManager.default.fileExists(atPath: output) else { throw LockError("\(output) exists; bundles are never overwritten") }
         let asTar = output.hasSuffix(".tar")
         let parent = Paths.parent(output)
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try Files.makeDirectories(parent)
         let staging = "\(parent)/\(OwnedFolders.name(".wheelfarm-bundle"))"
         defer { try? SafeRemoval.remove(staging) }
         let top = asTar ? "\(staging)/wheelfarm-bundle-\(LockFile.fileIdentifier(lock.target))" : "\(staging)/bundle"
-        try FileManager.default.createDirectory(atPath: "\(top)/wheels", withIntermediateDirectories: true)
+        try Files.makeDirectories("\(top)/wheels")
 
         var bytes = 0
         for wheel in lock.wheels {

@@ -90,7 +90,7 @@ public struct LockMaker: Sendable {
         let directory = output.hasSuffix(".toml") ? Paths.parent(output) : output
         let pylock = output.hasSuffix(".toml") ? output : "\(output)/\(lock.pylockName)"
         let requirements = "\(directory)/\(lock.requirementsName)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Files.makeDirectories(directory)
         guard let key = try context.keys().load() else { throw LockError("the farm has no signing key (wheelfarm key generate)") }
         for (path, text) in [(pylock, lock.toml()), (requirements, lock.requirementsText())] {
             let bytes = Array(text.utf8)
@@ -106,7 +106,7 @@ public struct LockMaker: Sendable {
     func resolve(_ lines: [String], constraints: [String], prereleases: Bool, spec: ToolchainSpec, runtime: ToolchainImage) throws -> ResolutionResult {
         let work = try TemporaryDirectory(prefix: "wheelfarm-lock")
         try StaticIndex.write(repository: repository, target: spec.name, into: "\(work.path)/simple")
-        try FileManager.default.createDirectory(atPath: "\(work.path)/in", withIntermediateDirectories: true)
+        try Files.makeDirectories("\(work.path)/in")
         try Files.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: "\(work.path)/in/requirements.txt")
         try Files.writeAtomically(Array((constraints.joined(separator: "\n") + "\n").utf8), to: "\(work.path)/in/constraints.txt")
         var command = [
@@ -156,13 +156,13 @@ public enum StaticIndex {
     /// Writes `<directory>/index.html` and `<directory>/<project>/index.html`; links point to
     /// `../../files/<project>/<file>`, so the repository's `files` folder goes beside it.
     public static func write(repository: Repository, target: String, into directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Files.makeDirectories(directory)
         var listed: [String] = []
         for project in repository.projects() {
             guard var manifest = try repository.manifest(project) else { continue }
             manifest.files = manifest.files.filter { serves($0, target: target) }
             guard !manifest.files.isEmpty else { continue }
-            try FileManager.default.createDirectory(atPath: "\(directory)/\(manifest.name)", withIntermediateDirectories: true)
+            try Files.makeDirectories("\(directory)/\(manifest.name)")
             try Files.writeAtomically(Array(IndexPages.projectHTML(manifest).utf8), to: "\(directory)/\(manifest.name)/index.html")
             listed.append(manifest.name)
         }

@@ -23,7 +23,7 @@ extension Stages {
             let context = WheelhouseContext(wheelhouse: wheelhouse, constraints: constraints, layers: layers, depth: depth)
             var known = buildSystem.requires
             try job.withStage(.prepare, "build requirements\(depth > 0 ? " (of a build requirement)" : ""): \(buildSystem.requires.joined(separator: ", "))") {
-                try FileManager.default.createDirectory(atPath: wheelhouse, withIntermediateDirectories: true)
+                try Files.makeDirectories(wheelhouse)
                 // A verification rebuild pins what the original build used.
                 let lines = (recipe.constraints ?? []) + (environment.rebuild?.pins ?? [])
                 try Files.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: constraints)
@@ -206,7 +206,7 @@ extension Stages {
             // Out of the root-only collection folder, readable for the test install's sandbox
             // (no process of the build is left to race this: the sandbox killed them all first).
             let built = "\((out as NSString).deletingLastPathComponent)/built"
-            try FileManager.default.createDirectory(atPath: built, withIntermediateDirectories: true)
+            try Files.makeDirectories(built)
             guard rename("\(out)/\(name)", "\(built)/\(name)") == 0 else {
                 throw BuildFailure(stage: .build, kind: .configuration, reason: "cannot take the built wheel: \(String(cString: strerror(errno)))")
             }

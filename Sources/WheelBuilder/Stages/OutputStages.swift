@@ -172,7 +172,7 @@ extension Stages {
                 let image = try Toolchain(environment: environment).runtime(job: job)
                 job.record.runtimeDigest = image.digest
                 let runtime = "\(job.work)/runtime"
-                try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+                try Files.makeDirectories(runtime)
                 let wheel = try Wheel(path: wheelPath, selection: .binariesAndMetadata)
                 let metadata = MetadataFile(parsing: String(decoding: wheel.content(of: "\(wheel.distInfo)/METADATA") ?? [], as: UTF8.self))
                 // The wheel's runtime dependencies for the target, as wheels: validated requirements only.
@@ -288,7 +288,7 @@ extension Stages {
             try job.withStage(.store, (final as NSString).lastPathComponent) {
                 if let rebuild = environment.rebuild {
                     // A verification rebuild: beside nothing, under the name the build gave it.
-                    try FileManager.default.createDirectory(atPath: rebuild.into, withIntermediateDirectories: true)
+                    try Files.makeDirectories(rebuild.into)
                     let name = (final as NSString).lastPathComponent
                     let bytes = try Files.readBytes(final)
                     try Files.writeAtomically(bytes, to: "\(rebuild.into)/\(name)")
@@ -296,7 +296,7 @@ extension Stages {
                 }
                 let store = BuildStore(layout: environment.layout)
                 let destination = store.directory(project: job.record.project, version: job.record.version, target: job.target)
-                try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+                try Files.makeDirectories(destination)
                 var finalName = (final as NSString).lastPathComponent
                 let bytes = try Files.readBytes(final)
                 let sha256 = Digest.hex(Digest.sha256(bytes))

@@ -105,7 +105,7 @@ extension Stages {
                     let sha = Digest.hex(try Digest.sha256(fileAt: sdist))
                     let kept = "\(environment.layout.sources)/\(sha)/\((sdist as NSString).lastPathComponent)"
                     if !FileManager.default.fileExists(atPath: kept) {
-                        try FileManager.default.createDirectory(atPath: Paths.parent(kept), withIntermediateDirectories: true)
+                        try Files.makeDirectories(Paths.parent(kept))
                         try Files.writeAtomically(try Files.readBytes(sdist), to: kept)
                     }
                 }
