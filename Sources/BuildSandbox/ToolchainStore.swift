@@ -96,6 +96,14 @@ public struct ToolchainStore: Sendable {
         return image
     }
 
+    /// A stored image by its digest, whichever target points at it now (nil when it is gone).
+    public func image(digest: String) throws -> ToolchainImage? {
+        // The digest names a folder: only hex reaches the path.
+        guard !digest.isEmpty, digest.allSatisfy(\.isHexDigit) else { return nil }
+        guard let manifest = FileManager.default.contents(atPath: "\(layout.image(digest))/manifest.json") else { return nil }
+        return try Self.decoder.decode(ToolchainImage.self, from: manifest)
+    }
+
     /// The image of a target, or a clear error when it is not built.
     public func requireImage(named name: String) throws -> ToolchainImage {
         guard let image = try image(named: name) else { throw ToolchainError.notBuilt(name) }
@@ -414,6 +422,8 @@ public protocol ToolchainProvider: Sendable {
     var catalog: ToolchainCatalog { get }
     /// The image a target points at, when built.
     func image(named name: String) throws -> ToolchainImage?
+    /// A stored image by digest, whichever target points at it now.
+    func image(digest: String) throws -> ToolchainImage?
     /// Whether a built image still matches its target's definition.
     func isCurrent(_ image: ToolchainImage) -> Bool
     /// Makes the image of a target.

@@ -75,9 +75,11 @@ public struct Reproducer: Sendable {
         }
         // The same inputs, or no verification: a changed image or recipe would be another build.
         let toolchains = try context.toolchains()
-        guard let image = try toolchains.image(named: record.target), image.digest == record.toolchainDigest else {
+        // The target may point at a newer image by now: the rebuild uses the original by digest
+        // while it is stored (`gc` removes an image once no target points at it).
+        guard try toolchains.image(digest: record.toolchainDigest) != nil else {
             throw Refusal(
-                description: "the toolchain image of \(record.target) is not the one \(wheel) was built on (\(record.toolchainDigest.prefix(12))); "
+                description: "the toolchain image \(wheel) was built on (\(record.toolchainDigest.prefix(12))) is no longer stored; "
                     + "a rebuild on another root proves nothing about this wheel")
         }
         let recipe = try builder.recipeBook.recipe(for: record.project).digest

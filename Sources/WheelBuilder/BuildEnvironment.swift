@@ -75,12 +75,16 @@ public struct Rebuild: Sendable {
     public var pins: [String]
     /// The derived root the original build ran in (used again while it is stored).
     public var derivedRoot: String?
+    /// The digest of the toolchain image the original build ran on: used by digest, so that a
+    /// target whose pointer moved to a newer image since can still be verified on the old one.
+    public var imageDigest: String?
 
     /// Creates the settings.
-    public init(into: String, pins: [String], derivedRoot: String? = nil) {
+    public init(into: String, pins: [String], derivedRoot: String? = nil, imageDigest: String? = nil) {
         self.into = into
         self.pins = pins
         self.derivedRoot = derivedRoot
+        self.imageDigest = imageDigest
     }
 }
 

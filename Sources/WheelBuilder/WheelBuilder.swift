@@ -138,7 +138,8 @@ public final class WheelBuilder: Sendable {
     public func rebuild(sdist: String, record: BuildRecord, into directory: String, hooks: BuildHooks = BuildHooks()) -> TargetBuild {
         var environment = self.environment
         environment.rebuild = Rebuild(
-            into: directory, pins: record.buildRequirements.map { "\($0.name)==\($0.version)" }, derivedRoot: record.derivedRoot)
+            into: directory, pins: record.buildRequirements.map { "\($0.name)==\($0.version)" }, derivedRoot: record.derivedRoot,
+            imageDigest: record.toolchainDigest)
         return WheelBuilder(environment: environment).buildOne(
             .local(sdist), target: record.target, prereleases: true, hashes: record.sdist.map { [$0.sha256] } ?? [], reuse: false, hooks: hooks)
     }

@@ -9,6 +9,8 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
     let root: String
     private let lock = NSLock()
     private var images: [String: ToolchainImage] = [:]
+    /// Every image made, by digest: a rebuild finds the one its record names after a refresh.
+    private var imagesByDigest: [String: ToolchainImage] = [:]
     private var made: [String] = []
     private var derived: [String: DerivedRoot] = [:]
     private var derivedPackages: [String: [InstalledPackage]] = [:]
@@ -29,6 +31,8 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
         return lock.withLock { images[name] }
     }
 
+    public func image(digest: String) throws -> ToolchainImage? { lock.withLock { imagesByDigest[digest] } }
+
     public func isCurrent(_ image: ToolchainImage) -> Bool { true }
 
     public func build(_ name: String, progress: (String) -> Void) throws -> ToolchainImage {
@@ -46,6 +50,7 @@ public final class FixtureToolchains: ToolchainProvider, @unchecked Sendable {
             generation += 1
             image.refreshedAt = "refresh \(generation)"
             images[name] = image
+            imagesByDigest[image.digest] = image
             made.append(name)
         }
         progress("fixture image \(name)")

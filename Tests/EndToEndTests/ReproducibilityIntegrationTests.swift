@@ -28,6 +28,18 @@ final class ReproducibilityIntegrationTests: XCTestCase {
         XCTAssertNoThrow(try VerifyCommand.parse(["--rebuild", "markupsafe==3.0.2", "pyyaml==6.0.2", "--target", Self.target]).run(same), same.errors)
         XCTAssertEqual(same.output.components(separatedBy: "reproducible: the rebuild is byte for byte identical").count, 3, same.output)
 
+        // A refresh moves the target to a newer image: the stored build still verifies on the
+        // image it was built on, by digest (the pointer is put back however the check ends).
+        let pointer = FarmLayout(path: home).pointer(Self.target)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: pointer))
+        defer { try? saved.write(to: URL(fileURLWithPath: pointer)) }
+        let elsewhere = #"{"built_at":"2026-12-01T00:00:00Z","digest":"\#(String(repeating: "0", count: 64))"}"#
+        try Data(elsewhere.utf8).write(to: URL(fileURLWithPath: pointer))
+        let moved = CommandContext(capturing: true, home: home)
+        XCTAssertNoThrow(try VerifyCommand.parse(["--rebuild", "markupsafe==3.0.2", "--target", Self.target]).run(moved), moved.errors)
+        XCTAssertTrue(moved.output.contains("reproducible: the rebuild is byte for byte identical"), moved.output)
+        try saved.write(to: URL(fileURLWithPath: pointer))
+
         var local = try BuildCommand.parse(["\(TestSupport.repositoryRoot)/Tests/Fixtures/projects/datestamp", "--target", Self.target, "--home", home])
         try local.validate()
         XCTAssertEqual(local.run(CommandContext(capturing: false, home: home)), 0)

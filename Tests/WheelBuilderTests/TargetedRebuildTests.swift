@@ -99,6 +99,28 @@ final class TargetedRebuildTests: XCTestCase {
         XCTAssertEqual(builder.currency(of: record, builtFor: Self.target), .stale("gcc-12 12.2.0-14 → 12.2.0-15 (toolchain)"))
     }
 
+    /// `verify --rebuild` after a refresh: the rebuild runs on the image its record names, by
+    /// digest, not on the one the target points at now; an image that is gone is a clear failure.
+    func testAVerificationRebuildUsesTheRecordsImageByDigest() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "\n"])
+        harness.toolchains.setImagePackages([package("tzdata", "2024a-1")], for: Self.target)
+        let first = try harness.build("demo==1.0")[0]
+        XCTAssertNil(first.failure, "\(String(describing: first.failure))")
+        harness.toolchains.setImagePackages([package("tzdata", "2025b-1")], for: Self.target)
+        let refreshed = try harness.toolchains.build(Self.target) { _ in }
+        XCTAssertNotEqual(refreshed.digest, first.record.toolchainDigest)
+        let sdist = "\(harness.work.path)/sdists/demo-1.0.tar.gz"
+        let again = try harness.builder().rebuild(sdist: sdist, record: first.record, into: "\(harness.work.path)/verify")
+        XCTAssertNil(again.failure, "\(String(describing: again.failure))")
+        XCTAssertEqual(again.record.toolchainDigest, first.record.toolchainDigest)
+
+        var gone = first.record
+        gone.toolchainDigest = String(repeating: "0", count: 64)
+        let failed = try harness.builder().rebuild(sdist: sdist, record: gone, into: "\(harness.work.path)/verify-gone")
+        XCTAssertTrue(failed.failure?.reason.contains("is no longer stored") == true, "\(String(describing: failed.failure))")
+    }
+
     func testARecipeThatFollowsTheToolchainRebuildsOnAnyNewImage() throws {
         let harness = try PipelineHarness()
         try Files.writeAtomically(Array(#"{"follow_toolchain": true}"#.utf8), to: "\(harness.recipes)/demo.json")

@@ -15,6 +15,15 @@ extension Stages {
         func run(job: BuildJob) throws -> ToolchainImage {
             let toolchains = environment.toolchains
             let target = job.spec.name
+            if let digest = environment.rebuild?.imageDigest {
+                // A verification runs on the original build's image, wherever the target points now.
+                guard let stored = try toolchains.image(digest: digest), stored.spec.name == target else {
+                    throw BuildFailure(
+                        stage: .configure, kind: .configuration,
+                        reason: "the toolchain image \(digest.prefix(12)) the original build of \(target) ran on is no longer stored")
+                }
+                return stored
+            }
             if let built = try toolchains.image(named: target), toolchains.isCurrent(built) { return built }
             let lock = try WheelBuilder.targetLock(layout: environment.layout, target: target)
             defer { lock.unlock() }
