@@ -114,6 +114,22 @@ public enum ZigToolchain {
         // Standard input goes through a file; a query that compiles nothing gets the target
         // without the version (it only describes the compiler). zig's linker is lld: its version
         // line says so, since meson releases (numpy 2.1's vendored one) break on "zig ld".
+        // zig reads `-march=a-b` as CPU a without feature b, so gcc's x86 names (`x86-64`,
+        // `x86-64-v3`, `skylake-avx512`: OpenBLAS's kernels, projects' own flags) are refused;
+        // its names for the same CPUs use underscores. Arm's `-march` names an architecture, not a CPU.
+        let cpuNames =
+            spec.architecture == "x86_64"
+            ? """
+            n=$#
+            for a in "$@"; do
+              case "$a" in
+                -march=*-*|-mtune=*-*) a="${a%%=*}=$(printf '%s' "${a#*=}" | tr - _)" ;;
+              esac
+              set -- "$@" "$a"
+            done
+            shift "$n"
+
+            """ : ""
         return """
             #!/bin/sh
             # wheelfarm: zig \(mode) for \(target(spec)) (glibc \(spec.baselineGlibc) baseline). The root's headers
@@ -121,7 +137,7 @@ public enum ZigToolchain {
             ZIG_GLOBAL_CACHE_DIR=\(cacheDirectory)
             ZIG_LOCAL_CACHE_DIR=\(cacheDirectory)
             export ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
-            stdin=0 inputs=0 query=0 linker=0
+            \(cpuNames)stdin=0 inputs=0 query=0 linker=0
             for a in "$@"; do
               case "$a" in
                 -) stdin=1 ;;

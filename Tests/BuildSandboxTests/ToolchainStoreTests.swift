@@ -1,6 +1,6 @@
 import Foundation
 import TestSupport
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 @testable import BuildSandbox
@@ -61,6 +61,26 @@ final class ToolchainStoreTests: XCTestCase {
                 "zig c++ -target aarch64-linux-gnu.2.17 -fno-sanitize=undefined \"$@\" -idirafter /usr/include/aarch64-linux-gnu -idirafter /usr/include -L/usr/lib/aarch64-linux-gnu"
             ),
             wrapper)
+    }
+
+    /// gcc's x86 CPU names reach zig in its own spelling (it reads `-march=x86-64-v3` as CPU
+    /// `x86` without features `64` and `v3`); other arguments pass unchanged and in order.
+    func testTheX86WrapperSpellsCPUNamesAsZigDoes() throws {
+        let work = try TemporaryDirectory(prefix: "wf-zigwrap")
+        let spec = try catalog().spec("cp311-bookworm-glibc2.17-x86_64")
+        // A stand-in for zig that prints the arguments it got, one per line.
+        let stub = "\(work.path)/zig"
+        try Files.writeAtomically(Array("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n".utf8), to: stub, mode: 0o755)
+        let wrapper = ZigToolchain.wrapper(mode: "cc", spec: spec).replacingOccurrences(of: "/opt/wheelfarm/zig/ziglang/zig", with: stub)
+        try Files.writeAtomically(Array(wrapper.utf8), to: "\(work.path)/cc", mode: 0o755)
+        let output = try ProcessRunner.run(
+            "/bin/sh", ["\(work.path)/cc", "-march=skylake-avx512", "-mtune=x86-64-v3", "-O2", "-march=haswell", "a b.c", "-o", "x-y.o"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let arguments = output.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(arguments.prefix(4), ["cc", "-target", "x86_64-linux-gnu.2.17", "-fno-sanitize=undefined"])
+        XCTAssertEqual(Array(arguments.dropFirst(4).prefix(7)), ["-march=skylake_avx512", "-mtune=x86_64_v3", "-O2", "-march=haswell", "a b.c", "-o", "x-y.o"])
+        // Arm's -march names an architecture (armv8-a): left alone.
+        XCTAssertFalse(ZigToolchain.wrapper(mode: "cc", spec: try catalog().spec("cp311-bookworm-glibc2.17-aarch64")).contains("tr - _"))
     }
 
     func testDigestChangesWithAnyPackageVersion() throws {

@@ -31,9 +31,10 @@ final class LongCorpusIntegrationTests: XCTestCase {
     }
 
     /// The user's example, `wheelfarm build numpy==2.1.3`: with Debian's OpenBLAS found by meson
-    /// through pkg-config and grafted on the Debian 12 gcc target (the recipe's test install
-    /// checks `show_config` names it and inverts a matrix), and on the default glibc 2.17
-    /// baseline through the zig wrappers (numpy's own fallback BLAS: Debian's needs a newer glibc).
+    /// through pkg-config and grafted on the Debian 12 gcc target; on the default glibc 2.17
+    /// baseline, and for CPython 3.13 on Debian 13's baseline, with OpenBLAS built from its Debian
+    /// source by zig and grafted from the prefix. The recipe's test install checks, in the runtime
+    /// root, that `show_config` names OpenBLAS, a matrix inverse and a product.
     func testNumpyWithOpenBLASAndOnTheBaseline() throws {
         let builder = try BuildCorpusIntegrationTests.sharedBuilder()
         let numpy = try XCTUnwrap(Requirement("numpy==2.1.3"))
@@ -41,9 +42,15 @@ final class LongCorpusIntegrationTests: XCTestCase {
         XCTAssertNil(gcc.failure, "\(String(describing: gcc.failure))")
         XCTAssertTrue(gcc.record.grafted.contains { $0.soname == "libopenblas.so.0" && $0.package == "libopenblas0-pthread" }, "\(gcc.record.grafted)")
         XCTAssertTrue(gcc.record.wheel?.contains("manylinux_2_35_x86_64") == true, "\(String(describing: gcc.record.wheel))")
-        let baseline = try XCTUnwrap(builder.build(.index(numpy), targets: ["cp311-bookworm-glibc2.17-x86_64"]).first)
-        XCTAssertNil(baseline.failure, "\(String(describing: baseline.failure))")
-        XCTAssertTrue(baseline.record.wheel?.contains("manylinux_2_17_x86_64") == true, "\(String(describing: baseline.record.wheel))")
+        for target in ["cp311-bookworm-glibc2.17-x86_64", "cp313-trixie-glibc2.17-x86_64"] {
+            let baseline = try XCTUnwrap(builder.build(.index(numpy), targets: [target]).first)
+            XCTAssertNil(baseline.failure, "\(target): \(String(describing: baseline.failure))")
+            XCTAssertTrue(baseline.record.wheel?.contains("manylinux_2_17_x86_64") == true, "\(String(describing: baseline.record.wheel))")
+            // Built from Debian's source with the target's zig: grafted from the prefix, named by its source package.
+            XCTAssertTrue(
+                baseline.record.grafted.contains { $0.soname == "libopenblas.so.0" && $0.package == "openblas" },
+                "\(target): \(baseline.record.grafted)")
+        }
     }
 
     /// The other glibc 2.17 baselines: Debian 13 (CPython 3.13's sysconfig is a package) and aarch64
