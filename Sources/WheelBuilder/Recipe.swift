@@ -15,6 +15,9 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var constraints: [String]?
     /// A shell command run after the test install (the wheel's interpreter is first on PATH).
     public var testCommand: String?
+    /// Requirements the test command needs beside the wheel (`pytest`): fetched as wheels for
+    /// the target outside the sandbox, installed offline into the test's environment.
+    public var testRequires: [String]?
     /// Target name globs not to build for.
     public var skipTargets: [String]?
     /// Whether a wheel without binaries is acceptable although the sources have C code.
@@ -129,6 +132,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case bundleLibraries = "bundle_libraries"
         case configSettings = "config_settings"
         case testCommand = "test_command"
+        case testRequires = "test_requires"
         case skipTargets = "skip_targets"
         case allowPure = "allow_pure"
         case compiler
@@ -156,6 +160,7 @@ public struct Recipe: Codable, Sendable, Equatable {
             if let v = change.configSettings { result.configSettings = (result.configSettings ?? [:]).merging(v) { $1 } }
             if let v = change.constraints { result.constraints = v }
             if let v = change.testCommand { result.testCommand = v }
+            if let v = change.testRequires { result.testRequires = v }
             if let v = change.skipTargets { result.skipTargets = v }
             if let v = change.allowPure { result.allowPure = v }
             if let v = change.bundleLibraries { result.bundleLibraries = v }

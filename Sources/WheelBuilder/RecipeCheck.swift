@@ -52,6 +52,12 @@ public enum RecipeCheck {
                     problems.append("\(file):\(line(of: "patches", in: text)): the patch \(patch) is not UTF-8 text of at most 4 MiB")
                 }
             }
+            for entry in (section["test_requires"] as? [Any]) ?? [] {
+                guard let requirement = entry as? String else { continue }
+                if case let .failure(refusal) = Requirement.validated(requirement) {
+                    problems.append("\(file):\(line(of: "test_requires", in: text)): test_requires: \(refusal)")
+                }
+            }
             if let compiler = section["compiler"] as? String, compiler != "gcc" && compiler != "zig" {
                 problems.append("\(file):\(line(of: "compiler", in: text)): compiler must be \"gcc\" or \"zig\", not \"\(compiler)\"")
             }

@@ -247,6 +247,29 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertTrue(refused.reason.contains("\(user)/demo.json:2: unknown key \"enviroment\" (did you mean \"environment\"?)"), refused.reason)
     }
 
+    /// The recipe's test requirements are fetched beside the wheel's dependencies and installed
+    /// with the wheel before the test command; one that is not a plain requirement is refused.
+    func testTestRequirementsAreFetchedAndInstalledBeforeTheTestCommand() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        try Files.writeAtomically(
+            Array(#"{"test_requires": ["pytest==8.3.4", "tomli; python_version < '3.11'"], "test_command": "python -m pytest -q"}"#.utf8),
+            to: "\(harness.recipes)/demo.json")
+        let built = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(built.failure, "\(String(describing: built.failure))")
+        XCTAssertTrue(harness.wheels.requests.contains(["pytest==8.3.4"]), "\(harness.wheels.requests)")
+        XCTAssertFalse(harness.wheels.requests.joined().contains { $0.contains("tomli") }, "a marker that does not apply on cp311 leaves it out")
+        let test = try XCTUnwrap(harness.sandbox.runs.last(where: \.isTestInstall)).command[2]
+        XCTAssertTrue(test.contains("demo-1.0-py3-none-any.whl' 'pytest==8.3.4' && "), test)
+        XCTAssertTrue(test.hasSuffix("sh -c 'python -m pytest -q'"), test)
+
+        XCTAssertEqual(
+            RecipeCheck.problems(in: "{\n  \"test_requires\": [\"pytest @ https://example.invalid/p.whl\"]\n}", file: "r/demo.json").count, 1)
+        XCTAssertTrue(
+            RecipeCheck.problems(in: "{\n  \"test_requires\": [\"pytest @ https://example.invalid/p.whl\"]\n}", file: "r/demo.json")[0]
+                .hasPrefix("r/demo.json:2: test_requires: "))
+    }
+
     func testPatchesAreAppliedBeforeTheBuildAndRecordedAndABadOneFailsAtPrepare() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "A = 1\nB = 2\n"])

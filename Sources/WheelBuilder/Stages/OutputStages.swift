@@ -183,12 +183,20 @@ extension Stages {
                     }
                     return requirement.applies(in: requirements.markers) ? requirement : nil
                 }
-                try requirements.run(
-                    dependencies, context: WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2), job: job)
+                // The recipe's test requirements: by name only, like every requirement that crosses in.
+                let testRequirements = try (recipe.testRequires ?? []).compactMap { text -> Requirement? in
+                    switch Requirement.validated(text) {
+                    case let .success(requirement): return requirement.applies(in: requirements.markers) ? requirement : nil
+                    case let .failure(refusal): throw BuildFailure(stage: .test, kind: .configuration, reason: "the recipe's test_requires: \(refusal)")
+                    }
+                }
+                let wheelhouse = WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2)
+                try requirements.run(dependencies + testRequirements, context: wheelhouse, job: job)
                 let modules = Self.extensionModules(wheel)
                 let script =
                     "python3 -m venv --without-pip /tmp/t && /opt/wheelfarm/venv/bin/python -m pip --python /tmp/t/bin/python install --quiet --no-index --find-links /runtime -- "
                     + Shell.quote("/wheel/\((wheelPath as NSString).lastPathComponent)")
+                    + testRequirements.map { " " + Shell.quote($0.withoutMarker.description) }.joined()
                     + " && /tmp/t/bin/python -c " + Shell.quote(Self.probe) + " "
                     + Shell.quote(Self.json(modules.map { [$0.module, "/tmp/t/lib/python\(job.spec.python)/site-packages/\($0.path)"] }))
                     + " /tmp/t/bin/python"
