@@ -91,6 +91,9 @@ public enum MissingDependencies {
         }
     }()
 
+    /// A compiler's error line (gcc, clang and zig), or clang's count of them.
+    static let compileError = try? NSRegularExpression(pattern: #"^.*(?:: error: |\b\d+ errors? generated\.).*$"#, options: [.anchorsMatchLines])
+
     /// Words that the program rule would catch but are not programs.
     static let notPrograms: Set<String> = ["error", "warning", "note", "ERROR", "Error", "file", "File", "module", "Module", "package", "line"]
 
@@ -108,6 +111,15 @@ public enum MissingDependencies {
                 if name.contains("..") || name.hasPrefix("/") { continue }
                 found.append((match.range.location, MissingDependency(kind, name)))
             }
+        }
+        // Configure scripts and makefiles probe for programs they can do without ("gfortran: not
+        // found" in OpenBLAS's build): a missing program followed by a compile error of another
+        // kind did not stop the build, so it is not the answer.
+        // (An error line that is itself a missing header or library is the answer, not another kind.)
+        if let lastCompileError = compileError?.matches(in: tail, range: range).last(where: { match in
+            !found.contains { NSLocationInRange($0.0, match.range) }
+        }) {
+            found.removeAll { position, missing in missing.kind == .program && position < lastCompileError.range.location }
         }
         var seen = Set<MissingDependency>()
         return found.sorted { $0.0 < $1.0 }.map(\.1).filter { seen.insert($0).inserted }.prefix(maximum).map { $0 }

@@ -47,6 +47,25 @@ final class MissingDependenciesTests: XCTestCase {
             [MissingDependency(.program, "pkg-config"), MissingDependency(.pkgconfig, "cairo"), MissingDependency(.program, "cython")])
     }
 
+    /// A program a build only probed for (OpenBLAS asks for gfortran, then builds without it)
+    /// is not the cause of a compile error after it; one missing at the end still is.
+    func testAProbedProgramIsNotBlamedForALaterCompileError() {
+        let probed = """
+            /bin/sh: 1: gfortran: not found
+            cc -c -O2 kernel.c
+            linktest.c:2:1: error: call to undeclared function 'lsame_'
+            20 errors generated.
+            make: *** [Makefile:125: shared] Error 2
+            """
+        XCTAssertEqual(MissingDependencies.scan(probed), [])
+        XCTAssertEqual(
+            MissingDependencies.scan("/bin/sh: 1: gfortran: not found\nsrc/a.c:1:10: fatal error: 'ffi.h' file not found\n1 error generated.\n"),
+            [MissingDependency(.header, "ffi.h")])
+        XCTAssertEqual(
+            MissingDependencies.scan("cc -c a.c\na.c:1: error: old\n/bin/sh: 1: cython: not found\nmake: *** Error 127\n"),
+            [MissingDependency(.program, "cython")])
+    }
+
     func testPackagesAreRankedByHowDirectlyTheyProvideTheFile() {
         let lines = [
             "usr/include/botan-2/botan/ffi.h                         libdevel/libbotan-2-dev",
