@@ -102,7 +102,10 @@ public enum Files {
         for component in absolute.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
             if mkdir(prefix, mode_t(mode)) == 0 || errno == EEXIST {
-                guard isDirectory(prefix) else { throw BasicsError.io(path: prefix, reason: "exists and is not a folder") }
+                guard isDirectory(prefix) else {
+                    let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: prefix)).map { ": a symbolic link to \($0), which is not there" }
+                    throw BasicsError.io(path: prefix, reason: "exists and is not a folder\(link ?? "")")
+                }
                 continue
             }
             // A parent we may not write to but that exists (e.g. "/") is fine; anything else is not.

@@ -282,6 +282,9 @@ final class BuilderHostsIntegrationTests: XCTestCase {
             let home = "\(farm.work)/\(name)-home"
             try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
             for shareable in ["images", "toolchains", "sources"] {
+                // On a fresh machine no sdist has been fetched into the test home yet: a link to
+                // a folder that is not there would fail every build.
+                try Files.makeDirectories("\(shared)/\(shareable)")
                 try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
             }
         }

@@ -35,6 +35,11 @@ final class PathsTests: XCTestCase {
         XCTAssertEqual(failures.value, 0)
         try Files.writeAtomically(Array("x".utf8), to: "\(work.path)/file")
         XCTAssertThrowsError(try Files.makeDirectories("\(work.path)/file/below"))
+        // A link to a folder that is not there is named as such.
+        try FileManager.default.createSymbolicLink(atPath: "\(work.path)/dangling", withDestinationPath: "\(work.path)/nowhere")
+        XCTAssertThrowsError(try Files.makeDirectories("\(work.path)/dangling/x")) { error in
+            XCTAssertTrue("\(error)".contains("a symbolic link to \(work.path)/nowhere, which is not there"), "\(error)")
+        }
     }
 }
 
