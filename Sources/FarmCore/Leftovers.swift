@@ -4,7 +4,7 @@ import WheelfarmBasics
 
 /// What dead processes left in a farm's home: build work folders, half-made images and derived
 /// roots, sandbox scratch and its cgroups, uploads and checks in the repository's incoming
-/// folder. Every folder is named by its owner (``OwnedFolders``), so a living process's work is
+/// folder, and partial files a killed writer left in the build store. Every folder is named by its owner (``OwnedFolders``), so a living process's work is
 /// never taken; each is unmounted beneath before it is deleted, never across file systems.
 public enum Leftovers {
     /// The places owner-stamped folders live in, with the name prefix of each kind.
@@ -18,6 +18,34 @@ public enum Leftovers {
     /// The leftovers present now, without removing them.
     public static func find(_ layout: FarmLayout) -> [String] {
         places(layout).flatMap { place in OwnedFolders.stale(in: place.directory, prefix: place.prefix).map { "\(place.directory)/\($0)" } }
+            + partialFiles(layout)
+    }
+
+    /// Hidden partial files a killed writer left beside the build store's files
+    /// (`.<name>.tmp-<pid>-<n>`, see `Files.writeAtomically`), when that process is gone.
+    static func partialFiles(_ layout: FarmLayout) -> [String] {
+        func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+        var found: [String] = []
+        for project in list(layout.builds) where !project.hasPrefix(".") {
+            for version in list("\(layout.builds)/\(project)") where !version.hasPrefix(".") {
+                for target in list("\(layout.builds)/\(project)/\(version)") where !target.hasPrefix(".") {
+                    let folder = "\(layout.builds)/\(project)/\(version)/\(target)"
+                    for name in list(folder) where name.hasPrefix(".") {
+                        guard let pid = writer(ofPartial: name), pid != getpid(), !ProcessIdentity.pidExists(pid) else { continue }
+                        found.append("\(folder)/\(name)")
+                    }
+                }
+            }
+        }
+        return found
+    }
+
+    /// The pid in a partial file's name `.<name>.tmp-<pid>-<n>`, nil for any other name.
+    static func writer(ofPartial name: String) -> Int32? {
+        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return nil }
+        let parts = name[range.upperBound...].split(separator: "-")
+        guard parts.count == 2, UInt32(parts[1]) != nil else { return nil }
+        return Int32(parts[0])
     }
 
     /// Removes them all; says what it removed and what it could not.
@@ -31,6 +59,13 @@ public enum Leftovers {
                 : OwnedFolders.sweep(place.directory, prefix: place.prefix)
             report.removed += part.removed
             report.failed += part.failed
+        }
+        for file in partialFiles(layout) {
+            if unlink(file) == 0 || errno == ENOENT {
+                report.removed.append(file)
+            } else {
+                report.failed.append("\(file): \(String(cString: strerror(errno)))")
+            }
         }
         return report
     }

@@ -6,6 +6,8 @@ import WheelBuilder
 import WheelfarmCommands
 import XCTest
 
+@testable import FarmCore
+
 /// `wheelfarm gc` on a farm home laid out as wheelfarm lays it out.
 final class GarbageCollectionTests: XCTestCase {
     func testRemovesWhatNothingNeedsAndKeepsWhatRecordsName() throws {
@@ -97,5 +99,29 @@ struct SplitMix: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// A writer killed mid-write leaves a hidden partial file beside the build store's files: it is
+/// a leftover once its process is gone, never while it lives.
+final class PartialFileLeftoverTests: XCTestCase {
+    func testPartialFilesOfDeadWritersAreFoundAndSwept() throws {
+        let work = try TemporaryDirectory(prefix: "wf-partial")
+        let layout = FarmLayout(path: work.path)
+        let folder = "\(layout.builds)/demo/1.0/cp311-bookworm-x86_64"
+        try Files.makeDirectories(folder)
+        // A pid that is gone: a child that has exited and been waited for.
+        let gone = try ProcessRunner.run("/bin/sh", ["-c", "echo $$"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dead = "\(folder)/.demo-1.0-py3-none-any.whl.tmp-\(gone)-12345"
+        let living = "\(folder)/.record.json.tmp-\(getpid())-678"
+        for path in [dead, living, "\(folder)/demo-1.0-py3-none-any.whl", "\(folder)/.hidden"] {
+            try Files.writeAtomically(Array("x".utf8), to: path)
+        }
+        XCTAssertEqual(Leftovers.find(layout), [dead])
+        XCTAssertEqual(Leftovers.sweep(layout).removed, [dead])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: living), "a living writer's file stays")
+        XCTAssertNil(Leftovers.writer(ofPartial: ".hidden"))
+        XCTAssertNil(Leftovers.writer(ofPartial: "x.tmp-12-34"), "only hidden names")
     }
 }
