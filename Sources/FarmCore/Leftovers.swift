@@ -31,21 +31,13 @@ public enum Leftovers {
                 for target in list("\(layout.builds)/\(project)/\(version)") where !target.hasPrefix(".") {
                     let folder = "\(layout.builds)/\(project)/\(version)/\(target)"
                     for name in list(folder) where name.hasPrefix(".") {
-                        guard let pid = writer(ofPartial: name), pid != getpid(), !ProcessIdentity.pidExists(pid) else { continue }
+                        guard let pid = Files.partialWriter(of: name), pid != getpid(), !ProcessIdentity.pidExists(pid) else { continue }
                         found.append("\(folder)/\(name)")
                     }
                 }
             }
         }
         return found
-    }
-
-    /// The pid in a partial file's name `.<name>.tmp-<pid>-<n>`, nil for any other name.
-    static func writer(ofPartial name: String) -> Int32? {
-        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return nil }
-        let parts = name[range.upperBound...].split(separator: "-")
-        guard parts.count == 2, UInt32(parts[1]) != nil else { return nil }
-        return Int32(parts[0])
     }
 
     /// Removes them all; says what it removed and what it could not.

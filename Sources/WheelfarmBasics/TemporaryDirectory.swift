@@ -84,6 +84,15 @@ public enum Files {
         syncDirectory(Paths.parent(absolute))
     }
 
+    /// The pid of the writer of a partial file ``writeAtomically(_:to:mode:)`` names
+    /// `.<name>.tmp-<pid>-<n>`; nil for any other name. Kept beside the writer so the format has one home.
+    public static func partialWriter(of name: String) -> Int32? {
+        guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { return nil }
+        let parts = name[range.upperBound...].split(separator: "-")
+        guard parts.count == 2, UInt32(parts[1]) != nil else { return nil }
+        return Int32(parts[0])
+    }
+
     /// Syncs a folder, so that a rename into it survives a crash.
     public static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -121,7 +121,7 @@ final class PartialFileLeftoverTests: XCTestCase {
         XCTAssertEqual(Leftovers.sweep(layout).removed, [dead])
         XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
         XCTAssertTrue(FileManager.default.fileExists(atPath: living), "a living writer's file stays")
-        XCTAssertNil(Leftovers.writer(ofPartial: ".hidden"))
-        XCTAssertNil(Leftovers.writer(ofPartial: "x.tmp-12-34"), "only hidden names")
+        XCTAssertNil(Files.partialWriter(of: ".hidden"))
+        XCTAssertNil(Files.partialWriter(of: "x.tmp-12-34"), "only hidden names")
     }
 }
