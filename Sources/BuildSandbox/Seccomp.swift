@@ -10,14 +10,33 @@ public enum SeccompRules {
     public struct Rule: Sendable {
         public var name: String
         public var why: String
-        /// Only calls whose argument `index` masked with `mask` equals `value` are denied.
+        /// Only calls whose argument `index` masked with `mask` equals `value` are denied (or,
+        /// with `above`, whose argument is greater than `value`).
         public var argument: (index: UInt32, mask: UInt64, value: UInt64)?
+        /// Compare the argument as "greater than `value`" instead of "masked equals".
+        public var above = false
         /// The error returned (`EPERM`; `ENOSYS` where the C library then falls back to an older call).
         public var errno: Int32
     }
 
-    static func rule(_ name: String, _ why: String, argument: (UInt32, UInt64, UInt64)? = nil, errno: Int32 = EPERM) -> Rule {
-        Rule(name: name, why: why, argument: argument.map { (index: $0.0, mask: $0.1, value: $0.2) }, errno: errno)
+    static func rule(_ name: String, _ why: String, argument: (UInt32, UInt64, UInt64)? = nil, above: Bool = false, errno: Int32 = EPERM) -> Rule {
+        Rule(name: name, why: why, argument: argument.map { (index: $0.0, mask: $0.1, value: $0.2) }, above: above, errno: errno)
+    }
+
+    /// The socket families a build may open: AF_UNIX (1), AF_INET (2) and AF_INET6 (10). The
+    /// network namespace has only loopback for the two IP families; every other family is
+    /// refused as unsupported (AF_VSOCK is not isolated by a network namespace and reaches the
+    /// hypervisor of a VM; AF_NETLINK, AF_PACKET and the rest are kernel surface a build never
+    /// needs: glibc treats a refused netlink socket as "addresses of both kinds").
+    static let allowedSocketFamilies: Set<UInt64> = [1, 2, 10]
+
+    /// socket() and socketpair() of every family outside ``allowedSocketFamilies``: equal to
+    /// each small family number below AF_INET6, and anything above it.
+    static func socketFamilyRules(_ call: String) -> [Rule] {
+        let why = "socket families other than AF_UNIX, AF_INET and AF_INET6 (AF_VSOCK reaches the hypervisor; netlink, packet and the rest are kernel surface)"
+        return (0...10).filter { !allowedSocketFamilies.contains($0) }.map { family in
+            rule(call, why, argument: (0, 0xffff_ffff_ffff_ffff, UInt64(family)), errno: EAFNOSUPPORT)
+        } + [rule(call, why, argument: (0, 0, 10), above: true, errno: EAFNOSUPPORT)]
     }
 
     /// CLONE_NEWUSER (sched.h hides it without _GNU_SOURCE); the same on every Linux architecture.
@@ -26,28 +45,36 @@ public enum SeccompRules {
     static let tiocsti: UInt64 = 0x5412
 
     /// The rules, in the README's order.
-    public static let denied: [Rule] = [
-        rule("unshare", "a new user namespace gives a fresh set of capabilities over its own namespaces", argument: (0, newUser, newUser)),
-        rule("clone", "the same, through clone(CLONE_NEWUSER)", argument: (0, newUser, newUser)),
-        rule("clone3", "its flags sit in memory a filter cannot read; glibc falls back to clone", errno: ENOSYS),
-        rule("setns", "joining another namespace"),
-        rule("keyctl", "the kernel keyring is shared with the host"), rule("add_key", "the kernel keyring"), rule("request_key", "the kernel keyring"),
-        rule("ptrace", "tracing other processes"), rule("process_vm_readv", "reading other processes' memory"),
-        rule("process_vm_writev", "writing other processes' memory"), rule("kcmp", "comparing other processes' kernel state"),
-        rule("bpf", "loading programs into the kernel"), rule("perf_event_open", "kernel and hardware performance counters"),
-        rule("userfaultfd", "a common building block of kernel exploits"),
-        rule("kexec_load", "replacing the running kernel"), rule("kexec_file_load", "replacing the running kernel"),
-        rule("init_module", "loading kernel modules"), rule("finit_module", "loading kernel modules"), rule("delete_module", "unloading kernel modules"),
-        rule("mount", "changing the sandbox's mounts"), rule("umount2", "changing the sandbox's mounts"), rule("pivot_root", "changing the root"),
-        rule("fsopen", "the new mount API"), rule("fsmount", "the new mount API"), rule("move_mount", "the new mount API"),
-        rule("open_tree", "the new mount API"), rule("open_by_handle_at", "opening files by handle escapes a chroot"),
-        rule("swapon", "the host's swap"), rule("swapoff", "the host's swap"), rule("reboot", "the host"),
-        rule("acct", "process accounting of the host"), rule("settimeofday", "the host's clock"), rule("clock_settime", "the host's clock"),
-        rule("clock_adjtime", "the host's clock"), rule("adjtimex", "the host's clock"), rule("syslog", "the kernel's log"),
-        rule("quotactl", "file system quotas"), rule("lookup_dcookie", "kernel profiling"), rule("iopl", "raw I/O ports"),
-        rule("ioperm", "raw I/O ports"), rule("vhangup", "terminals"),
-        rule("ioctl", "TIOCSTI pushes keystrokes into a terminal (the sandbox has none; this closes it twice)", argument: (1, 0xffff_ffff, tiocsti))
-    ]
+    public static let denied: [Rule] =
+        [
+            rule("unshare", "a new user namespace gives a fresh set of capabilities over its own namespaces", argument: (0, newUser, newUser)),
+            rule("clone", "the same, through clone(CLONE_NEWUSER)", argument: (0, newUser, newUser)),
+            rule("clone3", "its flags sit in memory a filter cannot read; glibc falls back to clone", errno: ENOSYS),
+            rule("setns", "joining another namespace"),
+            rule("keyctl", "the kernel keyring is shared with the host"), rule("add_key", "the kernel keyring"), rule("request_key", "the kernel keyring"),
+            rule("ptrace", "tracing other processes"), rule("process_vm_readv", "reading other processes' memory"),
+            rule("process_vm_writev", "writing other processes' memory"), rule("kcmp", "comparing other processes' kernel state"),
+            rule("bpf", "loading programs into the kernel"), rule("perf_event_open", "kernel and hardware performance counters"),
+            rule("userfaultfd", "a common building block of kernel exploits"),
+            rule("kexec_load", "replacing the running kernel"), rule("kexec_file_load", "replacing the running kernel"),
+            rule("init_module", "loading kernel modules"), rule("finit_module", "loading kernel modules"), rule("delete_module", "unloading kernel modules"),
+            rule("mount", "changing the sandbox's mounts"), rule("umount2", "changing the sandbox's mounts"), rule("pivot_root", "changing the root"),
+            rule("fsopen", "the new mount API"), rule("fsmount", "the new mount API"), rule("move_mount", "the new mount API"),
+            rule("open_tree", "the new mount API"), rule("open_by_handle_at", "opening files by handle escapes a chroot"),
+            rule("swapon", "the host's swap"), rule("swapoff", "the host's swap"), rule("reboot", "the host"),
+            rule("acct", "process accounting of the host"), rule("settimeofday", "the host's clock"), rule("clock_settime", "the host's clock"),
+            rule("clock_adjtime", "the host's clock"), rule("adjtimex", "the host's clock"), rule("syslog", "the kernel's log"),
+            rule("quotactl", "file system quotas"), rule("lookup_dcookie", "kernel profiling"), rule("iopl", "raw I/O ports"),
+            rule("ioperm", "raw I/O ports"), rule("vhangup", "terminals"),
+            rule("ioctl", "TIOCSTI pushes keystrokes into a terminal (the sandbox has none; this closes it twice)", argument: (1, 0xffff_ffff, tiocsti)),
+            // io_uring does system calls' work outside the filter's sight; ENOSYS, so that libraries fall back to plain calls.
+            rule("io_uring_setup", "io_uring works beside the filter (denied by Docker's and ChromeOS's profiles)", errno: ENOSYS),
+            rule("io_uring_enter", "io_uring", errno: ENOSYS), rule("io_uring_register", "io_uring", errno: ENOSYS),
+            rule("fanotify_init", "watching the file systems of the host"), rule("name_to_handle_at", "file handles (see open_by_handle_at)"),
+            rule("personality", "changing the execution domain (READ_IMPLIES_EXEC and the like)", argument: (0, 0xffff_ffff, 0x0040_0000)),
+            rule("mount_setattr", "the new mount API"), rule("fspick", "the new mount API"),
+            rule("nfsservctl", "the kernel's NFS server"), rule("uselib", "an obsolete loader interface")
+        ] + socketFamilyRules("socket") + socketFamilyRules("socketpair")
 }
 
 /// A compiled filter and the launcher that loads it in the sandbox.
@@ -86,7 +113,10 @@ public struct SeccompPolicy: Sendable, Hashable {
             }
             let action: UInt32 = 0x0005_0000 | UInt32(rule.errno & 0xffff)
             let status: Int32
-            if let argument = rule.argument {
+            if let argument = rule.argument, rule.above {
+                var comparison = scmp_arg_cmp(arg: argument.index, op: SCMP_CMP_GT, datum_a: argument.value, datum_b: 0)
+                status = seccomp_rule_add_array(context, action, number, 1, &comparison)
+            } else if let argument = rule.argument {
                 var comparison = scmp_arg_cmp(arg: argument.index, op: SCMP_CMP_MASKED_EQ, datum_a: argument.mask, datum_b: argument.value)
                 status = seccomp_rule_add_array(context, action, number, 1, &comparison)
             } else {
@@ -108,7 +138,7 @@ public struct SeccompPolicy: Sendable, Hashable {
         guard let launcher = locateLauncher() else {
             throw SeccompError("wheelfarm-launch, which loads the sandbox's seccomp filter, is not beside the wheelfarm executable (swift build makes both)")
         }
-        let rules = SeccompRules.denied.map { "\($0.name) \($0.argument.map { "\($0.index) \($0.mask) \($0.value)" } ?? "") \($0.errno)" }
+        let rules = SeccompRules.denied.map { "\($0.name) \($0.argument.map { "\($0.index) \($0.mask) \($0.value)" } ?? "") \($0.above) \($0.errno)" }
         let key = Digest.hex(Digest.sha256(Array((rules + ["allowed"] + allowed.sorted()).joined(separator: "\n").utf8))).prefix(16)
         let path = "\(directory)/seccomp-\(key).bpf"
         try cache.withLock { _ in

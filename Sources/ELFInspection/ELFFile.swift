@@ -257,8 +257,11 @@ public struct ELFFile: Sendable {
             // SHT_GNU_versym: one 16-bit version index per dynamic symbol.
             let versym = sections.first(where: { $0.type == 0x6fff_ffff })
             let entsize = ds.entsize > 0 ? ds.entsize : (is64 ? 24 : 16)
+            // The header's size is a claim: a table cannot hold more entries than the file has
+            // bytes, and nothing is reserved from the claim (a 192-byte file once asked for 2^44).
+            guard ds.offset <= r.size, ds.size <= r.size - ds.offset else { throw ELFError.truncated("dynamic symbol table") }
             let count = ds.size / entsize
-            symbols.reserveCapacity(count)
+            symbols.reserveCapacity(min(count, 1 << 16))
             for i in 0..<count {
                 let base = ds.offset + i * entsize
                 let nameOffset = Int(try r.u32(base))
@@ -300,6 +303,7 @@ public struct ELFFile: Sendable {
 
     private static func readDynamic(_ r: ByteReader, offset: Int, size: Int, entsize: Int) throws -> [(tag: Int, value: Int)] {
         var entries: [(Int, Int)] = []
+        guard offset >= 0, size >= 0, offset <= r.size, size <= r.size - offset else { throw ELFError.truncated("dynamic section") }
         let count = size / entsize
         for i in 0..<count {
             let base = offset + i * entsize

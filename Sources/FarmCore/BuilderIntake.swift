@@ -143,23 +143,34 @@ public struct BuilderIntake: Sendable {
         let sha256 = Digest.hex(try Digest.sha256(fileAt: wheelPath))
         // The record must describe this job and this wheel: a builder cannot land another
         // project, version or target under a claim it holds.
-        guard ProjectName.normalise(record.project) == job.project, ProjectName.normalise(filename.distribution) == job.project else {
-            throw IntakeError.invalid("the job builds \(job.project); the record says \(record.project), the wheel \(filename.distribution)")
+        guard ProjectName.normalise(record.project) == job.project else {
+            throw IntakeError.invalid("the job builds \(job.project); the record says \(record.project)")
         }
         guard record.target == job.target else { throw IntakeError.invalid("the job is for \(job.target); the record says \(record.target)") }
-        if let pinned = job.version, !pinned.isEmpty, record.version != pinned {
+        if let pinned = job.version, !pinned.isEmpty, (try? DistributionIdentity.version(pinned)) != (try? DistributionIdentity.version(record.version)) {
             throw IntakeError.invalid("the job pins version \(pinned); the record says \(record.version)")
         }
-        guard PackageVersion(filename.version).flatMap({ file in PackageVersion(record.version).map { $0 == file } }) ?? (filename.version == record.version)
-        else { throw IntakeError.invalid("the wheel is version \(filename.version); the record says \(record.version)") }
+        // The same identity check as a local build's: the wheel (name, METADATA) is the job's project at the record's version.
+        let checked: Wheel
+        do { checked = try Wheel(path: "\(folder)/\(wheelName)", selection: .binariesAndMetadata) } catch {
+            throw IntakeError.invalid("not a valid wheel: \(error)")
+        }
+        let metadata = MetadataFile(parsing: String(decoding: checked.content(of: "\(checked.distInfo)/METADATA") ?? [], as: UTF8.self))
+        do {
+            try DistributionIdentity.check(
+                wheel: filename, metadataName: metadata.value("Name"), metadataVersion: metadata.value("Version"), project: job.project,
+                version: record.version)
+        } catch { throw IntakeError.invalid("\(error)") }
         guard record.wheelSha256 == sha256 else {
             throw IntakeError.invalid("the wheel's sha256 is \(sha256); the record says \(record.wheelSha256 ?? "none")")
         }
-        do { _ = try Wheel(path: wheelPath, selection: .binariesAndMetadata) } catch { throw IntakeError.invalid("not a valid wheel: \(error)") }
 
         // Into the build store, under a name no other bytes have.
         let store = BuildStore(layout: layout)
-        let destination = store.directory(project: job.project, version: record.version, target: job.target)
+        let destination: String
+        do { destination = try store.directory(project: job.project, version: record.version, target: job.target) } catch {
+            throw IntakeError.invalid("\(error)")
+        }
         try Files.makeDirectories(destination)
         var finalName = filename
         while let existing = try? Digest.hex(Digest.sha256(fileAt: "\(destination)/\(finalName.description)")), existing != sha256 {

@@ -127,7 +127,7 @@ public final class FarmContext: @unchecked Sendable {
         if let publisher {
             publish = { job in
                 guard let path = job.wheelPath else { return false }
-                let report = publisher.publish(path, target: job.target)
+                let report = publisher.publish(path, target: job.target, expected: (job.project, job.version))
                 say(PublishReport.describe(report))
                 return report.succeeded
             }

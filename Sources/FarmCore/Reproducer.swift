@@ -42,8 +42,10 @@ public struct Reproducer: Sendable {
         if argument.hasSuffix(".whl") {
             let name = (argument as NSString).lastPathComponent
             guard let filename = WheelFilename(name) else { throw Refusal(description: "\(name) is not a wheel file name") }
-            let project = ProjectName.normalise(filename.distribution)
-            let folder = "\(context.layout.builds)/\(project)/\(filename.version)"
+            guard let (project, version) = try? DistributionIdentity.storeComponents(project: filename.distribution, version: filename.version) else {
+                throw Refusal(description: "\(name) does not name a valid project and version")
+            }
+            let folder = "\(context.layout.builds)/\(project)/\(version)"
             for candidate in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() where target == nil || candidate == target {
                 if let record = try store.record(in: "\(folder)/\(candidate)"), record.wheel == name {
                     return (record, "\(folder)/\(candidate)/\(name)")
@@ -57,7 +59,7 @@ public struct Reproducer: Sendable {
         let pinned = clause.version?.description ?? clause.versionText
         let targets = target.map { [$0] } ?? context.targets([])
         for candidate in targets {
-            let folder = store.directory(project: ProjectName.normalise(requirement.name), version: pinned, target: candidate)
+            guard let folder = try? store.directory(project: requirement.name, version: pinned, target: candidate) else { continue }
             if let record = try store.record(in: folder), record.outcome == .succeeded, let wheel = record.wheel {
                 return (record, "\(folder)/\(wheel)")
             }

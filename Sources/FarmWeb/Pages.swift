@@ -207,7 +207,7 @@ extension FarmWeb {
                         let lines = chunk[...last].split(separator: 10, omittingEmptySubsequences: false).dropLast()
                         var text = ""
                         for line in lines {
-                            let clean = String(decoding: line, as: UTF8.self).replacingOccurrences(of: "\r", with: "")
+                            let clean = TerminalText.escaped(String(decoding: line, as: UTF8.self).replacingOccurrences(of: "\r", with: ""))
                             text += "event: log\ndata: \(clean)\n\n"
                         }
                         offset += last + 1

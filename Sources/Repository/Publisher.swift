@@ -52,13 +52,16 @@ public struct Publisher: Sendable {
     }
 
     /// Publishes one wheel. `target` is the build's target, shown on the project page.
-    public func publish(_ wheel: String, target: String? = nil) -> PublishReport {
+    /// `expected` is the project (and version, when known) the build was asked for: the
+    /// repository refuses a wheel that is another.
+    public func publish(_ wheel: String, target: String? = nil, expected: (project: String, version: String?)? = nil) -> PublishReport {
         let name = (wheel as NSString).lastPathComponent
         var report = PublishReport(wheel: name, local: .published, remote: nil)
         do {
             let signature = Files.readText(wheel + ".minisig", limit: 64 << 10)
             let provenance = Files.readText(wheel + ".intoto.json", limit: 4 << 20)
-            if case .unchanged = try repository.publish(wheel, filename: name, signature: signature, provenance: provenance, target: target) {
+            if case .unchanged = try repository.publish(wheel, filename: name, signature: signature, provenance: provenance, target: target, expected: expected)
+            {
                 report.local = .unchanged
             }
         } catch {

@@ -148,11 +148,12 @@ public final class Repository: @unchecked Sendable {
     public func incomingPath() -> String { "\(root)/incoming/\(OwnedFolders.name("upload")).part" }
 
     /// Checks and adds the wheel at `path` (moved into the repository when `move`, else copied),
-    /// with its signature and provenance when given. `expectedSha256` is what an upload declared.
+    /// with its signature and provenance when given. `expectedSha256` is what an upload declared;
+    /// `expected` the project and version a build was asked for.
     @discardableResult
     public func publish(
         _ path: String, filename: String, signature: String? = nil, provenance: String? = nil, target: String? = nil,
-        expectedSha256: String? = nil, move: Bool = false
+        expectedSha256: String? = nil, move: Bool = false, expected: (project: String, version: String?)? = nil
     ) throws -> PublishOutcome {
         guard !filename.contains("/"), !filename.contains("\0"), !filename.hasPrefix("."), let name = WheelFilename(filename) else {
             throw RepositoryError.invalidName(filename)
@@ -180,11 +181,12 @@ public final class Repository: @unchecked Sendable {
         guard let metaName = metadata.value("Name"), let metaVersion = metadata.value("Version") else {
             throw RepositoryError.notAWheel("METADATA lacks Name or Version")
         }
-        guard ProjectName.normalise(metaName) == ProjectName.normalise(name.distribution) else {
-            throw RepositoryError.metadataMismatch("the file name says \(name.distribution), METADATA says \(metaName)")
-        }
-        let sameVersion = PackageVersion(metaVersion).flatMap { meta in PackageVersion(name.version).map { $0 == meta } } ?? (metaVersion == name.version)
-        guard sameVersion else { throw RepositoryError.metadataMismatch("the file name says version \(name.version), METADATA says \(metaVersion)") }
+        // The farm's one identity check: the file name, METADATA and (for a build) the job agree.
+        do {
+            try DistributionIdentity.check(
+                wheel: name, metadataName: metaName, metadataVersion: metaVersion, project: expected?.project ?? name.distribution,
+                version: expected?.version)
+        } catch { throw RepositoryError.metadataMismatch("\(error)") }
 
         lock.lock()
         defer { lock.unlock() }

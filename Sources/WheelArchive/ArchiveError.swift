@@ -41,6 +41,9 @@ public struct ExpansionLimits: Sendable {
     public var ratioFloorBytes: Int64
     /// At most this many entries.
     public var maximumEntries: Int
+    /// No member kept in memory (``KeepMode/all``) may be larger than this: larger ones are
+    /// refused (or, where a reader allows it, kept in a temporary file instead).
+    public var maximumKeptBytes: Int64 = 1 << 30
 
     /// Defaults sized for real wheels: torch expands to about 1.5 GB at a ratio under 4.
     public static let `default` = ExpansionLimits(

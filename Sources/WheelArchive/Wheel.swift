@@ -37,6 +37,10 @@ public struct Wheel: Sendable {
         // audit mode their bytes are dropped at once, so memory stays near one binary's size.
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         let threads = size > 4 << 20 ? min(4, ProcessInfo.processInfo.activeProcessorCount) : 1
+        // Auditing keeps only metadata in memory, and no metadata file is larger than 64 MiB:
+        // a wheel's size says nothing about what a build put in it.
+        var limits = limits
+        if selection == .binariesAndMetadata { limits.maximumKeptBytes = min(limits.maximumKeptBytes, 64 << 20) }
         let members = try ZipReader.read(
             path, limits: limits, threads: threads,
             keep: { name, prefix, declared in
@@ -45,7 +49,8 @@ public struct Wheel: Sendable {
                 guard ELFFile.hasMagic(prefix) else { return .none }
                 // Large binaries go to a temporary file and are parsed by mapping it: the parser
                 // touches a few pages, so memory stays small whatever the size of the wheel.
-                return declared > 1 << 20 ? .file : .all
+                // A member of unknown size is one whose size only inflating tells: spilled too.
+                return declared < 0 || declared > 1 << 20 ? .file : .all
             },
             process: { member in
                 Self.parseBinary(&member, keepBytes: selection == .everything)

@@ -214,14 +214,20 @@ public enum ZipReader {
                     case .none: break
                     case .all:
                         content = []
-                        content?.reserveCapacity(declared > 0 ? Int(declared) : length)
+                        // Reserved from the declared size only up to what may be kept: a header is a claim.
+                        content?.reserveCapacity(Int(min(max(declared, Int64(length)), limits.maximumKeptBytes, 64 << 20)))
                     case .file:
                         spill = try SpillFile()
                     }
                 }
                 switch mode {
                 case .none: break
-                case .all: content?.append(contentsOf: block)
+                case .all:
+                    guard Int64(size) <= limits.maximumKeptBytes else {
+                        throw ArchiveError.tooLarge(
+                            archive: path, reason: "'\(name)' is larger than the \(limits.maximumKeptBytes >> 20) MiB a member read into memory may be")
+                    }
+                    content?.append(contentsOf: block)
                 case .file:
                     try spill?.write(block, archive: path, entry: name)
                 }

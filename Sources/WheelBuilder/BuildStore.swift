@@ -15,9 +15,11 @@ public struct BuildStore: Sendable {
 
     public init(layout: FarmLayout) { self.layout = layout }
 
-    /// The folder of a build.
-    public func directory(project: String, version: String, target: String) -> String {
-        layout.build(project: ProjectName.normalise(project), version: version, target: target)
+    /// The folder of a build: the project's normalised name, the normalised version and the
+    /// target, each validated before it becomes a path (a version `..` is refused here).
+    public func directory(project: String, version: String, target: String) throws -> String {
+        let (name, normalised) = try DistributionIdentity.storeComponents(project: project, version: version)
+        return try layout.build(project: name, version: normalised, target: target)
     }
 
     static var decoder: JSONDecoder {
@@ -72,12 +74,14 @@ public struct BuildStore: Sendable {
     /// The stored build of `project` `version` for `target` if it is still current: it
     /// succeeded, its wheel is there, and `isCurrent` accepts its record (same toolchain image,
     /// recipe and builder). A pure wheel stored for another target counts. Nothing is resolved
-    /// or downloaded, so checking a whole requirements file is quick.
+    /// or downloaded, so checking a whole requirements file is quick. With `sdistSha256`, only a
+    /// build of that sdist counts.
     public func current(
-        project: String, version: String, target: String,
+        project: String, version: String, target: String, sdistSha256: String? = nil,
         isCurrent: (_ record: BuildRecord, _ builtFor: String) -> Bool
     ) throws -> (record: BuildRecord, wheelPath: String, builtFor: String)? {
-        let base = "\(layout.builds)/\(ProjectName.normalise(project))/\(version)"
+        guard let (name, normalised) = try? DistributionIdentity.storeComponents(project: project, version: version) else { return nil }
+        let base = "\(layout.builds)/\(name)/\(normalised)"
         var candidates = [target]
         candidates += ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0 != target && !$0.hasPrefix(".") }.sorted()
         for candidate in candidates {
@@ -86,6 +90,8 @@ public struct BuildStore: Sendable {
                 FileManager.default.fileExists(atPath: "\(directory)/\(wheel)")
             else { continue }
             guard candidate == target || record.pure else { continue }
+            // A build is of the sdist it was made from: "already built" means from these bytes.
+            if let sdistSha256, record.sdist?.sha256 != sdistSha256 { continue }
             guard isCurrent(record, candidate) else { continue }
             return (record, "\(directory)/\(wheel)", candidate)
         }
@@ -96,9 +102,11 @@ public struct BuildStore: Sendable {
     /// stored wheel: that record is what skips unchanged builds and gives the next build number.
     /// Returns the log's path.
     public func keepFailure(_ record: BuildRecord, log: String) -> String {
-        let project = record.project.isEmpty ? "unknown" : record.project
-        let version = record.version.isEmpty ? "unknown" : record.version
-        let destination = directory(project: project, version: version, target: record.target)
+        // A failure before the project was known (or with a name or version that is not one)
+        // is kept under unknown/unknown.
+        let destination =
+            (try? directory(project: record.project, version: record.version, target: record.target))
+            ?? "\(layout.builds)/unknown/unknown/\(FarmLayout.isPlainName(record.target) ? record.target : "unknown")"
         try? Files.makeDirectories(destination)
         let kept = ((try? self.record(in: destination)) ?? nil).map { $0.outcome == .succeeded } ?? false
         let logName = kept ? "failed-build.log" : "build.log"

@@ -178,9 +178,12 @@ public final class WheelBuilder: Sendable {
     /// toolchain are the ones a build would use now (see ``currency(of:builtFor:)``). A pure
     /// wheel built for another target counts. Nothing is resolved or downloaded, so checking a
     /// whole requirements file is quick.
-    public func existingBuild(project: String, version: String, target: String) -> TargetBuild? {
+    public func existingBuild(project: String, version: String, target: String, sdistSha256: String? = nil) -> TargetBuild? {
         var note: String? = nil
-        let found = try? BuildStore(layout: environment.layout).current(project: project, version: version, target: target) { record, builtFor in
+        let found = try? BuildStore(layout: environment.layout).current(project: project, version: version, target: target, sdistSha256: sdistSha256) {
+            record, builtFor in
+            // A requirement by name is the index's sdist: a build from a local source never stands in for it.
+            guard record.sdist?.url.hasPrefix("file://") != true else { return false }
             guard case let .current(why) = currency(of: record, builtFor: builtFor) else { return false }
             note = why
             return true
@@ -197,7 +200,7 @@ public final class WheelBuilder: Sendable {
     /// one that succeeded (the nightly's report names it beside the rebuild).
     public func staleness(project: String, version: String, target: String) -> String? {
         let store = BuildStore(layout: environment.layout)
-        guard let record = try? store.record(in: store.directory(project: project, version: version, target: target)),
+        guard let directory = try? store.directory(project: project, version: version, target: target), let record = try? store.record(in: directory),
             record.outcome == .succeeded, case let .stale(why) = currency(of: record, builtFor: target)
         else { return nil }
         return why
@@ -297,12 +300,19 @@ public final class WheelBuilder: Sendable {
 
         // resolve + fetch, or the local source; a current build is taken as it is.
         let sdist: String
+        var expected = Stages.ExpectedIdentity()
         switch source {
         case let .index(requirement):
             let resolved = try Stages.Resolve(environment: environment).run(requirement, prereleases: prereleases, hashes: hashes, job: job)
             job.record.project = resolved.project
             job.record.version = resolved.version.description
-            if reuse, let existing = existingBuild(project: resolved.project, version: resolved.version.description, target: job.target) { return existing }
+            expected = Stages.ExpectedIdentity(project: resolved.project, version: resolved.version.description)
+            if reuse,
+                let existing = existingBuild(
+                    project: resolved.project, version: resolved.version.description, target: job.target, sdistSha256: resolved.file.sha256)
+            {
+                return existing
+            }
             try askGate(resolved: resolved, image: image, job: job)
             let fetched = try Stages.Fetch(environment: environment).run(resolved, job: job)
             (sdist, job.record.sdist) = (fetched.path, fetched.facts)
@@ -314,6 +324,7 @@ public final class WheelBuilder: Sendable {
         if job.record.project.isEmpty {
             job.record.project = ProjectName.normalise(extracted.name)
             job.record.version = extracted.version
+            if extracted.declared { expected = Stages.ExpectedIdentity(project: extracted.name, version: extracted.version) }
         }
 
         // The recipe, and the roots it asks for.
@@ -333,14 +344,15 @@ public final class WheelBuilder: Sendable {
         // prepare + build, audit, repair, test, store, sign.
         let built = try Stages.Compile(environment: environment, requirements: requirements)
             .run(base: job.work, projectRoot: extracted.projectRoot, buildSystem: extracted.buildSystem, recipe: recipe, layers: layers, job: job, depth: 0)
-        if case .local = source, let name = WheelFilename((built as NSString).lastPathComponent) {
-            // A source tree without PKG-INFO was named after its folder: the backend knows better.
-            job.record.project = ProjectName.normalise(name.distribution)
-            job.record.version = name.version
-        }
         job.record.buildRequirements = try Stages.Requirements.used("\(job.work)/wheelhouse")
         let audited = try Stages.Audit(environment: environment).run(
-            built, layers: layers, recipe: recipe, hasNativeSources: extracted.hasNativeSources, job: job)
+            built, expected: expected, layers: layers, recipe: recipe, hasNativeSources: extracted.hasNativeSources, job: job)
+        if expected.project == nil {
+            // A source tree without PKG-INFO was named after its folder: the backend knows better
+            // (its name and version were validated by the audit's identity check).
+            job.record.project = ProjectName.normalise(audited.wheel.filename.distribution)
+            job.record.version = audited.wheel.filename.version
+        }
         job.record.pure = audited.pure
         var final = built
         var mustLoad: [Graft] = []

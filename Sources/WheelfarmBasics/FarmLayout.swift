@@ -55,8 +55,24 @@ public struct FarmLayout: Sendable, Hashable {
     public var jobs: String { "\(path)/jobs" }
     public var sources: String { "\(path)/sources" }
     public var builds: String { "\(path)/builds" }
-    /// The folder of one build: its wheel, log, record, signature and provenance.
-    public func build(project: String, version: String, target: String) -> String { "\(builds)/\(project)/\(version)/\(target)" }
+    /// The folder of one build: its wheel, log, record, signature and provenance. Each part must
+    /// be one plain folder name (``isPlainName(_:)``): names and versions come from strangers,
+    /// and the store's callers validate them as PEP 508/440 values first (`BuildStore`).
+    public func build(project: String, version: String, target: String) throws -> String {
+        for part in [project, version, target] where !Self.isPlainName(part) {
+            throw BasicsError.io(path: builds, reason: "'\(part.prefix(100))' cannot name a folder of the build store")
+        }
+        return "\(builds)/\(project)/\(version)/\(target)"
+    }
+
+    /// A name that is one folder and nothing else: 1 to 200 characters of ASCII letters, digits
+    /// and `._+!-`, not starting with a dot (so never `.`, `..` or hidden).
+    public static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first != UInt8(ascii: "."), name.utf8.count <= 200 else { return false }
+        return name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2B || b == 0x21 || b == 0x2D
+        }
+    }
 
     public var repository: String { "\(path)/repository" }
     public var keys: String { "\(path)/keys" }

@@ -35,14 +35,6 @@ public enum LogExcerpt {
         return excerpt.joined(separator: "\n")
     }
 
-    /// Text from a stranger made safe for a terminal: escape sequences and other control
-    /// characters (except newline and tab) become `?`, so output cannot move the cursor,
-    /// retitle the window or hide lines.
-    public static func printable(_ text: String) -> String {
-        String(
-            String.UnicodeScalarView(
-                text.unicodeScalars.map { scalar in
-                    (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7F...0x9F).contains(scalar.value) ? "?" : scalar
-                }))
-    }
+    /// Text from a stranger made safe for a terminal (see ``TerminalText/escaped(_:)``).
+    public static func printable(_ text: String) -> String { TerminalText.escaped(text) }
 }

@@ -133,7 +133,10 @@ public struct BuildCommand: ParsableCommand {
                     for warning in result.record.warnings { context.out("[\(result.target)]   warning: \(warning)") }
                     context.out("[\(result.target)]   signature and provenance: \(wheel).minisig, \(wheel).intoto.json")
                     context.out("[\(result.target)]   log and record: \((wheel as NSString).deletingLastPathComponent)/{build.log,record.json}")
-                    if publish || repositoryUrl != nil, !publishWheel(wheel, target: result.target, farm: farm, context: context), worst == 0 {
+                    if publish || repositoryUrl != nil,
+                        !publishWheel(wheel, target: result.target, expected: (result.record.project, result.record.version), farm: farm, context: context),
+                        worst == 0
+                    {
                         worst = ExitStatus.failure
                     }
                 }
@@ -143,9 +146,10 @@ public struct BuildCommand: ParsableCommand {
         return worst
     }
 
-    func publishWheel(_ wheel: String, target: String, farm: FarmContext, context: CommandContext) -> Bool {
+    func publishWheel(_ wheel: String, target: String, expected: (project: String, version: String?), farm: FarmContext, context: CommandContext) -> Bool {
         do {
-            let report = try farm.publisher(remoteURL: repositoryUrl ?? farm.configuration.repositoryURL, username: username).publish(wheel, target: target)
+            let report = try farm.publisher(remoteURL: repositoryUrl ?? farm.configuration.repositoryURL, username: username).publish(
+                wheel, target: target, expected: expected)
             context.out(PublishReport.describe(report))
             return report.succeeded
         } catch {

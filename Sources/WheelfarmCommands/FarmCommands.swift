@@ -355,7 +355,7 @@ public struct ConfigCommand: ParsableCommand {
         }
 
         public func run(_ context: CommandContext) throws {
-            context.write(Data(try context.openFarm().configuration.rendered().utf8))
+            context.write(Data(try context.openFarm().configuration.rendered().utf8), raw: true)
         }
     }
 }

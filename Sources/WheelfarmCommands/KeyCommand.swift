@@ -53,7 +53,7 @@ public struct KeyCommand: ParsableCommand {
 
         public func run(_ context: CommandContext) throws {
             do {
-                context.write(Data(try context.farm().keys().publicKey().file.utf8))
+                context.write(Data(try context.farm().keys().publicKey().file.utf8), raw: true)
             } catch {
                 throw context.inputFailure(error)
             }

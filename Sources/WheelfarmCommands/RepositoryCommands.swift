@@ -67,7 +67,7 @@ public struct ServeCommand: AsyncParsableCommand {
             store: store, layout: farm.layout, signer: signer, retry: farm.configuration.limits.retry, maxWheelBytes: maxUploadMb << 20,
             publish: { job in
                 guard let path = job.wheelPath else { return false }
-                let report = publisher.publish(path, target: job.target)
+                let report = publisher.publish(path, target: job.target, expected: (job.project, job.version))
                 context.out(PublishReport.describe(report))
                 return report.succeeded
             })

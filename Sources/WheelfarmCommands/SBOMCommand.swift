@@ -64,7 +64,7 @@ public struct SBOMCommand: ParsableCommand {
                 try Files.writeAtomically(document, to: output)
                 context.out("wrote \(output)")
             } else {
-                context.write(document)
+                context.write(document, raw: true)
             }
         }
     }

@@ -138,6 +138,8 @@ public final class CommandContext: @unchecked Sendable {
 
     /// A line on standard output.
     public func out(_ line: String) {
+        // Lines carry text from builds and projects: every one passes the sanitiser.
+        let line = TerminalText.escaped(line)
         lock.lock(); defer { lock.unlock() }
         if captured != nil { captured?.append(line); return }
         if let display { display.message(line) } else { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -145,6 +147,7 @@ public final class CommandContext: @unchecked Sendable {
 
     /// A line on standard error.
     public func err(_ line: String) {
+        let line = TerminalText.escaped(line)
         lock.lock(); defer { lock.unlock() }
         if capturedErrors != nil { capturedErrors?.append(line); return }
         FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -152,13 +155,17 @@ public final class CommandContext: @unchecked Sendable {
 
     /// A progress step: on a terminal the running step stays on one live line with its time.
     public func step(_ line: String) {
+        let line = TerminalText.escaped(line)
         lock.lock(); defer { lock.unlock() }
         if captured != nil { captured?.append(line); return }
         if let display { display.step(line) } else { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
     }
 
-    /// Raw bytes to standard output (a key file, a sandboxed command's output).
-    func write(_ bytes: some DataProtocol, error: Bool = false) {
+    /// Bytes to standard output, sanitised unless `raw` (a key file or a document the farm
+    /// wrote itself): a sandboxed command's output and diffoscope's report of a wheel are a
+    /// stranger's text.
+    func write(_ bytes: some DataProtocol, error: Bool = false, raw: Bool = false) {
+        let bytes = raw ? Array(bytes) : Array(TerminalText.escaped(String(decoding: Array(bytes), as: UTF8.self)).utf8)
         lock.lock(); defer { lock.unlock() }
         if captured != nil {
             let text = String(decoding: Array(bytes), as: UTF8.self)

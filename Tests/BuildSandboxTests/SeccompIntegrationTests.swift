@@ -36,6 +36,14 @@ final class SeccompIntegrationTests: XCTestCase {
         attempt('mount', lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))
         attempt('ptrace', lambda: libc.ptrace(16, 1, 0, 0))
         attempt('tiocsti', lambda: libc.ioctl(1, 0x5412, ctypes.c_char_p(b'x')))
+        params = ctypes.create_string_buffer(120)
+        attempt('io_uring_setup', lambda: libc.syscall(425, 4, params))
+        attempt('vsock', lambda: libc.socket(40, 1, 0))
+        attempt('netlink', lambda: libc.socket(16, 3, 0))
+        attempt('packet', lambda: libc.socket(17, 3, 0))
+        attempt('vsock pair', lambda: libc.socketpair(40, 1, 0, ctypes.create_string_buffer(8)))
+        for family, name in ((1, 'unix'), (2, 'inet'), (10, 'inet6')):
+            fd = libc.socket(family, 1, 0); print(name, 'socket', 'ok' if fd >= 0 else 'refused'); os.close(fd) if fd >= 0 else None
         print('threads and processes', subprocess.run(['sh', '-c', 'echo child'], capture_output=True).stdout.decode().strip())
         """
 
@@ -45,6 +53,11 @@ final class SeccompIntegrationTests: XCTestCase {
         for call in ["userns", "keyctl", "bpf", "perf_event_open", "userfaultfd", "mount", "ptrace", "tiocsti"] {
             XCTAssertTrue(text.contains("\(call) EPERM"), "\(call) was not denied with EPERM:\n\(text)")
         }
+        XCTAssertTrue(text.contains("io_uring_setup ENOSYS"), text)
+        for family in ["vsock", "netlink", "packet", "vsock pair"] {
+            XCTAssertTrue(text.contains("\(family) EAFNOSUPPORT"), "\(family) was not refused:\n\(text)")
+        }
+        for family in ["unix", "inet", "inet6"] { XCTAssertTrue(text.contains("\(family) socket ok"), text) }
         XCTAssertTrue(text.contains("threads and processes child"), text)
         // Without the filter the same probe is allowed to try (and only the namespaces stop it): the filter made the difference.
         let (_, unfiltered) = try run(Self.probe, seccomp: false)

@@ -78,4 +78,31 @@ final class ELFFileTests: XCTestCase {
         for i in 40..<48 { corrupt[i] = 0xff }
         XCTAssertThrowsError(try ELFFile(bytes: corrupt))
     }
+    /// A 192-byte ELF whose dynamic symbol table claims 2^44 entries: refused by the bytes
+    /// present, never by reserving memory for the claim (this once aborted the host process).
+    func testSymbolTableCountIsBoundedByTheBytesPresent() throws {
+        var bytes = [UInt8](repeating: 0, count: 192)
+        func put(_ value: UInt64, at offset: Int, size: Int) {
+            for k in 0..<size { bytes[offset + k] = UInt8((value >> (8 * UInt64(k))) & 0xff) }
+        }
+        bytes[0...3] = [0x7f, 0x45, 0x4c, 0x46]
+        bytes[4] = 2  // 64-bit
+        bytes[5] = 1  // little endian
+        bytes[6] = 1
+        put(3, at: 16, size: 2)  // ET_DYN
+        put(62, at: 18, size: 2)  // x86-64
+        put(64, at: 40, size: 8)  // section headers right after the header
+        put(64, at: 58, size: 2)  // their size
+        put(2, at: 60, size: 2)  // two sections
+        // Section 1: SHT_DYNSYM at offset 0, size 24 * 2^44, linked to section 0.
+        let section = 64 + 64
+        put(11, at: section + 4, size: 4)
+        put(0, at: section + 24, size: 8)
+        put(24 << 44, at: section + 32, size: 8)
+        put(24, at: section + 56, size: 8)
+        XCTAssertEqual(bytes.count, 192)
+        XCTAssertThrowsError(try ELFFile(bytes: bytes)) { error in
+            XCTAssertEqual(error as? ELFError, .truncated("dynamic symbol table"))
+        }
+    }
 }

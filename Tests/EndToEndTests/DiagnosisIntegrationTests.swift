@@ -89,7 +89,7 @@ final class DiagnosisIntegrationTests: XCTestCase {
         XCTAssertEqual(command.run(CommandContext(capturing: false, home: home)), 0)
         let store = BuildStore(layout: FarmLayout(path: home))
         for (project, version, source) in [("cffi", "1.17.1", "libffi"), ("pyyaml", "6.0.2", "libyaml")] {
-            let record = try XCTUnwrap(try store.record(in: store.directory(project: project, version: version, target: baseline)))
+            let record = try XCTUnwrap(try store.record(in: try store.directory(project: project, version: version, target: baseline)))
             XCTAssertEqual(record.platformTag, "manylinux_2_17_x86_64.manylinux2014_x86_64", project)
             XCTAssertTrue(record.debianPackages?.contains { $0.name == source && $0.how == .source } == true, "\(String(describing: record.debianPackages))")
             XCTAssertTrue(record.grafted.contains { $0.package == source }, "\(project): \(record.grafted)")

@@ -147,6 +147,8 @@ final class HostileCorpusIntegrationTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         let text = try log("kernel-surface")
         for call in ["userns", "keyctl", "bpf", "mount"] { XCTAssertTrue(text.contains("kernel-surface: \(call) EPERM"), "\(call):\n\(text)") }
+        XCTAssertTrue(text.contains("kernel-surface: io_uring_setup ENOSYS"), text)
+        XCTAssertTrue(text.contains("kernel-surface: vsock EAFNOSUPPORT"), text)
     }
 
     func testOutputBesideTheWheelNeverReachesTheHost() throws {
@@ -173,6 +175,54 @@ final class HostileCorpusIntegrationTests: XCTestCase {
         XCTAssertTrue(text.contains("bytes of output were cut here"), "no cut marker")
         XCTAssertTrue(text.contains("FLOOD-END"), "the tail was not kept")
         XCTAssertTrue(text.contains("== build"), "the head was not kept")
+    }
+
+    func testAWheelOfAnotherProjectOrVersionIsRefusedBeforeAnythingIsStored() throws {
+        let impostor = try build("impostor")
+        XCTAssertEqual(impostor.status, 3, impostor.output)
+        XCTAssertTrue(impostor.output.contains("not what was asked for"), impostor.output)
+        XCTAssertTrue(impostor.output.contains("made a wheel of setuptools"), impostor.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(home)/builds/setuptools"), "the impostor was stored under setuptools")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(home)/repository/files/setuptools"))
+        // The impostor's own project keeps nothing but its failure.
+        XCTAssertFalse(
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/builds/hostile-impostor/1.0/\(Self.target)")) ?? []).contains {
+                $0.hasSuffix(".whl")
+            })
+    }
+
+    func testAForgedTestVerdictIsNotBelieved() throws {
+        for name in ["verdict-pth", "verdict-sitecustomize", "verdict-module"] {
+            let result = try build(name)
+            XCTAssertEqual(result.status, 1, "\(name): \(result.output)")
+            XCTAssertTrue(result.output.contains("at test"), "\(name): \(result.output)")
+            XCTAssertTrue(result.output.contains("_broken"), "\(name): \(result.output)")
+            let package = "hostile-" + name
+            XCTAssertFalse(
+                ((try? FileManager.default.contentsOfDirectory(atPath: "\(home)/builds/\(package)/1.0/\(Self.target)")) ?? []).contains {
+                    $0.hasSuffix(".whl")
+                },
+                "\(name): a wheel whose extension does not load was stored")
+        }
+    }
+
+    func testEscapeSequencesFromTheBuildReachTheTerminalEscaped() throws {
+        let result = try build("escapes")
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertFalse(result.output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0 == "\r" }, result.output)
+        XCTAssertTrue(result.output.contains("\\e]52;c;"), result.output)
+        // The stored log keeps the bytes as the build wrote them.
+        XCTAssertTrue(try log("escapes").contains("\u{1B}]52;c;"))
+    }
+
+    func testHostParsersTrustOnlyTheBytesPresent() throws {
+        let claims = try build("elf-claims")
+        XCTAssertEqual(claims.status, 3, claims.output)
+        XCTAssertTrue(claims.output.contains("dynamic symbol table"), claims.output)
+        let inflates = try build("inflates")
+        XCTAssertNotEqual(inflates.status, 0, inflates.output)
+        XCTAssertTrue(inflates.output.contains("RECORD"), inflates.output)
+        XCTAssertLessThan(inflates.peakKiB, 512 << 10, "wheelfarm grew to \(inflates.peakKiB) KiB reading a wheel that inflates to 4 GiB")
     }
 
     func testControlsStillBuild() throws {

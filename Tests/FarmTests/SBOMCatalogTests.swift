@@ -18,7 +18,7 @@ final class SBOMCatalogTests: XCTestCase {
             (record.project, record.version, record.outcome, record.wheel, record.wheelSha256) = (project, "1.0", .succeeded, wheel, "00")
             record.grafted = grafted
             record.debianPackages = uses
-            let folder = store.directory(project: project, version: "1.0", target: target)
+            let folder = try store.directory(project: project, version: "1.0", target: target)
             try store.write(record, in: folder)
             try Files.writeAtomically([0], to: "\(folder)/\(wheel)")
         }

@@ -125,13 +125,13 @@ final class TargetedRebuildIntegrationTests: XCTestCase {
         let (built, buildLog) = try run(["build", "-r", "\(work.path)/requirements.txt", "--target", Self.target], log: "build.log")
         XCTAssertEqual(built, 0, buildLog)
         let store = BuildStore(layout: FarmLayout(path: home))
-        let before = try XCTUnwrap(try store.record(in: store.directory(project: "pyyaml", version: "6.0.2", target: Self.target)))
+        let before = try XCTUnwrap(try store.record(in: try store.directory(project: "pyyaml", version: "6.0.2", target: Self.target)))
         XCTAssertEqual(before.grafted.first { $0.package == "libyaml-0-2" }?.version, first, "\(before.grafted)")
         let uses = try XCTUnwrap(before.debianPackages)
         XCTAssertTrue(uses.contains(PackageUse(name: "libyaml-0-2", version: first, how: .grafted)), "\(uses)")
         XCTAssertTrue(uses.contains(PackageUse(name: "libyaml-dev", version: first, how: .recipe)), "\(uses)")
         XCTAssertTrue(uses.contains { $0.how == .toolchain && $0.name.hasPrefix("gcc-") }, "\(uses)")
-        let markupsafe = try XCTUnwrap(try store.record(in: store.directory(project: "markupsafe", version: "3.0.2", target: Self.target)))
+        let markupsafe = try XCTUnwrap(try store.record(in: try store.directory(project: "markupsafe", version: "3.0.2", target: Self.target)))
 
         // The update: libyaml +wf2. The nightly refreshes, rebuilds PyYAML for it, and leaves MarkupSafe.
         let second = try publish(debs, suffix: "+wf2", repo: repo)
@@ -149,13 +149,13 @@ final class TargetedRebuildIntegrationTests: XCTestCase {
         XCTAssertTrue((entry["cause"] as? String ?? "").contains(change), "\(entry)")
         XCTAssertTrue((entry["wheel"] as? String ?? "").hasPrefix("pyyaml-6.0.2-"), "\(entry)")
         XCTAssertTrue(nightLog.contains("rebuilt pyyaml-6.0.2-"), nightLog)
-        let after = try XCTUnwrap(try store.record(in: store.directory(project: "pyyaml", version: "6.0.2", target: Self.target)))
+        let after = try XCTUnwrap(try store.record(in: try store.directory(project: "pyyaml", version: "6.0.2", target: Self.target)))
         XCTAssertEqual(after.grafted.first { $0.package == "libyaml-0-2" }?.version, second, "\(after.grafted)")
 
         // MarkupSafe carries no libyaml: it stands, unless Debian itself updated its compiler since (then the cause says so).
         let other = try XCTUnwrap(rows.first { $0["project"] as? String == "markupsafe" }, "\(rows)")
         if other["status"] as? String == "already built" {
-            let kept = try XCTUnwrap(try store.record(in: store.directory(project: "markupsafe", version: "3.0.2", target: Self.target)))
+            let kept = try XCTUnwrap(try store.record(in: try store.directory(project: "markupsafe", version: "3.0.2", target: Self.target)))
             XCTAssertEqual(kept.wheelSha256, markupsafe.wheelSha256)
         } else {
             XCTAssertTrue((other["origin"] as? String ?? "").contains("(toolchain)"), "MarkupSafe was rebuilt without a toolchain change: \(other)")

@@ -202,6 +202,55 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertEqual(built.record.wheel, "demo-1.0-2-py3-none-any.whl")
     }
 
+    /// What a build hands back is checked against what was asked for before anything is stored.
+    func testAWheelOfAnotherProjectOrVersionIsRefusedAtTheAudit() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let scratch = "\(harness.work.path)/impostor"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        for (name, version, expected) in [("setuptools", "99", "made a wheel of setuptools"), ("demo", "2.0", "made version 2.0")] {
+            harness.makeWheel = { _ in
+                let path = try FixtureWheels.pureWheel(name: name, version: version, into: scratch)
+                return ((path as NSString).lastPathComponent, try Files.readBytes(path))
+            }
+            let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+            XCTAssertEqual(result.failure?.stage, .audit, "\(String(describing: result.failure))")
+            XCTAssertEqual(result.failure?.kind, .audit)
+            XCTAssertTrue(result.failure?.reason.contains(expected) == true, result.failure?.reason ?? "")
+            XCTAssertNil(result.wheelPath)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(harness.layout.builds)/setuptools"))
+        XCTAssertEqual(harness.sandbox.runs.filter(\.isTestInstall).count, 0, "nothing of an impostor is installed")
+    }
+
+    /// A build is of its sdist: a local sdist of the same name and version never replaces the
+    /// index build's record, and an index requirement never reuses a local build.
+    func testABuildFromAnotherSdistNeverReplacesARecord() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0")
+        let genuine = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(genuine.failure)
+        let folder = try XCTUnwrap(genuine.wheelPath.map { ($0 as NSString).deletingLastPathComponent })
+        let before = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: folder))
+        // Another sdist claiming demo 1.0, built from a local file.
+        let local = "\(harness.work.path)/local/demo-1.0"
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        try Files.writeAtomically(Array("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: other\n".utf8), to: "\(local)/PKG-INFO")
+        try Files.writeAtomically(Array("[build-system]\nrequires = [\"setuptools\"]\n".utf8), to: "\(local)/pyproject.toml")
+        let archive = "\(harness.work.path)/local/demo-1.0.tar.gz"
+        try ProcessRunner.check("tar", ["-czf", archive, "-C", "\(harness.work.path)/local", "demo-1.0"])
+        let impostor = try XCTUnwrap(try harness.builder().build(.local(archive), targets: [PipelineHarness.targets[0]]).first)
+        XCTAssertEqual(impostor.failure?.stage, .store, "\(String(describing: impostor.failure))")
+        XCTAssertTrue(impostor.failure?.reason.contains("built from another sdist") == true, impostor.failure?.reason ?? "")
+        let after = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: folder))
+        XCTAssertEqual(after.sdist?.sha256, before.sdist?.sha256)
+        XCTAssertEqual(after.wheelSha256, before.wheelSha256)
+        // The store's folder names are validated: a version ".." is no folder.
+        XCTAssertThrowsError(try BuildStore(layout: harness.layout).directory(project: "demo", version: "..", target: PipelineHarness.targets[0]))
+        XCTAssertThrowsError(try BuildStore(layout: harness.layout).directory(project: "../demo", version: "1.0", target: PipelineHarness.targets[0]))
+        XCTAssertThrowsError(try BuildStore(layout: harness.layout).directory(project: "demo", version: "1.0", target: "../x"))
+    }
+
     func testCurrentBuildIsSkippedByItsKey() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0")

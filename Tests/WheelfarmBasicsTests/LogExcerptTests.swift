@@ -1,3 +1,4 @@
+import Foundation
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
@@ -48,5 +49,20 @@ final class DataDirectoryTests: XCTestCase {
         XCTAssertTrue(ProcessIdentity.isAlive(ProcessIdentity.current))
         XCTAssertFalse(ProcessIdentity.isAlive("\(getpid()):1"), "another start time is another process")
         XCTAssertFalse(ProcessIdentity.isAlive("4194000:0"))
+    }
+
+    /// What a hostile build prints to take over a terminal comes out escaped and readable.
+    func testTerminalTextEscapesWhatATerminalWouldObey() throws {
+        let hostile = "title\u{1B}]0;owned\u{07} clip\u{1B}]52;c;ZXZpbA==\u{07} up\u{1B}[2A hide\rshown tab\tok\nnext \u{9B}31m \u{202E}txt.exe \u{7F}"
+        let shown = TerminalText.escaped(hostile)
+        XCTAssertFalse(shown.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || (0x7F...0x9F).contains($0.value) })
+        XCTAssertEqual(
+            shown,
+            "title\\e]0;owned\\a clip\\e]52;c;ZXZpbA==\\a up\\e[2A hide\\rshown tab\tok\nnext \\u009b31m \\u202etxt.exe \\u007f")
+        XCTAssertEqual(TerminalText.escaped("plain text, ünïcödé"), "plain text, ünïcödé")
+        // A JSON document printed through the sanitiser stays valid JSON with the same strings.
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: ["s": "a\u{9B}b\u{202E}c"]), as: UTF8.self)
+        let back = try JSONSerialization.jsonObject(with: Data(TerminalText.escaped(json).utf8)) as? [String: String]
+        XCTAssertEqual(back?["s"], "a\u{9B}b\u{202E}c")
     }
 }

@@ -129,7 +129,7 @@ final class CommandTests: XCTestCase {
 
     func testPublishTakesTheTargetFromTheBuildRecord() throws {
         let home = FarmLayout(path: "\(work.path)/home")
-        let folder = BuildStore(layout: home).directory(project: "demo", version: "1.0", target: "cp311-bookworm-x86_64")
+        let folder = try BuildStore(layout: home).directory(project: "demo", version: "1.0", target: "cp311-bookworm-x86_64")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let wheel = try FixtureWheels.pureWheel(name: "demo", version: "1.0", into: folder)
         var record = BuildRecord(target: "cp311-bookworm-x86_64", builderVersion: "test", startedAt: Date())

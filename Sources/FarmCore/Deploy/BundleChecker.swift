@@ -97,10 +97,24 @@ public struct BundleChecker: Sendable {
     }
 
     /// Runs with the root's own python3 (stdlib only), keeps fd 3 for itself, and never runs
-    /// installed code in its own process: pip, the listing and the imports are child processes.
+    /// installed code in its own process: pip, the listing and the imports are child processes,
+    /// and an import's verdict is its exit status counted from a per-child secret.
     static let probe = """
-        import glob, json, os, re, subprocess, sys, time
+        import glob, json, os, re, secrets, subprocess, sys, time
+        os.set_inheritable(3, False)
         control = os.fdopen(3, "w")
+        CHILD = r'''
+        import sys
+        def main():
+            import importlib, os
+            secret = int(sys.stdin.readline())
+            sys.stdin.close()
+            sys.path.insert(0, sys.argv[2])
+            importlib.import_module(sys.argv[1])
+            sys.stdout.flush(); sys.stderr.flush()
+            os._exit(secret)
+        main()
+        '''
         wanted = set(json.loads(sys.argv[1]))
         report = {}
         def size(top):
@@ -142,8 +156,14 @@ public struct BundleChecker: Sendable {
                 modules.update(n for n in names if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n))
             environment = dict(os.environ, LD_BIND_NOW="1")
             for module in sorted(modules):
-                result = subprocess.run(["/tmp/venv/bin/python", "-c", "import " + module], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/tmp")
-                error = "" if result.returncode == 0 else (result.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % result.returncode])[-1][-500:]
+                # Each import in its own process with -I -S (no .pth, no sitecustomize), its verdict
+                # the exit status counted from a secret only that child is told: a module that
+                # prints or exits early cannot pass for imported.
+                secret = 8 + secrets.randbelow(240)
+                result = subprocess.run(["/tmp/venv/bin/python", "-I", "-S", "-c", CHILD, module, site], input=(str(secret) + "\\n").encode(),
+                                        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/tmp")
+                lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+                error = "" if result.returncode == secret else (lines or ["exit %d" % result.returncode])[-1][-500:] or "no verdict (exit %d)" % result.returncode
                 report["imports"].append([module, error])
         control.write(json.dumps(report) + "\\n")
         control.close()

@@ -66,6 +66,12 @@ public struct LockMaker: Sendable {
             guard entry.sha256 == file.sha256 || file.sha256.isEmpty else {
                 throw LockError("\(file.filename): pip read sha256 \(file.sha256), the repository lists \(entry.sha256)")
             }
+            // pip's report names project, version and file: they must be one distribution (the
+            // farm's identity check), or a lock could pin one project's bytes under another's name.
+            guard let name = WheelFilename(file.filename) else { throw LockError("pip chose \(file.filename), which is not a wheel file name") }
+            do { try DistributionIdentity.check(wheel: name, metadataName: nil, metadataVersion: nil, project: file.project, version: file.version) } catch {
+                throw LockError("pip chose \(file.filename): \(error)")
+            }
             if let reason = entry.yanked {
                 warnings.append("\(file.filename) is yanked\(reason.isEmpty ? "" : " (\(reason))"); the lock pins it by hash, so it still installs")
             }

@@ -20,12 +20,19 @@ extension Stages {
     struct Audit {
         let environment: BuildEnvironment
 
-        func run(_ built: String, layers: [String], recipe: Recipe, hasNativeSources: Bool, job: BuildJob) throws -> Audited {
+        func run(_ built: String, expected: ExpectedIdentity, layers: [String], recipe: Recipe, hasNativeSources: Bool, job: BuildJob) throws -> Audited {
             try job.withStage(.audit, (built as NSString).lastPathComponent) {
                 let wheel: Wheel
                 let analysis: WheelAnalysis
                 do {
-                    wheel = try Wheel(path: built, selection: .everything)
+                    // Binaries are parsed as they stream by and their bytes dropped: memory stays
+                    // small whatever the build put in the wheel (the repair reads what it edits).
+                    wheel = try Wheel(path: built, selection: .binariesAndMetadata)
+                } catch {
+                    throw BuildFailure(stage: .audit, kind: .audit, reason: "the built wheel is refused: \(error)", log: job.log.path)
+                }
+                try Self.checkIdentity(wheel, expected: expected, job: job)
+                do {
                     analysis = try WheelAnalyzer(catalog: environment.policies, layers: layers).analyze(wheel: wheel)
                 } catch {
                     throw BuildFailure(stage: .audit, kind: .audit, reason: "the built wheel is refused: \(error)", log: job.log.path)
@@ -44,6 +51,23 @@ extension Stages {
                 }
                 if let ceiling = job.spec.tagCeiling, !pure { try checkCeiling(ceiling, analysis: analysis, job: job) }
                 return Audited(wheel: wheel, analysis: analysis, pure: pure)
+            }
+        }
+
+        /// The wheel is the distribution and version the job asked for (its file name and its
+        /// METADATA), before anything else is done with it: a build names its output, and that
+        /// name is a claim. A local source that declares no name is known by the wheel's.
+        static func checkIdentity(_ wheel: Wheel, expected: ExpectedIdentity, job: BuildJob) throws {
+            let metadata = MetadataFile(parsing: String(decoding: wheel.content(of: "\(wheel.distInfo)/METADATA") ?? [], as: UTF8.self))
+            do {
+                try DistributionIdentity.check(
+                    wheel: wheel.filename, metadataName: metadata.value("Name"), metadataVersion: metadata.value("Version"),
+                    project: expected.project ?? wheel.filename.distribution, version: expected.version)
+            } catch {
+                throw BuildFailure(stage: .audit, kind: .audit, reason: "the built wheel is not what was asked for: \(error)", log: job.log.path)
+            }
+            if expected.project == nil {
+                job.note("the source declares no name: it is \(wheel.filename.distribution) \(wheel.filename.version), as its wheel says")
             }
         }
 
@@ -92,7 +116,7 @@ extension Stages {
                 }
                 let patchelf = environment.patchelf ?? Patchelf(path: "patchelf", version: "")
                 let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: environment.builderVersion)
-                    .apply(plan, to: audited.wheel, outputDirectory: "\(job.work)/repaired")
+                    .apply(plan, to: try Self.contents(of: audited.wheel, plan: plan, job: job), outputDirectory: "\(job.work)/repaired")
                 let grafted = plan.grafts.map { graft in
                     GraftedLibrary(
                         soname: graft.soname, file: graft.destination, package: repaired.origins[graft.soname]?.name,
@@ -109,6 +133,26 @@ extension Stages {
                 return Repaired(path: repaired.path, grafted: grafted, loadedOnImport: plan.grafts.filter { required.contains($0.soname) })
             }
         }
+
+        /// A repair rewrites the wheel in memory: at most this much expanded content.
+        static let inMemoryLimit: Int64 = 384 << 20
+
+        /// The audited wheel with every member's bytes, read again only when the plan changes
+        /// something (a wheel that needs nothing is copied as it is), and only when it fits the
+        /// in-memory limit: a build's output never sizes the farm's own memory.
+        static func contents(of audited: Wheel, plan: RepairPlan, job: BuildJob) throws -> Wheel {
+            guard !(plan.grafts.isEmpty && plan.edits.isEmpty && plan.filename == audited.filename) else { return audited }
+            let expanded = audited.members.reduce(Int64(0)) { $0 + Int64($1.size) }
+            guard expanded <= inMemoryLimit else {
+                throw BuildFailure(
+                    stage: .repair, kind: .audit,
+                    reason: "the wheel expands to \(expanded >> 20) MiB; the farm repairs wheels of at most \(inMemoryLimit >> 20) MiB expanded",
+                    log: job.log.path)
+            }
+            do { return try Wheel(path: audited.path, selection: .everything) } catch {
+                throw BuildFailure(stage: .repair, kind: .audit, reason: "the built wheel is refused: \(error)", log: job.log.path)
+            }
+        }
     }
 
     /// test: the wheel installed offline into a fresh venv in the target's runtime root (what
@@ -119,51 +163,76 @@ extension Stages {
         let environment: BuildEnvironment
         let requirements: Requirements
 
-        /// Runs in the sandbox and never imports the wheel's code itself: a child does (with
-        /// LD_BIND_NOW=1) and reports one JSON line per module; this parent writes the verdict
-        /// on the control channel, which the child cannot reach.
+        /// The supervisor of the test import. It runs in the sandbox with `-I -S` (no `.pth`
+        /// file, no `sitecustomize`, no user site: none of the wheel's code runs in it) and never
+        /// imports the wheel itself. Each extension module is loaded (`RTLD_NOW`) and imported by
+        /// a child of its own, also started with `-I -S` and site-packages put on its path by
+        /// hand. A child's verdict is its exit status, counted from a secret the supervisor draws
+        /// for each child and hands it on standard input: printing fake results, exiting early
+        /// or with status 0 reads as a crash. The supervisor alone writes the verdict, on the
+        /// control channel (descriptor 3), which no child inherits. What a child prints is only
+        /// the detail of a failure it reports.
         static let probe = """
-            import json, os, subprocess, sys
+            import json, os, secrets, subprocess, sys
             os.set_inheritable(3, False)
             control = os.fdopen(3, 'w')
             child = r'''
-            import ctypes, importlib, json, sys
-            def report(**fields):
-                print('WHEELFARM-MODULE ' + json.dumps(fields), flush=True)
-            for name, path in json.loads(sys.argv[1]):
+            import sys
+            def main():
+                import ctypes, importlib, json, os
+                secret = int(sys.stdin.readline())
+                sys.stdin.close()
+                name, path, site = sys.argv[1], sys.argv[2], sys.argv[3]
+                sys.path.insert(0, site)
+                def report(offset, text):
+                    sys.stdout.write('\\n' + text + '\\n'); sys.stdout.flush(); os._exit((secret + offset) % 256)
                 try:
                     parent = name.rpartition('.')[0]
                     if parent:
                         importlib.import_module(parent)
-                    ctypes.CDLL(path, ctypes.RTLD_LOCAL | getattr(ctypes, 'RTLD_NOW', 2))
+                    ctypes.CDLL(path, ctypes.RTLD_LOCAL | getattr(os, 'RTLD_NOW', 2))
                 except OSError as e:
-                    report(module=name, kind='load', error=str(e)); continue
+                    report(1, str(e))
                 except ModuleNotFoundError as e:
-                    report(module=name, kind='missing', missing=e.name or '', error=str(e)); continue
-                except Exception as e:
-                    report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e)); continue
+                    report(2, json.dumps([e.name or '', str(e)]))
+                except BaseException as e:
+                    report(3, type(e).__name__ + ': ' + str(e))
                 try:
                     importlib.import_module(name)
-                    report(module=name, kind='ok')
                 except ModuleNotFoundError as e:
-                    report(module=name, kind='missing', missing=e.name or '', error=str(e))
-                except Exception as e:
-                    report(module=name, kind='import', error=type(e).__name__ + ': ' + str(e))
-            libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '.libs/' in l})
-            print('WHEELFARM-LIBS ' + json.dumps(libs), flush=True)
+                    report(2, json.dumps([e.name or '', str(e)]))
+                except BaseException as e:
+                    report(3, type(e).__name__ + ': ' + str(e))
+                libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '.libs/' in l})
+                report(0, json.dumps(libs))
+            main()
             '''
-            modules = json.loads(sys.argv[1])
+            modules, python, site = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
             env = dict(os.environ, LD_BIND_NOW='1')
-            run = subprocess.run([sys.argv[2], '-c', child, json.dumps(modules)], stdout=subprocess.PIPE, env=env, cwd='/tmp')
-            results, libs = {}, []
-            for line in run.stdout.decode('utf-8', 'replace').splitlines():
-                if line.startswith('WHEELFARM-MODULE '):
-                    entry = json.loads(line[17:]); results[entry['module']] = entry
-                elif line.startswith('WHEELFARM-LIBS '):
-                    libs = json.loads(line[15:])
-            for name, _ in modules:
-                results.setdefault(name, {'module': name, 'kind': 'crash', 'error': 'the import process ended with status %d' % run.returncode})
-            control.write(json.dumps({'results': list(results.values()), 'libs': libs}) + '\\n')
+            results, libs = [], set()
+            for name, path in modules:
+                secret = 8 + secrets.randbelow(240)
+                run = subprocess.run([python, '-I', '-S', '-c', child, name, path, site], input=(str(secret) + '\\n').encode(),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd='/tmp', timeout=600)
+                lines = run.stdout.decode('utf-8', 'replace').splitlines()
+                last = lines[-1][:2000] if lines else ''
+                offset = (run.returncode - secret) % 256 if run.returncode >= 0 else -1
+                entry = {'module': name}
+                try:
+                    if offset == 0:
+                        entry['kind'] = 'ok'; libs.update(json.loads(last))
+                    elif offset == 1:
+                        entry.update(kind='load', error=last)
+                    elif offset == 2:
+                        missing, error = json.loads(last); entry.update(kind='missing', missing=str(missing), error=str(error))
+                    elif offset == 3:
+                        entry.update(kind='import', error=last)
+                    else:
+                        entry.update(kind='crash', error='the import process ended with status %d without a verdict' % run.returncode)
+                except Exception:
+                    entry.update(kind='crash', error='the import process gave an unreadable report')
+                results.append(entry)
+            control.write(json.dumps({'results': results, 'libs': sorted(libs)}) + '\\n')
             control.close()
             """
 
@@ -193,13 +262,14 @@ extension Stages {
                 let wheelhouse = WheelhouseContext(wheelhouse: runtime, constraints: "\(job.work)/constraints.txt", layers: [], depth: 2)
                 try requirements.run(dependencies + testRequirements, context: wheelhouse, job: job)
                 let modules = Self.extensionModules(wheel)
+                let site = "/tmp/t/lib/python\(job.spec.python)/site-packages"
                 let script =
                     "python3 -m venv --without-pip /tmp/t && /opt/wheelfarm/venv/bin/python -m pip --python /tmp/t/bin/python install --quiet --no-index --find-links /runtime -- "
                     + Shell.quote("/wheel/\((wheelPath as NSString).lastPathComponent)")
                     + testRequirements.map { " " + Shell.quote($0.withoutMarker.description) }.joined()
-                    + " && /tmp/t/bin/python -c " + Shell.quote(Self.probe) + " "
-                    + Shell.quote(Self.json(modules.map { [$0.module, "/tmp/t/lib/python\(job.spec.python)/site-packages/\($0.path)"] }))
-                    + " /tmp/t/bin/python"
+                    + " && /tmp/t/bin/python -I -S -c " + Shell.quote(Self.probe) + " "
+                    + Shell.quote(Self.json(modules.map { [$0.module, "\(site)/\($0.path)"] }))
+                    + " /tmp/t/bin/python " + Shell.quote(site)
                     + (recipe.testCommand.map { " && cd /tmp && PATH=/tmp/t/bin:$PATH sh -c " + Shell.quote($0) } ?? "")
                 let result = try job.sandbox(
                     layers: [environment.toolchains.rootfs(digest: image.digest)], command: ["sh", "-c", script],
@@ -303,12 +373,36 @@ extension Stages {
                     return ("\(rebuild.into)/\(name)", name, Digest.hex(Digest.sha256(bytes)))
                 }
                 let store = BuildStore(layout: environment.layout)
-                let destination = store.directory(project: job.record.project, version: job.record.version, target: job.target)
+                let destination: String
+                do { destination = try store.directory(project: job.record.project, version: job.record.version, target: job.target) } catch {
+                    throw BuildFailure(stage: .store, kind: .audit, reason: "\(error)")
+                }
                 try Files.makeDirectories(destination)
                 var finalName = (final as NSString).lastPathComponent
+                // The one identity check again, on the wheel as it will be stored and signed.
+                guard let storedName = WheelFilename(finalName) else {
+                    throw BuildFailure(stage: .store, kind: .audit, reason: "'\(finalName)' is not a wheel file name")
+                }
+                do {
+                    try DistributionIdentity.check(
+                        wheel: storedName, metadataName: nil, metadataVersion: nil, project: job.record.project, version: job.record.version)
+                } catch {
+                    throw BuildFailure(stage: .store, kind: .audit, reason: "\(error)")
+                }
                 let bytes = try Files.readBytes(final)
                 let sha256 = Digest.hex(Digest.sha256(bytes))
-                if let previous = try store.record(in: destination), let name = WheelFilename(finalName),
+                let previousRecord = try store.record(in: destination)
+                if let previous = previousRecord, previous.outcome == .succeeded, let kept = previous.sdist?.sha256, kept != job.record.sdist?.sha256,
+                    let wheel = previous.wheel, FileManager.default.fileExists(atPath: "\(destination)/\(wheel)")
+                {
+                    // A build is of its sdist: one from other bytes never replaces another's record.
+                    throw BuildFailure(
+                        stage: .store, kind: .configuration,
+                        reason:
+                            "\(destination) holds \(wheel), built from another sdist (\(previous.sdist?.filename ?? "?"), sha256 \(kept.prefix(16))…): "
+                            + "a build from other sources needs its own version (a local version label such as +local1), or gc of the stored build first")
+                }
+                if let previous = previousRecord, let name = WheelFilename(finalName),
                     let number = BuildStore.nextBuildNumber(previous: previous, directory: destination, name: name, sha256: sha256)
                 {
                     finalName =
@@ -338,8 +432,9 @@ extension Stages {
         /// free build number; the same bytes under the same name are no clash.
         func uniqueName(_ name: WheelFilename, sha256: String, job: BuildJob) -> WheelFilename {
             let layout = environment.layout
-            let versionFolder = (BuildStore(layout: layout).directory(project: job.record.project, version: job.record.version, target: job.target) as NSString)
-                .deletingLastPathComponent
+            let versionFolder =
+                ((try? BuildStore(layout: layout).directory(project: job.record.project, version: job.record.version, target: job.target))
+                    .map { $0 as NSString }?.deletingLastPathComponent) ?? ""
             let siblings = ((try? FileManager.default.contentsOfDirectory(atPath: versionFolder)) ?? []).filter { $0 != job.target }
                 .map { "\(versionFolder)/\($0)" }
             let published = "\(layout.repository)/files/\(ProjectName.normalise(job.record.project))"

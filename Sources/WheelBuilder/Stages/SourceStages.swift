@@ -126,6 +126,13 @@ extension Stages {
         }
     }
 
+    /// What a build must make: the project and version asked for (an index build), or those a
+    /// local source declares in its PKG-INFO; nil parts are known only from the wheel.
+    struct ExpectedIdentity {
+        var project: String?
+        var version: String?
+    }
+
     /// What extraction found.
     struct ExtractedSource {
         var projectRoot: String
@@ -134,6 +141,8 @@ extension Stages {
         var name: String
         var version: String
         var hasNativeSources: Bool
+        /// Whether the name and version come from the source's own PKG-INFO (not its file name).
+        var declared: Bool = false
     }
 
     /// prepare: the recipe's patches applied to the extracted sources, in order; a patch that
@@ -173,10 +182,10 @@ extension Stages {
                     throw BuildFailure(stage: .extract, kind: .build, reason: "\(error)")
                 }
                 let root = try Self.projectRoot(tree)
-                let (name, version) = Self.nameAndVersion(root, fallback: (sdist as NSString).lastPathComponent)
+                let (name, version, declared) = Self.nameAndVersion(root, fallback: (sdist as NSString).lastPathComponent)
                 return ExtractedSource(
                     projectRoot: root, buildSystem: try Self.buildSystem(root), name: name, version: version,
-                    hasNativeSources: Self.hasNativeSources(root))
+                    hasNativeSources: Self.hasNativeSources(root), declared: declared)
             }
         }
 
@@ -199,21 +208,21 @@ extension Stages {
         }
 
         /// Name and version of a local source: PKG-INFO when the sdist has one, else the archive name.
-        static func nameAndVersion(_ root: String, fallback: String) -> (String, String) {
+        static func nameAndVersion(_ root: String, fallback: String) -> (String, String, Bool) {
             if let text = Files.readText("\(root)/PKG-INFO", limit: 4 << 20) {
                 let meta = MetadataFile(parsing: text)
-                if let name = meta.value("Name"), let version = meta.value("Version"), PackageVersion(version) != nil,
-                    case .success = Requirement.validated(name)
+                if let name = meta.value("Name"), let version = meta.value("Version"), (try? DistributionIdentity.version(version)) != nil,
+                    DistributionIdentity.isValidName(name)
                 {
-                    return (name, version)
+                    return (name, version, true)
                 }
             }
             var stem = fallback
             for suffix in [".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz"] where stem.hasSuffix(suffix) { stem = String(stem.dropLast(suffix.count)) }
             if let dash = stem.lastIndex(of: "-"), PackageVersion(String(stem[stem.index(after: dash)...])) != nil {
-                return (String(stem[..<dash]), String(stem[stem.index(after: dash)...]))
+                return (String(stem[..<dash]), String(stem[stem.index(after: dash)...]), false)
             }
-            return (stem, "0")
+            return (stem, "0", false)
         }
 
         /// Whether the sources hold native code (C, C++, Cython, Rust, Fortran).

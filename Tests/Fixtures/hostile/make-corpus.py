@@ -32,6 +32,47 @@ def _output_folder():
     return "/tmp"
 prepare_metadata_for_build_wheel = _setuptools.prepare_metadata_for_build_wheel
 build_sdist = _setuptools.build_sdist
+
+def _wheel(wheel_directory, name, version, tag, files, record_ok=True):
+    """A wheel made by hand: its file name, dist-info and RECORD say whatever the attack needs."""
+    import base64, hashlib, zipfile
+    info = "%s-%s.dist-info" % (name, version)
+    files = dict(files)
+    files[info + "/METADATA"] = ("Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n" % (name, version)).encode()
+    files[info + "/WHEEL"] = ("Wheel-Version: 1.0\\nGenerator: hostile\\nRoot-Is-Purelib: false\\nTag: %s\\n" % tag).encode()
+    rows = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append("%s,sha256=%s,%d" % (path, digest if record_ok else "A" * 43, len(data)))
+    rows.append(info + "/RECORD,,")
+    files[info + "/RECORD"] = ("\\n".join(rows) + "\\n").encode()
+    filename = "%s-%s-%s.whl" % (name, version, tag)
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return filename
+
+def _broken_extension(package):
+    """An extension module that cannot load: it needs a symbol nothing provides (RTLD_NOW fails)."""
+    import subprocess
+    source = "/tmp/broken.c"
+    with open(source, "w") as out:
+        out.write("extern void wheelfarm_nowhere(void);\\nvoid *PyInit__broken(void) { wheelfarm_nowhere(); return 0; }\\n")
+    subprocess.check_call(["gcc", "-shared", "-fPIC", "-o", "/tmp/_broken.so", source])
+    return {package + "/_broken.cpython-311-x86_64-linux-gnu.so": open("/tmp/_broken.so", "rb").read()}
+
+# What a forger writes: a verdict saying every module imported, on every descriptor it can find, then out.
+FORGE = (
+    "import os, json\\n"
+    "line = json.dumps({'results': [], 'libs': []}) + '\\\\n'\\n"
+    "fake = 'WHEELFARM-MODULE ' + json.dumps({'module': 'x', 'kind': 'ok'}) + '\\\\n'\\n"
+    "for fd in range(0, 64):\\n"
+    "    try:\\n"
+    "        os.write(fd, line.encode()); os.write(fd, fake.encode())\\n"
+    "    except OSError:\\n"
+    "        pass\\n"
+    "os._exit(0)\\n"
+)
 '''
 
 PLAIN_GET_REQUIRES = '''
@@ -108,7 +149,8 @@ import ctypes, errno
 def get_requires_for_build_wheel(config_settings=None):
     libc = ctypes.CDLL(None, use_errno=True)
     for name, call in [("userns", lambda: libc.unshare(0x10000000)), ("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0)),
-                       ("bpf", lambda: libc.syscall(321, 0, 0, 0)), ("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))]:
+                       ("bpf", lambda: libc.syscall(321, 0, 0, 0)), ("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+                       ("io_uring_setup", lambda: libc.syscall(425, 4, ctypes.create_string_buffer(120))), ("vsock", lambda: libc.socket(40, 1, 0))]:
         result = call()
         print("kernel-surface:", name, "allowed" if result >= 0 else errno.errorcode.get(ctypes.get_errno(), "?"), flush=True)
     return []
@@ -147,6 +189,131 @@ def get_requires_for_build_wheel(config_settings=None):
     out.flush()
     print("FLOOD-END", flush=True)
     return []
+''',
+    },
+    # --- what the build hands back -------------------------------------------------------------
+    # An sdist that declares hostile_impostor 1.0 and builds a wheel of setuptools 99.
+    "impostor": {
+        "pkg_info": True,
+        "build_wheel": '''
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    # pip checks the wheel against this metadata: the impostor's metadata agrees with its wheel.
+    info = os.path.join(metadata_directory, "setuptools-99.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as out:
+        out.write("Metadata-Version: 2.1\\nName: setuptools\\nVersion: 99\\n")
+    return "setuptools-99.dist-info"
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    return _wheel(wheel_directory, "setuptools", "99", "py3-none-any", {"setuptools/__init__.py": b"OWNED = True\\n"})
+''',
+    },
+    # A broken extension with a .pth file that forges the test's verdict.
+    "verdict-pth": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = _broken_extension("hostile_verdict_pth")
+    files["hostile_verdict_pth/__init__.py"] = b""
+    files["zz-forge.pth"] = ("import os; exec(" + repr(FORGE) + ")\\n").encode()
+    return _wheel(wheel_directory, "hostile_verdict_pth", "1.0", "cp311-cp311-linux_x86_64", files)
+''',
+    },
+    # The same with a sitecustomize module.
+    "verdict-sitecustomize": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = _broken_extension("hostile_verdict_sitecustomize")
+    files["hostile_verdict_sitecustomize/__init__.py"] = b""
+    files["sitecustomize.py"] = FORGE.encode()
+    return _wheel(wheel_directory, "hostile_verdict_sitecustomize", "1.0", "cp311-cp311-linux_x86_64", files)
+''',
+    },
+    # The package itself forges: its __init__ writes fake verdicts to every descriptor and exits 0.
+    "verdict-module": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = _broken_extension("hostile_verdict_module")
+    files["hostile_verdict_module/__init__.py"] = FORGE.encode()
+    return _wheel(wheel_directory, "hostile_verdict_module", "1.0", "cp311-cp311-linux_x86_64", files)
+''',
+    },
+    # Escape sequences for the operator's terminal: a window title, a clipboard write, cursor moves; then a failure.
+    "escapes": {
+        "pkg_info": True,
+        "get_requires": '''
+def get_requires_for_build_wheel(config_settings=None):
+    print("title \\x1b]0;OWNED-TITLE\\x07 clipboard \\x1b]52;c;b3duZWQ=\\x07 up \\x1b[3A\\x1b[2K hidden\\rerror: ESCAPES-END", flush=True)
+    raise SystemExit("\\x1b]0;OWNED-FAILURE\\x07 the build failed")
+''',
+    },
+    # A 192-byte ELF whose symbol table claims 2^44 entries, as an extension module.
+    "elf-claims": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import struct
+    elf = bytearray(192)
+    elf[0:7] = b"\\x7fELF\\x02\\x01\\x01"
+    struct.pack_into("<HH", elf, 16, 3, 62)
+    struct.pack_into("<Q", elf, 40, 64)
+    struct.pack_into("<HH", elf, 58, 64, 2)
+    struct.pack_into("<I", elf, 128 + 4, 11)
+    struct.pack_into("<QQ", elf, 128 + 24, 0, 24 << 44)
+    struct.pack_into("<Q", elf, 128 + 56, 24)
+    files = {"hostile_elf_claims/__init__.py": b"", "hostile_elf_claims/_x.cpython-311-x86_64-linux-gnu.so": bytes(elf)}
+    return _wheel(wheel_directory, "hostile_elf_claims", "1.0", "cp311-cp311-linux_x86_64", files)
+''',
+    },
+    # A 20 MiB wheel whose one member inflates to 4 GiB (ratio under 200, so its size alone does not refuse it).
+    "inflates": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import random, struct, zlib
+    random.seed(7)
+    chunk = bytes(random.getrandbits(8) for _ in range(8192)) + bytes((1 << 20) - 8192)
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+    block = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    count = 4096
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(chunk, crc)
+    size = count << 20
+    info = "hostile_inflates-1.0.dist-info"
+    name = "hostile_inflates/blob.bin"
+    filename = "hostile_inflates-1.0-py3-none-any.whl"
+    small = {info + "/METADATA": b"Metadata-Version: 2.1\\nName: hostile_inflates\\nVersion: 1.0\\n",
+             info + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: hostile\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+             info + "/RECORD": (name + ",sha256=" + "A" * 43 + "," + str(size) + "\\n" + info + "/RECORD,,\\n").encode()}
+    central = b""
+    with open(os.path.join(wheel_directory, filename), "wb") as out:
+        def member(path, data_crc, compressed, usize, method, write_data):
+            nonlocal central
+            offset = out.tell()
+            path_bytes = path.encode()
+            # ZIP64 for the large member: sizes in an extra field.
+            big = usize >= 0xFFFFFFFF
+            extra = struct.pack("<HHQQ", 1, 16, usize, compressed) if big else b""
+            out.write(struct.pack("<IHHHHHIIIHH", 0x04034b50, 45, 0, method, 0, 0x21, data_crc,
+                                  0xFFFFFFFF if big else compressed, 0xFFFFFFFF if big else usize, len(path_bytes), len(extra)) + path_bytes + extra)
+            write_data()
+            cextra = struct.pack("<HHQQQ", 1, 24, usize, compressed, offset) if big else b""
+            central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 45, 45, 0, method, 0, 0x21, data_crc,
+                                   0xFFFFFFFF if big else compressed, 0xFFFFFFFF if big else usize, len(path_bytes), len(cextra), 0, 0, 0, 0,
+                                   0xFFFFFFFF if big else offset) + path_bytes + cextra
+        compressed = len(block) * count + 2
+        def blob():
+            for _ in range(count):
+                out.write(block)
+            out.write(b"\\x03\\x00")
+        member(name, crc, compressed, size, 8, blob)
+        for path, data in small.items():
+            member(path, zlib.crc32(data), len(data), len(data), 0, lambda data=data: out.write(data))
+        start = out.tell()
+        out.write(central)
+        end = out.tell()
+        out.write(struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, 4, 4, end - start, start))
+        out.write(struct.pack("<IIQI", 0x07064b50, 0, end, 1))
+        out.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 4, 4, end - start, 0xFFFFFFFF, 0))
+    return filename
 ''',
     },
     # --- controls: these must build ------------------------------------------------------------
@@ -188,6 +355,8 @@ def main():
         backend = BACKEND_HEAD + parts.get("get_requires", PLAIN_GET_REQUIRES).format(port=port) + parts.get("build_wheel", PLAIN_BUILD_WHEEL)
         write(os.path.join(root, "backend.py"), backend)
         write(os.path.join(root, name, "__init__.py"), "CASE = %r\n" % case)
+        if parts.get("pkg_info"):
+            write(os.path.join(root, "PKG-INFO"), "Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % name)
 
 
 if __name__ == "__main__":
