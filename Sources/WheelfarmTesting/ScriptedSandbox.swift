@@ -71,5 +71,7 @@ extension SandboxConfiguration {
     /// Whether this run is the build's helper (the backend's hook, then `pip wheel`).
     public var isBuild: Bool { command.count > 2 && command[0] == "python3" && command[2].contains("BuildBackendHookCaller") }
     /// Whether this run is the test install.
-    public var isTestInstall: Bool { command.count > 2 && command[0] == "sh" && command[2].contains("python -I -S -c") && command[2].contains("secrets.randbelow") }
+    public var isTestInstall: Bool {
+        command.count > 2 && command[0] == "sh" && command[2].contains("python -I -S -c") && command[2].contains("secrets.randbelow")
+    }
 }
