@@ -409,6 +409,17 @@ final class BuildPipelineTests: XCTestCase {
         }
     }
 
+    /// A build chooses what the host downloads for it: how much is bounded.
+    func testWhatTheHostFetchesForABuildIsBounded() throws {
+        let harness = try PipelineHarness()
+        let many = (0..<300).map { "\"package\($0)\"" }.joined(separator: ", ")
+        try harness.sdist("demo", "1.0", pyproject: "[build-system]\nrequires = [\(many)]\nbuild-backend = \"setuptools.build_meta\"\n")
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertEqual(result.failure?.stage, .prepare)
+        XCTAssertTrue(result.failure?.reason.contains("300 requirements asked for at once") == true, result.failure?.reason ?? "")
+        XCTAssertFalse(harness.wheels.requests.joined().contains("package299"))
+    }
+
     func testTheHookAnswerIsValidatedToo() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0")

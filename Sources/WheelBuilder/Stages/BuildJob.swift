@@ -22,6 +22,9 @@ final class BuildJob: @unchecked Sendable {
     var compilerPinnedToGcc = false
     /// System calls the recipe allows besides the usual (`allow_syscalls`).
     var allowedSyscalls: Set<String> = []
+    /// What the host fetched on this build's behalf (build and test requirements): files by
+    /// path and their bytes, bounded by ``Stages/Requirements/limits``.
+    var fetched: [String: Int] = [:]
 
     init(record: BuildRecord, log: BuildLog, work: String, hooks: BuildHooks, environment: BuildEnvironment, spec: ToolchainSpec) {
         self.record = record

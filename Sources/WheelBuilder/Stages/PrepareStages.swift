@@ -73,8 +73,20 @@ extension Stages {
             }
         }
 
+        /// What the host fetches on one build's behalf, at most: requirements asked for at once,
+        /// wheels in all, and their bytes. A build chooses what the host downloads (its
+        /// requirements, its hook's answer, its wheel's `Requires-Dist`): a bound, not a guess.
+        static let limits = (requirements: 256, files: 600, bytes: Int64(6) << 30)
+
         func run(_ requirements: [Requirement], context: WheelhouseContext, job: BuildJob) throws {
             guard !requirements.isEmpty else { return }
+            guard requirements.count <= Self.limits.requirements else {
+                throw BuildFailure(
+                    stage: .prepare, kind: .build,
+                    reason: "\(requirements.count) requirements asked for at once; the farm fetches at most \(Self.limits.requirements) for one build",
+                    log: job.log.path)
+            }
+            defer { job.note("fetched for this build so far: \(job.fetched.count) wheels, \(job.fetched.values.reduce(0, +) >> 20) MiB") }
             let request = WheelRequest(
                 requirements: requirements, spec: job.spec, platformTags: platformTags, wheelhouse: context.wheelhouse,
                 constraints: context.constraints, indexURL: environment.explicitIndex ? environment.index.configuration.indexURL : nil)
@@ -84,6 +96,7 @@ extension Stages {
             while true {
                 let (result, log) = environment.wheels.fetch(request)
                 job.note(log)
+                try tally(context.wheelhouse, job: job)
                 switch result {
                 case .fetched:
                     return
@@ -121,6 +134,25 @@ extension Stages {
                             "cannot get build requirements \(requirements.map(\.description).joined(separator: ", ")) as wheels for \(job.target): \(message)",
                         log: job.log.path)
                 }
+            }
+        }
+
+        /// Counts what the folder holds into the build's tally; past the limits the build fails.
+        func tally(_ folder: String, job: BuildJob) throws {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let path = "\(folder)/\(name)"
+                var info = stat()
+                guard lstat(path, &info) == 0 else { continue }
+                job.fetched[path] = Int(info.st_size)
+            }
+            let bytes = Int64(job.fetched.values.reduce(0, +))
+            guard job.fetched.count <= Self.limits.files, bytes <= Self.limits.bytes else {
+                throw BuildFailure(
+                    stage: .prepare, kind: .build,
+                    reason:
+                        "the build's requirements came to \(job.fetched.count) files and \(bytes >> 20) MiB; the farm fetches at most "
+                        + "\(Self.limits.files) files and \(Self.limits.bytes >> 30) GiB for one build",
+                    log: job.log.path)
             }
         }
 
