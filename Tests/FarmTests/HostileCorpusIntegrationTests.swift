@@ -225,6 +225,13 @@ final class HostileCorpusIntegrationTests: XCTestCase {
         XCTAssertLessThan(inflates.peakKiB, 512 << 10, "wheelfarm grew to \(inflates.peakKiB) KiB reading a wheel that inflates to 4 GiB")
     }
 
+    func testPatchelfNeverRunsOnTheHostWithTheBuildsBinaries() throws {
+        let result = try build("grafts")
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("grafted libffi.so."), result.output)
+        XCTAssertTrue(try log("grafts").contains("patchelf ran in the sandbox on 2 files"), try log("grafts"))
+    }
+
     func testControlsStillBuild() throws {
         for name in ["control-plain", "control-extra-requirement", "control-chatty"] {
             let result = try build(name)

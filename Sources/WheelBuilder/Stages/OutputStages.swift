@@ -114,7 +114,8 @@ extension Stages {
                 if !plan.grafts.isEmpty && environment.patchelf == nil {
                     throw BuildFailure(stage: .repair, kind: .configuration, reason: "grafting needs patchelf 0.14.5 or later (wheelfarm doctor)")
                 }
-                let patchelf = environment.patchelf ?? Patchelf(path: "patchelf", version: "")
+                var patchelf = environment.patchelf ?? Patchelf(path: "patchelf", version: "")
+                patchelf.confine = Self.confined(layers: layers, job: job)
                 let repaired = try Repairer(patchelf: patchelf, system: system, toolVersion: environment.builderVersion)
                     .apply(plan, to: try Self.contents(of: audited.wheel, plan: plan, job: job), outputDirectory: "\(job.work)/repaired")
                 let grafted = plan.grafts.map { graft in
@@ -131,6 +132,36 @@ extension Stages {
                     for dependency in bySoname[soname]?.needsGrafted ?? [] where required.insert(dependency).inserted { queue.append(dependency) }
                 }
                 return Repaired(path: repaired.path, grafted: grafted, loadedOnImport: plan.grafts.filter { required.contains($0.soname) })
+            }
+        }
+
+        /// patchelf parses the build's binaries: it runs in the sandbox over the build's root (it
+        /// is a static program), with no network, the build's limits, and nothing of the host
+        /// writable but the folder that holds the files it patches.
+        static func confined(layers: [String], job: BuildJob) -> @Sendable (String, String, [PatchelfStep]) throws -> Void {
+            { patchelf, folder, steps in
+                let program = URL(fileURLWithPath: patchelf).resolvingSymlinksInPath().path
+                // The sandbox's user rewrites the files in place.
+                guard chown(folder, 65534, 65534) == 0, steps.allSatisfy({ chown("\(folder)/\($0.file)", 65534, 65534) == 0 }) else {
+                    throw RepairError.patchelfFailed(file: folder, reason: "cannot hand the files to the sandbox's user: \(String(cString: strerror(errno)))")
+                }
+                let inside = "/.wheelfarm-patchelf/\((program as NSString).lastPathComponent)"
+                let script = steps.flatMap { step in
+                    step.arguments.map { arguments in
+                        ([inside] + arguments + ["/patch/\(step.file)"]).map(Shell.quote).joined(separator: " ")
+                    }
+                }.joined(separator: " && ")
+                let result = try job.sandbox(
+                    layers: layers, command: ["sh", "-c", script], environment: SandboxConfiguration.defaultEnvironment,
+                    mounts: [
+                        BindMount(source: Paths.parent(program), destination: "/.wheelfarm-patchelf", readOnly: true),
+                        BindMount(source: folder, destination: "/patch", readOnly: false)
+                    ], wall: 600)
+                job.note("patchelf ran in the sandbox on \(steps.count) file\(steps.count == 1 ? "" : "s")")
+                guard result.outcome.succeeded else {
+                    throw RepairError.patchelfFailed(
+                        file: steps.map(\.file).joined(separator: ", "), reason: "\(result.outcome) in the sandbox (the build log has its words)")
+                }
             }
         }
 

@@ -237,6 +237,24 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     return _wheel(wheel_directory, "hostile_verdict_module", "1.0", "cp311-cp311-linux_x86_64", files)
 ''',
     },
+    # An extension that links a library of the root: the repair grafts it, and patchelf, which
+    # parses the build's binaries, must run in the sandbox rather than on the host.
+    "grafts": {
+        "build_wheel": '''
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import glob, subprocess, sysconfig
+    source = "/tmp/ext.c"
+    with open(source, "w") as out:
+        out.write("#include <Python.h>\\nextern void ffi_call(void);\\nvoid *wheelfarm_keep = (void *)ffi_call;\\n"
+                  "static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, \\"_ext\\", NULL, -1, NULL};\\n"
+                  "PyMODINIT_FUNC PyInit__ext(void) { return PyModule_Create(&m); }\\n")
+    library = sorted(glob.glob("/usr/lib/*-linux-gnu/libffi.so.*"))[0]
+    subprocess.check_call(["gcc", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"], "-o", "/tmp/_ext.so", source,
+                           "-Wl,--no-as-needed", library])
+    files = {"hostile_grafts/__init__.py": b"", "hostile_grafts/_ext.cpython-311-x86_64-linux-gnu.so": open("/tmp/_ext.so", "rb").read()}
+    return _wheel(wheel_directory, "hostile_grafts", "1.0", "cp311-cp311-linux_x86_64", files)
+''',
+    },
     # Escape sequences for the operator's terminal: a window title, a clipboard write, cursor moves; then a failure.
     "escapes": {
         "pkg_info": True,
