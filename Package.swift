@@ -76,6 +76,10 @@ let package = Package(
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
         // The sandbox's last step before a build's command: loads its seccomp filter. Static, so it runs in every root.
         .executableTarget(name: "wheelfarm-launch", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // Fuzz harnesses of the host-side parsers (ELF, wheel/zip, METADATA, RECORD, requirements
+        // and markers, patches): ci/fuzz.sh builds them with libFuzzer; a normal build replays files.
+        .executableTarget(
+            name: "wheelfarm-fuzz", dependencies: ["ELFInspection", "PackagingModel", "WheelArchive", "WheelBuilder", "WheelfarmBasics"]),
         // Fakes shipped for tests: a scripted sandbox, an index in memory, fixture images and wheels, a manual clock.
         .target(
             name: "WheelfarmTesting", dependencies: ["WheelBuilder", "BuildSandbox", "PackageIndex", "PackagingModel", "WheelArchive", "WheelfarmBasics"],

@@ -10,6 +10,8 @@ cd "$repo"
 # The code's form first: swift-format (the toolchain's own) in lint mode with .swift-format.
 if [ "$#" -eq 0 ]; then
   swift format lint --strict --recursive Sources Tests Package.swift
+  # The host-side parsers under libFuzzer and AddressSanitizer, a minute each (FUZZ_SECONDS).
+  bash "$repo/ci/fuzz.sh"
 fi
 log="$(mktemp /tmp/wheelfarm-test.XXXXXX)"
 trap 'rm -f "$log"' EXIT

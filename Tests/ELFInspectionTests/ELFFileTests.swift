@@ -1,6 +1,6 @@
 import ELFInspection
 import TestSupport
-import WheelfarmBasics
+@_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
 final class ELFFileTests: XCTestCase {
@@ -103,6 +103,25 @@ final class ELFFileTests: XCTestCase {
         XCTAssertEqual(bytes.count, 192)
         XCTAssertThrowsError(try ELFFile(bytes: bytes)) { error in
             XCTAssertEqual(error as? ELFError, .truncated("dynamic symbol table"))
+        }
+    }
+    /// The fuzz harnesses' seed corpora (`ci/fuzz/corpus`) replay through the harnesses of the
+    /// normal build: every seed is parsed and refused or accepted without a crash.
+    func testTheFuzzSeedCorporaReplayWithoutACrash() throws {
+        let binary = URL(fileURLWithPath: try TestSupport.wheelfarmBinary()).deletingLastPathComponent().appendingPathComponent("wheelfarm-fuzz").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            if TestSupport.inCI { XCTFail("wheelfarm-fuzz is not built") }
+            throw XCTSkip("wheelfarm-fuzz is not built")
+        }
+        let corpora = "\(TestSupport.repositoryRoot)/ci/fuzz/corpus"
+        let targets = try FileManager.default.contentsOfDirectory(atPath: corpora).sorted()
+        XCTAssertEqual(targets, ["elf", "marker", "metadata", "patch", "record", "requirement", "wheel"])
+        for target in targets {
+            let seeds = try FileManager.default.contentsOfDirectory(atPath: "\(corpora)/\(target)").sorted().map { "\(corpora)/\(target)/\($0)" }
+            XCTAssertFalse(seeds.isEmpty, target)
+            let result = try ProcessRunner.run(binary, [target] + seeds)
+            XCTAssertEqual(result.status, 0, "\(target): \(result.stderr)")
+            XCTAssertEqual(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "\(target): \(seeds.count) inputs, no crash")
         }
     }
 }
