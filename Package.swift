@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "CSupport"),
         .target(name: "WheelfarmBasics", dependencies: ["CCrypto", "CSupport"], exclude: ["README.md"]),
-        .target(name: "PackagingModel", dependencies: ["WheelfarmBasics"], exclude: ["README.md"]),
+        .target(name: "PackagingModel", dependencies: ["WheelfarmBasics", .product(name: "TOMLKit", package: "TOMLKit")], exclude: ["README.md"]),
         .target(name: "ELFInspection", exclude: ["README.md"]),
         .target(name: "WheelArchive", dependencies: ["CArchive", "WheelfarmBasics", "PackagingModel", "ELFInspection"], exclude: ["README.md"]),
         .target(name: "WheelAudit", dependencies: ["ELFInspection", "WheelArchive", "PackagingModel", "WheelfarmBasics"], exclude: ["README.md"]),
@@ -75,7 +75,10 @@ let package = Package(
             ], exclude: ["README.md"]),
         .executableTarget(name: "wheelfarm", dependencies: ["WheelfarmCommands"]),
         // The sandbox's last step before a build's command: loads its seccomp filter. Static, so it runs in every root.
-        .executableTarget(name: "wheelfarm-launch", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // (An AddressSanitizer build, WHEELFARM_ASAN=1, cannot link it statically: the unit suites need no sandbox.)
+        .executableTarget(
+            name: "wheelfarm-launch",
+            linkerSettings: Context.environment["WHEELFARM_ASAN"] == "1" ? [] : [.unsafeFlags(["-static-executable"])]),
         // Fuzz harnesses of the host-side parsers (ELF, wheel/zip, METADATA, RECORD, requirements
         // and markers, patches): ci/fuzz.sh builds them with libFuzzer; a normal build replays files.
         .executableTarget(

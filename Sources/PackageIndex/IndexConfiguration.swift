@@ -1,4 +1,5 @@
 import Foundation
+import PackagingModel
 import WheelfarmBasics
 
 /// Where sources come from: the package index as pip itself is configured.
@@ -53,7 +54,7 @@ public struct IndexConfiguration: Sendable, Equatable {
     static func iniValue(_ text: String, sections: [String], key: String) -> String? {
         var values: [String: String] = [:]
         var section = ""
-        for raw in text.split(separator: "\n") {
+        for raw in TextLines.split(text) {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") { section = String(line.dropFirst().dropLast()).lowercased(); continue }

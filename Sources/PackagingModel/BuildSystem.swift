@@ -1,4 +1,5 @@
 import Foundation
+import TOMLKit
 
 /// The `[build-system]` table of a pyproject.toml (PEP 517/518), with the defaults pip applies
 /// to projects that have none.
@@ -20,83 +21,34 @@ public struct BuildSystem: Equatable, Sendable {
         self.backendPath = backendPath
     }
 
-    /// Reads `[build-system]` from pyproject.toml text; nil when the file has no such table.
-    ///
-    /// Only what this table uses is understood (strings, arrays of strings, comments); it is
-    /// not a general TOML parser.
+    /// Reads `[build-system]` from pyproject.toml text with a real TOML parser (CRLF line
+    /// endings and a byte-order mark are read as pip reads them); nil when the file has no such
+    /// table, which gets pip's legacy default. A file that is not TOML, or a table whose values
+    /// have the wrong types, is an error naming the line and column: never a silent default.
     public init?(pyproject text: String) throws {
-        var inTable = false
-        var values: [String: [String]] = [:]
-        var scalars: [String: String] = [:]
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[...]
-        var found = false
-        while let raw = lines.popFirst() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("[") {
-                inTable = line.replacingOccurrences(of: " ", with: "") == "[build-system]"
-                found = found || inTable
-                continue
-            }
-            guard inTable, !line.isEmpty, !line.hasPrefix("#"), let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-            var value = String(line[line.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
-            if value.hasPrefix("[") {
-                // Arrays may span lines: gather until the closing bracket outside strings.
-                while !Self.arrayClosed(value), let next = lines.popFirst() { value += "\n" + next }
-                values[key] = try Self.parseStrings(value, key: key)
-            } else {
-                scalars[key] = try Self.parseStrings(value, key: key).first
-            }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: String(TextLines.withoutBOM(text))) } catch let error as TOMLParseError {
+            throw PackagingError.malformedPyproject(
+                "line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+        } catch {
+            throw PackagingError.malformedPyproject("\(error)")
         }
-        guard found else { return nil }
-        requires = values["requires"] ?? []
-        backend = scalars["build-backend"] ?? BuildSystem.legacyDefault.backend
-        backendPath = values["backend-path"] ?? []
-    }
-
-    static func arrayClosed(_ text: String) -> Bool {
-        var depth = 0, quote: Character? = nil, escaped = false, inComment = false
-        for c in text {
-            if inComment { if c == "\n" { inComment = false }; continue }
-            if let q = quote {
-                if escaped { escaped = false } else if c == "\\" && q == "\"" { escaped = true } else if c == q { quote = nil }
-                continue
-            }
-            switch c {
-            case "#": inComment = true
-            case "\"", "'": quote = c
-            case "[": depth += 1
-            case "]": depth -= 1; if depth == 0 { return true }
-            default: break
-            }
+        guard let value = table["build-system"] else { return nil }
+        guard let system = value.table else { throw PackagingError.malformedPyproject("build-system is not a table") }
+        func strings(_ key: String) throws -> [String]? {
+            guard let value = system[key] else { return nil }
+            guard let array = value.array else { throw PackagingError.malformedPyproject("build-system.\(key) is not an array of strings") }
+            let items = array.compactMap(\.string)
+            guard items.count == array.count else { throw PackagingError.malformedPyproject("build-system.\(key) holds something other than strings") }
+            return items
         }
-        return false
-    }
-
-    /// The string literals of a value, in order (comments skipped).
-    static func parseStrings(_ text: String, key: String) throws -> [String] {
-        var out: [String] = []
-        var chars = Array(text)[...]
-        while let c = chars.popFirst() {
-            if c == "#" { while let n = chars.first, n != "\n" { chars = chars.dropFirst() }; continue }
-            guard c == "\"" || c == "'" else { continue }
-            var value = ""
-            var closed = false
-            while let n = chars.popFirst() {
-                if n == c { closed = true; break }
-                if c == "\"" && n == "\\", let escaped = chars.popFirst() {
-                    switch escaped {
-                    case "n": value.append("\n")
-                    case "t": value.append("\t")
-                    default: value.append(escaped)
-                    }
-                    continue
-                }
-                value.append(n)
-            }
-            guard closed else { throw PackagingError.malformedPyproject("unterminated string in build-system.\(key)") }
-            out.append(value)
+        requires = try strings("requires") ?? []
+        if let backend = system["build-backend"] {
+            guard let name = backend.string else { throw PackagingError.malformedPyproject("build-system.build-backend is not a string") }
+            self.backend = name
+        } else {
+            backend = BuildSystem.legacyDefault.backend
         }
-        return out
+        backendPath = try strings("backend-path") ?? []
     }
 }

@@ -9,9 +9,7 @@ public struct MetadataFile: Sendable, Equatable {
     public init(parsing text: String) {
         headers = []
         body = nil
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-            line.hasSuffix("\r") ? line.dropLast() : line
-        }[...]
+        var lines = TextLines.split(text)[...]
         while let line = lines.first {
             lines = lines.dropFirst()
             if line.isEmpty {

@@ -36,7 +36,7 @@ public struct RecordFile: Sendable, Equatable {
     /// Parses CSV text; throws on a malformed row.
     public init(parsing text: String) throws {
         entries = []
-        for (number, fields) in try CSV.parse(text).enumerated() {
+        for (number, fields) in try CSV.parse(String(TextLines.withoutBOM(text))).enumerated() {
             if fields.count == 1 && fields[0].isEmpty { continue }
             guard fields.count == 3 else {
                 throw PackagingError.malformedRecord(line: number + 1, reason: "expected 3 fields, found \(fields.count)")

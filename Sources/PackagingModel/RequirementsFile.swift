@@ -71,7 +71,7 @@ public struct RequirementsFile: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         var logical = ""
         var startLine = 0
-        let lines = text.components(separatedBy: "\n")
+        let lines = TextLines.split(text).map(String.init)
         for (index, raw) in lines.enumerated() {
             var line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
             if logical.isEmpty { startLine = index + 1 }

@@ -1,4 +1,5 @@
 import Foundation
+import PackagingModel
 import WheelfarmBasics
 
 /// A unified diff (what `diff -u` and `git diff` write), applied to an extracted source tree
@@ -49,7 +50,8 @@ public struct SourcePatch: Sendable {
     /// Parses a unified diff; `strip` path components are removed from its file names.
     public init(text: String, name: String, strip: Int = 1) throws {
         self.name = name
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // CRLF patches (of CRLF sources) read like LF ones: lines are compared without their endings.
+        let lines = TextLines.split(text).map(String.init)
         var files: [FileChange] = []
         var index = 0
         func fail(_ message: String, line: Int) -> Failure { Failure(description: "patch \(name), line \(line): \(message)") }
@@ -166,15 +168,19 @@ public struct SourcePatch: Sendable {
     struct Text {
         var lines: [String]
         var endsWithNewline: Bool
+        /// The file's line ending (`\r\n` for a CRLF file), kept when the file is written back.
+        var newline: String
 
         init(_ content: String) {
-            var lines = content.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            endsWithNewline = content.hasSuffix("\n") || content.isEmpty
-            if content.hasSuffix("\n") || content.isEmpty { lines.removeLast() }
+            var lines = TextLines.split(content).map(String.init)
+            let ends = content.last.map { $0 == "\n" || $0 == "\r\n" || $0 == "\r" } ?? true
+            endsWithNewline = ends
+            if ends { lines.removeLast() }
             self.lines = lines
+            newline = TextLines.usesCRLF(content) ? "\r\n" : "\n"
         }
 
-        var joined: String { lines.joined(separator: "\n") + (endsWithNewline && !lines.isEmpty ? "\n" : "") }
+        var joined: String { lines.joined(separator: newline) + (endsWithNewline && !lines.isEmpty ? newline : "") }
 
         /// Where `old` is, looking first at `expected` and then ever further away from it.
         func find(_ old: [String], near expected: Int) -> Int? {

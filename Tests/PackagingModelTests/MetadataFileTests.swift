@@ -10,4 +10,12 @@ final class MetadataFileTests: XCTestCase {
         XCTAssertEqual(file.body, "body text\n")
         XCTAssertEqual(file.value("Wheel-Version"), "1.0")
     }
+    func testCRLFAndAByteOrderMark() {
+        let file = MetadataFile(parsing: "\u{FEFF}Metadata-Version: 2.1\r\nName: demo\r\nVersion: 1.0\r\nSummary: one\r\n  two\r\n\r\nbody\r\n")
+        XCTAssertEqual(file.value("Metadata-Version"), "2.1")
+        XCTAssertEqual(file.value("Name"), "demo")
+        XCTAssertEqual(file.value("Version"), "1.0")
+        XCTAssertEqual(file.value("Summary"), "one\ntwo")
+        XCTAssertEqual(file.body, "body\n")
+    }
 }

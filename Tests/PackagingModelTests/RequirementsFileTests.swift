@@ -92,4 +92,14 @@ final class RequirementsFileTests: XCTestCase {
             XCTAssertEqual("\($0)", "h.txt:2: --require-hashes is set but six has no --hash")
         }
     }
+    /// A requirements file from a Windows checkout: CRLF line endings, a BOM, a continuation.
+    func testCRLFAndAByteOrderMarkReadAsPipReadsThem() throws {
+        let dir = "/tmp/rq/\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "\u{FEFF}markupsafe==3.0.2\r\n# a comment\r\npyyaml>=6 \\\r\n    ; python_version >= \"3.8\"\r\n".write(
+            toFile: "\(dir)/requirements.txt", atomically: true, encoding: .utf8)
+        let file = try RequirementsFile.load(path: "\(dir)/requirements.txt", reader: { Files.readText($0) })
+        XCTAssertEqual(file.requirements.map(\.requirement.name), ["markupsafe", "pyyaml"])
+        XCTAssertEqual(file.requirements.first?.requirement.description, "markupsafe==3.0.2")
+    }
 }

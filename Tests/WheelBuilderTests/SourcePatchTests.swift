@@ -109,6 +109,18 @@ final class SourcePatchTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("the hunk ends early"), "\(error)")
         }
     }
+
+    /// A CRLF patch of CRLF sources (what `diff` makes of a tree checked out on Windows) applies,
+    /// and the file keeps its CRLF line endings.
+    func testACRLFPatchAppliesToCRLFSources() throws {
+        let old = ["src/win.c": "int a;\r\nint b;\r\nint c;\r\n"]
+        let new = ["src/win.c": "int a;\r\nint B;\r\nint c;\r\n"]
+        let patch = try diff(old, new)
+        XCTAssertTrue(patch.contains("\r\n"))
+        try write(old, under: "\(work.path)/tree")
+        _ = try SourcePatch(text: "\u{FEFF}" + patch, name: "crlf.patch").apply(to: "\(work.path)/tree")
+        XCTAssertEqual(try String(contentsOfFile: "\(work.path)/tree/src/win.c", encoding: .utf8), "int a;\r\nint B;\r\nint c;\r\n")
+    }
 }
 
 /// `recipe check`'s findings, each with its file and line.
