@@ -10,6 +10,17 @@ public struct ResolvedSource: Sendable, Hashable {
     public var version: PackageVersion
     /// The sdist on the index.
     public var file: IndexFile
+    /// A pure wheel (`*-none-any`) the index lists for the same version, if any: evidence that
+    /// the project is pure by design, so that a build without binaries is no fallback.
+    public var pureWheel: String? = nil
+
+    /// Creates a value.
+    public init(project: String, version: PackageVersion, file: IndexFile, pureWheel: String? = nil) {
+        self.project = project
+        self.version = version
+        self.file = file
+        self.pureWheel = pureWheel
+    }
 }
 
 /// Picks sdists from the index: the best version a requirement allows, for an interpreter.
@@ -68,7 +79,13 @@ public struct SourceResolver: Sendable {
             }
             throw IndexError.notFound(project: requirement.name, detail: why + " on \(client.configuration.indexURL)")
         }
-        return ResolvedSource(project: ProjectName.normalise(requirement.name), version: best.0, file: best.1)
+        let pure = files.first { file in
+            guard let wheel = WheelFilename(file.filename), !file.yanked, wheel.abiTags == ["none"], wheel.platformTags == ["any"],
+                ProjectName.normalise(wheel.distribution) == ProjectName.normalise(requirement.name), let version = PackageVersion(wheel.version)
+            else { return false }
+            return version == best.0
+        }
+        return ResolvedSource(project: ProjectName.normalise(requirement.name), version: best.0, file: best.1, pureWheel: pure?.filename)
     }
 }
 

@@ -306,7 +306,7 @@ public final class WheelBuilder: Sendable {
             let resolved = try Stages.Resolve(environment: environment).run(requirement, prereleases: prereleases, hashes: hashes, job: job)
             job.record.project = resolved.project
             job.record.version = resolved.version.description
-            expected = Stages.ExpectedIdentity(project: resolved.project, version: resolved.version.description)
+            expected = Stages.ExpectedIdentity(project: resolved.project, version: resolved.version.description, pureWheelOnIndex: resolved.pureWheel)
             if reuse,
                 let existing = existingBuild(
                     project: resolved.project, version: resolved.version.description, target: job.target, sdistSha256: resolved.file.sha256)

@@ -127,6 +127,23 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertEqual(result.record.outcome, .failed)
     }
 
+    /// A project whose release on the index is a pure wheel is pure by design (its compiled
+    /// form is opt-in): no binaries is no fallback, and the record says which evidence decided.
+    func testAPureWheelOnTheIndexIsEvidenceOfPureByDesign() throws {
+        let harness = try PipelineHarness()
+        try harness.sdist("demo", "1.0", files: ["demo/__init__.py": "", "demo/_speedups.c": "int x;\n"])
+        harness.index.add(project: "demo", filename: "demo-1.0-py3-none-any.whl", bytes: Array("wheel".utf8))
+        let result = try XCTUnwrap(try harness.build("demo==1.0").first)
+        XCTAssertNil(result.failure, "\(String(describing: result.failure))")
+        XCTAssertTrue(result.record.pure)
+        XCTAssertTrue(result.record.warnings.contains { $0.contains("pure by design: the index lists demo-1.0-py3-none-any.whl") }, "\(result.record.warnings)")
+        // Another version's pure wheel is no evidence for this one.
+        let other = try PipelineHarness()
+        try other.sdist("demo", "1.0", files: ["demo/__init__.py": "", "demo/_speedups.c": "int x;\n"])
+        other.index.add(project: "demo", filename: "demo-0.9-py3-none-any.whl", bytes: Array("wheel".utf8))
+        XCTAssertTrue(try XCTUnwrap(try other.build("demo==1.0").first).failure?.reason.contains("silent fallback") == true)
+    }
+
     func testHashMismatchIsRefusedAndNothingIsStored() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0", sha256: String(repeating: "0", count: 64))

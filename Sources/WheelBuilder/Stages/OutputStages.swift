@@ -40,7 +40,12 @@ extension Stages {
                 for finding in analysis.findings { job.note("finding: \(finding)") }
                 var pure = false
                 if analysis.binaries.isEmpty {
-                    if !wheel.filename.isPure || (hasNativeSources && recipe.allowPure != true) {
+                    if wheel.filename.isPure, hasNativeSources, recipe.allowPure != true, let evidence = expected.pureWheelOnIndex {
+                        // Pure by design, not a fallback: the project's own release is a pure wheel
+                        // (its compiled form is opt-in, as charset-normalizer's is).
+                        job.record.warnings.append("pure by design: the index lists \(evidence) for this version, so a build without binaries is no fallback")
+                        job.note("no binaries, and the index lists \(evidence) for this version: pure by design")
+                    } else if !wheel.filename.isPure || (hasNativeSources && recipe.allowPure != true) {
                         throw BuildFailure(
                             stage: .audit, kind: .build,
                             reason:

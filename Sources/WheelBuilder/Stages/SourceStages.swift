@@ -131,6 +131,8 @@ extension Stages {
     struct ExpectedIdentity {
         var project: String?
         var version: String?
+        /// A pure wheel the index lists for this version: the project is pure by design.
+        var pureWheelOnIndex: String? = nil
     }
 
     /// What extraction found.

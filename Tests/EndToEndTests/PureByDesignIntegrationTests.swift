@@ -1,0 +1,40 @@
+import Foundation
+import TestSupport
+@_spi(AnyProgram) import WheelfarmBasics
+import XCTest
+
+/// "No binaries" decided from evidence, for real: charset-normalizer's compiled form is opt-in
+/// and the index lists its pure wheel, so its pure build is no fallback; PyYAML without libyaml
+/// falls back to pure Python and is still refused.
+final class PureByDesignIntegrationTests: XCTestCase {
+    static let target = "cp311-bookworm-x86_64"
+
+    func build(_ arguments: [String], home: String) throws -> (status: Int32, output: String) {
+        let result = try ProcessRunner.run(try TestSupport.wheelfarmBinary(), ["build"] + arguments + ["--target", Self.target, "--home", home])
+        return (result.status, result.stdout + result.stderr)
+    }
+
+    func testAnOptInCompileProjectIsPureByDesignAndARealFallbackIsRefused() throws {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        let work = try TemporaryDirectory(prefix: "wf-pure")
+        let home = "\(work.path)/home"
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        for shareable in ["images", "toolchains", "derived", "sources"] {
+            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+        }
+        let optIn = try build(["charset-normalizer==3.5.3"], home: home)
+        XCTAssertEqual(optIn.status, 0, optIn.output)
+        XCTAssertTrue(optIn.output.contains("charset_normalizer-3.5.3-py3-none-any.whl"), optIn.output)
+        let log = try String(contentsOfFile: "\(home)/builds/charset-normalizer/3.5.3/\(Self.target)/build.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("the index lists charset_normalizer-3.5.3-py3-none-any.whl for this version: pure by design"), log)
+        // PyYAML with a recipe of the user's that leaves libyaml out: its build drops the extension.
+        let recipes = "\(work.path)/recipes"
+        try FileManager.default.createDirectory(atPath: recipes, withIntermediateDirectories: true)
+        try Files.writeAtomically(Array(#"{"//": "no libyaml: the extension is dropped"}"#.utf8), to: "\(recipes)/pyyaml.json")
+        let fallback = try build(["pyyaml==6.0.2", "--recipes", recipes], home: home)
+        XCTAssertEqual(fallback.status, 1, fallback.output)
+        XCTAssertTrue(fallback.output.contains("silent fallback to pure Python"), fallback.output)
+    }
+}
