@@ -125,6 +125,30 @@ public enum MissingDependencies {
         return found.sorted { $0.0 < $1.0 }.map(\.1).filter { seen.insert($0).inserted }.prefix(maximum).map { $0 }
     }
 
+    /// A toolchain the build needed and tried to download, or the network it reached for: what
+    /// no Debian header lookup answers. Nil when the log shows neither.
+    public static func offlineNeed(_ log: String, project: String) -> String? {
+        let tail = log.utf8.count > tailLimit ? String(decoding: log.utf8.suffix(tailLimit), as: UTF8.self) : log
+        let rust = [
+            "puccinialin", "can't find Rust compiler", "cargo: not found", "cargo: command not found", "rustc: not found",
+            "rustc: command not found", "Cargo metadata failed", "rustup"
+        ]
+        if let sign = rust.first(where: { tail.contains($0) }) {
+            return "this project needs a Rust toolchain (cargo, rustc), and the build root has none (the log says \"\(sign)\"; "
+                + "a backend that then downloads one fails offline); on a suite that carries Rust, add Debian's: "
+                + "wheelfarm recipe add \(project) --package rustc --package cargo (its crates must come from the farm: the sandbox has no network)"
+        }
+        let network = [
+            "Temporary failure in name resolution", "Network is unreachable", "Could not resolve host", "Failed to establish a new connection",
+            "getaddrinfo failed", "Name or service not known"
+        ]
+        if let sign = network.first(where: { tail.contains($0) }) {
+            return "the build reached for the network (the log says \"\(sign)\"), and builds are offline: what it downloads "
+                + "must be a build requirement, a recipe package (wheelfarm recipe add \(project) --package ...) or a source library of the recipe"
+        }
+        return nil
+    }
+
     /// The Debian packages that provide `missing`, from Contents lines (`path   section/package,...`),
     /// `-dev` packages first.
     public static func packages(for missing: MissingDependency, in lines: [String]) -> [String] {

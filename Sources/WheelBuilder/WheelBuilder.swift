@@ -384,10 +384,13 @@ public final class WheelBuilder: Sendable {
     /// target suite's Debian contents index, as a fix to run. Nil when nothing is recognised,
     /// nothing is found, or the index cannot be had (a diagnosis never fails a build twice).
     func diagnose(_ failure: BuildFailure, job: BuildJob) -> String? {
-        guard let contents = environment.contents, failure.kind == .build, failure.stage == .build || failure.stage == .prepare,
+        guard failure.kind == .build, failure.stage == .build || failure.stage == .prepare,
             let bytes = try? Files.readBytes(job.log.path, limit: 256 << 20)
         else { return nil }
-        let missing = MissingDependencies.scan(String(decoding: bytes, as: UTF8.self))
+        let log = String(decoding: bytes, as: UTF8.self)
+        if let need = MissingDependencies.offlineNeed(log, project: job.record.project.isEmpty ? "PROJECT" : job.record.project) { return need }
+        guard let contents = environment.contents else { return nil }
+        let missing = MissingDependencies.scan(log)
         guard !missing.isEmpty else { return nil }
         guard
             let lines = try? contents.lines(

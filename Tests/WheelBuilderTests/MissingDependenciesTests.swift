@@ -97,4 +97,14 @@ final class MissingDependenciesTests: XCTestCase {
         XCTAssertTrue(baseline?.hasSuffix("as source_libraries: wheelfarm recipe add cffi --package libffi-dev --from-source)") == true, baseline ?? "")
         XCTAssertNil(MissingDependencies.suggestion(project: "cffi", found: [(MissingDependency(.program, "mystery"), [])], baseline: nil))
     }
+    func testAToolchainDownloadOrTheNetworkIsNamedForWhatItIs() {
+        let rust = MissingDependencies.offlineNeed("Collecting puccinialin\nerror: Temporary failure in name resolution\n", project: "orjson")
+        XCTAssertTrue(rust?.contains("needs a Rust toolchain") == true, rust ?? "")
+        XCTAssertTrue(rust?.contains("wheelfarm recipe add orjson --package rustc --package cargo") == true, rust ?? "")
+        let setuptoolsRust = MissingDependencies.offlineNeed("error: can't find Rust compiler\n", project: "bcrypt")
+        XCTAssertTrue(setuptoolsRust?.contains("Rust toolchain") == true)
+        let network = MissingDependencies.offlineNeed("urllib3 ... Failed to establish a new connection: [Errno 101] Network is unreachable\n", project: "x")
+        XCTAssertTrue(network?.hasPrefix("the build reached for the network") == true, network ?? "")
+        XCTAssertNil(MissingDependencies.offlineNeed("fatal error: ffi.h: No such file or directory\n", project: "cffi"))
+    }
 }

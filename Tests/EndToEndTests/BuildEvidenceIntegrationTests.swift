@@ -3,10 +3,10 @@ import TestSupport
 @_spi(AnyProgram) import WheelfarmBasics
 import XCTest
 
-/// "No binaries" decided from evidence, for real: charset-normalizer's compiled form is opt-in
-/// and the index lists its pure wheel, so its pure build is no fallback; PyYAML without libyaml
-/// falls back to pure Python and is still refused.
-final class PureByDesignIntegrationTests: XCTestCase {
+/// Verdicts from evidence, for real: charset-normalizer's compiled form is opt-in and the index
+/// lists its pure wheel, so its pure build is no fallback; PyYAML without libyaml falls back to
+/// pure Python and is still refused; a maturin project without Rust is told what it needs.
+final class BuildEvidenceIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-x86_64"
 
     func build(_ arguments: [String], home: String) throws -> (status: Int32, output: String) {
@@ -36,5 +36,22 @@ final class PureByDesignIntegrationTests: XCTestCase {
         let fallback = try build(["pyyaml==6.0.2", "--recipes", recipes], home: home)
         XCTAssertEqual(fallback.status, 1, fallback.output)
         XCTAssertTrue(fallback.output.contains("silent fallback to pure Python"), fallback.output)
+    }
+    /// A maturin project on a root without Rust: its backend reaches for a toolchain download,
+    /// and the failure says what the project needs and what to run, not only "status 1".
+    func testARustProjectWithoutRustSaysWhatItNeeds() throws {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        let work = try TemporaryDirectory(prefix: "wf-rust")
+        let home = "\(work.path)/home"
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        for shareable in ["images", "toolchains", "derived", "sources"] {
+            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+        }
+        let result = try build(["rpds-py==0.21.0"], home: home)
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("fix: this project needs a Rust toolchain (cargo, rustc)"), result.output)
+        XCTAssertTrue(result.output.contains("wheelfarm recipe add rpds-py --package rustc --package cargo"), result.output)
     }
 }
