@@ -16,9 +16,11 @@ final class ProcessRunnerTests: XCTestCase {
         // With the control channel the child also has fd 3, and nothing above it.
         var control: [UInt8] = []
         let status = try ProcessRunner.stream(
-            .sh, ["-c", "ls /proc/$$/fd | tr '\\n' ' ' >&3"], options: ProcessRunner.SpawnOptions(controlChannel: true),
+            // The listing of the shell's own descriptors from a subshell redirected there: a pipeline has the
+            // shell hold its pipe while it sets it up, and a redirected command has it save its descriptor 1.
+            .sh, ["-c", "(ls /proc/$$/fd) >&3"], options: ProcessRunner.SpawnOptions(controlChannel: true),
             onOutput: { _, _ in }, onControl: { control.append(contentsOf: $0) })
         XCTAssertEqual(status, 0)
-        XCTAssertEqual(String(decoding: control, as: UTF8.self).split(separator: " ").map(String.init).sorted(), ["0", "1", "2", "3"])
+        XCTAssertEqual(String(decoding: control, as: UTF8.self).split(separator: "\n").map(String.init).sorted(), ["0", "1", "2", "3"])
     }
 }
