@@ -18,6 +18,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 # The tests use XCTest only; Swift Testing would close the run with a "0 tests" line.
 swift test --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
+# The unit suite and the hostile-input tests once more, under AddressSanitizer.
+if [ "$#" -eq 0 ]; then
+  bash "$repo/ci/asan.sh" || { echo "wheelfarm: the AddressSanitizer run failed"; status=1; }
+fi
 summary="$(grep -E "Executed [0-9]+ tests?, with" "$log" | tail -1 || true)"
 total="$(echo "$summary" | sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p')"
 failed="$(echo "$summary" | sed -nE 's/.* ([0-9]+) failures?.*/\1/p')"
