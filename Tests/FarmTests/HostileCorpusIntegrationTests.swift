@@ -225,6 +225,16 @@ final class HostileCorpusIntegrationTests: XCTestCase {
         XCTAssertLessThan(inflates.peakKiB, 512 << 10, "wheelfarm grew to \(inflates.peakKiB) KiB reading a wheel that inflates to 4 GiB")
     }
 
+    func testWhatTheHostFetchesForABuildIsBounded() throws {
+        let result = try build("many-requires")
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("301 requirements asked for at once"), result.output)
+        let text = try log("many-requires")
+        XCTAssertTrue(text.contains("301 requirements asked for at once"), text)
+        XCTAssertFalse(text.contains("pip download"), "the host fetched for it")
+        try assertListenerHeardNothing()
+    }
+
     func testPatchelfNeverRunsOnTheHostWithTheBuildsBinaries() throws {
         let result = try build("grafts")
         XCTAssertEqual(result.status, 0, result.output)

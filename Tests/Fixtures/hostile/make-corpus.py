@@ -237,6 +237,11 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     return _wheel(wheel_directory, "hostile_verdict_module", "1.0", "cp311-cp311-linux_x86_64", files)
 ''',
     },
+    # Three hundred build requirements: the host would fetch whatever the sdist lists.
+    "many-requires": {
+        "pkg_info": True,
+        "requires": ["setuptools"] + ["hostile-package-%d" % index for index in range(300)],
+    },
     # An extension that links a library of the root: the repair grafts it, and patchelf, which
     # parses the build's binaries, must run in the sandbox rather than on the host.
     "grafts": {
