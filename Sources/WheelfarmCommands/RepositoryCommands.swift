@@ -43,6 +43,9 @@ public struct ServeCommand: AsyncParsableCommand {
 
     public mutating func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        // A port outside 0-65535 would be taken modulo 65536 by the socket layer: refused instead.
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, not \(port)") }
+        guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be at least 1") }
     }
 
     public func run() async throws {

@@ -60,6 +60,16 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try flagged.farm().keys().secretPath, "\(work.path)/keys/custom.key")
     }
 
+    func testServeRefusesAPortThatIsNotOne() throws {
+        for port in ["99999", "-1", "65536"] {
+            XCTAssertThrowsError(try ServeCommand.parseAsRoot(["--port=\(port)"]), port) { error in
+                XCTAssertTrue(ServeCommand.message(for: error).contains("between 0 and 65535"), ServeCommand.message(for: error))
+            }
+        }
+        XCTAssertNoThrow(try ServeCommand.parseAsRoot(["--port", "0"]))
+        XCTAssertNoThrow(try ServeCommand.parseAsRoot(["--port", "65535"]))
+    }
+
     func testAnInvalidConfigurationIsExitTwoNamingTheFile() throws {
         let path = "\(work.path)/bad.toml"
         try Files.writeAtomically(Array("jobs = \"many\"\n".utf8), to: path)
