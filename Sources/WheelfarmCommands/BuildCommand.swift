@@ -109,7 +109,18 @@ public struct BuildCommand: ParsableCommand {
         var worst: Int32 = 0
         var built = 0
         for source in requested {
-            for result in builder.build(source, targets: targetList, prereleases: pre) {
+            // A requirement's marker is evaluated per target, as in a requirements file.
+            var targetsForSource = targetList
+            if case let .index(requirement) = source, requirement.marker != nil {
+                let toolchains = builder.environment.toolchains
+                targetsForSource = targetList.filter { target in
+                    guard let spec = try? toolchains.catalog.spec(target) else { return true }
+                    let applies = requirement.applies(in: spec.markerEnvironment(image: (try? toolchains.image(named: target)) ?? nil))
+                    if !applies { context.out("[\(target)] skipped \(requirement): its marker is false for \(target)") }
+                    return applies
+                }
+            }
+            for result in builder.build(source, targets: targetsForSource, prereleases: pre) {
                 if let skipped = result.skipped {
                     context.out("[\(result.target)] skipped \(result.name): \(skipped)")
                 } else if let failure = result.failure {

@@ -60,6 +60,14 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try flagged.farm().keys().secretPath, "\(work.path)/keys/custom.key")
     }
 
+    /// A requirement's marker decides per target on the direct path too: false everywhere is nothing to build.
+    func testADirectRequirementWhoseMarkerIsFalseIsNotBuilt() throws {
+        let context = CommandContext(capturing: true, home: "\(work.path)/home")
+        let build = try BuildCommand.parse([#"markupsafe>=3; python_version<"3""#, "--target", "cp311-bookworm-x86_64"])
+        XCTAssertEqual(build.run(context), 4, context.output + context.errors)
+        XCTAssertTrue(context.output.contains("its marker is false for cp311-bookworm-x86_64"), context.output)
+    }
+
     func testServeRefusesAPortThatIsNotOne() throws {
         for port in ["99999", "-1", "65536"] {
             XCTAssertThrowsError(try ServeCommand.parseAsRoot(["--port=\(port)"]), port) { error in
