@@ -102,11 +102,11 @@ public struct BuildStore: Sendable {
     /// stored wheel: that record is what skips unchanged builds and gives the next build number.
     /// Returns the log's path.
     public func keepFailure(_ record: BuildRecord, log: String) -> String {
-        // A failure before the project was known (or with a name or version that is not one)
-        // is kept under unknown/unknown.
+        // A failure before the project was known (or with a name or version that is not one) is
+        // kept under unknown/, in a folder of its own: the next such failure must not replace it.
         let destination =
             (try? directory(project: record.project, version: record.version, target: record.target))
-            ?? "\(layout.builds)/unknown/unknown/\(FarmLayout.isPlainName(record.target) ? record.target : "unknown")"
+            ?? "\(layout.builds)/unknown/\(Self.failureFolderName(record.startedAt))/\(FarmLayout.isPlainName(record.target) ? record.target : "unknown")"
         try? Files.makeDirectories(destination)
         let kept = ((try? self.record(in: destination)) ?? nil).map { $0.outcome == .succeeded } ?? false
         let logName = kept ? "failed-build.log" : "build.log"
@@ -115,6 +115,16 @@ public struct BuildStore: Sendable {
         }
         try? write(record, in: destination, file: kept ? "failed-record.json" : "record.json")
         return "\(destination)/\(logName)"
+    }
+
+    /// A folder name of its own for a failure whose project is not known: when it started, and
+    /// a random part (two failures in one second do not share it).
+    static func failureFolderName(_ started: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "failed-\(formatter.string(from: started))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }
 
     /// The build number a new wheel `name` with `sha256` needs beside the previous build's wheel:

@@ -89,8 +89,10 @@ final class HostileCorpusIntegrationTests: XCTestCase {
         for file in ["build.log", "failed-build.log"] where FileManager.default.fileExists(atPath: "\(folder)/\(file)") {
             return try String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8)
         }
-        // A build refused before its name was read keeps its log under "unknown".
-        return (try? String(contentsOfFile: "\(home)/builds/unknown/unknown/\(Self.target)/build.log", encoding: .utf8)) ?? ""
+        // A build refused before its name was read keeps its log under "unknown", in a folder of its own.
+        let unknown = "\(home)/builds/unknown"
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: unknown)) ?? []).sorted()
+        return folders.reversed().lazy.compactMap { try? String(contentsOfFile: "\(unknown)/\($0)/\(Self.target)/build.log", encoding: .utf8) }.first ?? ""
     }
 
     func assertListenerHeardNothing(file: StaticString = #filePath, line: UInt = #line) throws {

@@ -268,6 +268,18 @@ final class BuildPipelineTests: XCTestCase {
         XCTAssertThrowsError(try BuildStore(layout: harness.layout).directory(project: "demo", version: "1.0", target: "../x"))
     }
 
+    /// Failures before the project is known (a 404, an unreadable file) each keep their log.
+    func testFailuresOfUnknownProjectsDoNotReplaceEachOther() throws {
+        let harness = try PipelineHarness()
+        let first = try XCTUnwrap(try harness.build("absent==1.0").first)
+        let second = try XCTUnwrap(try harness.build("missing==2.0").first)
+        XCTAssertNotNil(first.failure)
+        XCTAssertNotNil(second.failure)
+        XCTAssertNotEqual(first.logPath, second.logPath)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: first.logPath), first.logPath)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: second.logPath), second.logPath)
+    }
+
     func testCurrentBuildIsSkippedByItsKey() throws {
         let harness = try PipelineHarness()
         try harness.sdist("demo", "1.0")
