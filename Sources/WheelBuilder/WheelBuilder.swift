@@ -254,7 +254,9 @@ public final class WheelBuilder: Sendable {
                     + "\"resources\": {\"memory_gb\": \(Self.gib(limit * 2))} in the recipe reserves it from the start"
                 result.record.warnings.append(hint)
                 if let wheelPath = result.wheelPath {
-                    try? BuildStore(layout: environment.layout).write(result.record, in: Paths.parent(wheelPath))
+                    // A verification rebuild keeps its own record beside its wheel, never the stored build's.
+                    try? BuildStore(layout: environment.layout).write(
+                        result.record, in: Paths.parent(wheelPath), file: environment.rebuild == nil ? "record.json" : "rebuild-record.json")
                 }
                 return result
             }

@@ -390,6 +390,15 @@ final class BuildPipelineTests: XCTestCase {
         let stored = try XCTUnwrap(try BuildStore(layout: harness.layout).record(in: Paths.parent(try XCTUnwrap(built.wheelPath))))
         XCTAssertEqual(stored.warnings, built.record.warnings)
 
+        // A verification rebuild retried for memory keeps its own record, beside its own wheel.
+        let sdist = try XCTUnwrap(stored.sdist)
+        let into = "\(harness.work.path)/verify"
+        harness.failingBuilds = [.memoryExceeded(bytes: 4 << 30)]
+        let rebuilt = try harness.builder().rebuild(sdist: "\(harness.layout.sources)/\(sdist.sha256)/\(sdist.filename)", record: stored, into: into)
+        XCTAssertNil(rebuilt.failure, "\(String(describing: rebuilt.failure))")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(into)/rebuild-record.json"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(into)/record.json"))
+
         // Killed twice: failed, saying what to declare. A machine without double the memory does not retry.
         harness.failingBuilds = [.memoryExceeded(bytes: 4 << 30), .memoryExceeded(bytes: 8 << 30)]
         let twice = try XCTUnwrap(try harness.build("demo==1.0").first?.failure)
