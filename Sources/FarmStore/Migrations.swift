@@ -34,8 +34,14 @@ enum Migrations {
     /// The migrations applied, in order.
     static func applied(_ database: any SQLDatabase) throws -> [String] {
         let table = table(database.engine)
-        let names = try database.read { db in
-            try db.query("SELECT identifier FROM \(table)", []).compactMap { $0.string("identifier") }
+        let names = try database.read { db -> [String] in
+            // A new, empty database has no table of migrations yet: nothing is applied.
+            let exists =
+                database.engine == .postgres
+                ? try db.queryOne("SELECT 1 AS present FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?", [table]) != nil
+                : try db.queryOne("SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = ?", [table]) != nil
+            guard exists else { return [] }
+            return try db.query("SELECT identifier FROM \(table)", []).compactMap { $0.string("identifier") }
         }
         let known = all.map(\.identifier)
         return known.filter(names.contains) + names.filter { !known.contains($0) }.sorted()

@@ -46,6 +46,14 @@ class JobStoreTests: XCTestCase {
         let again = try JobStore(location: store.path)
         XCTAssertEqual(try again.migrate(), [])
         XCTAssertEqual(try again.jobCount(), 1)
+        // `state migrate` as the first command on a new, empty database: nothing applied yet, then all of it.
+        let empty: JobStore
+        switch Self.engine {
+        case .sqlite: empty = try JobStore(location: "\(directory.path)/state/empty.sqlite", migrate: false)
+        case .postgres: empty = try JobStore(location: try PostgresServer.freshDatabase(), migrate: false)
+        }
+        XCTAssertEqual(try empty.appliedMigrations(), [])
+        XCTAssertEqual(try empty.migrate(), JobStore.knownMigrations)
     }
 
     func testStateMachineAllowsOnlyItsTransitionsAndRecordsEachAsAnEvent() throws {
