@@ -2,6 +2,7 @@ import ArgumentParser
 import FarmCore
 import FarmStore
 import Foundation
+import Repository
 import WheelfarmBasics
 
 /// Formats a time as the user reads it: the age for recent times.
@@ -323,7 +324,16 @@ public struct WorkCommand: ParsableCommand {
     static func drain(context: CommandContext, requests: [Int64]?) throws {
         let farm = try context.openFarm()
         let builder = try farm.builder(indexURL: nil, notice: { context.out($0) }, progress: { target, line in context.step("[\(target)] \(line)") })
-        let publisher = try farm.publisher(remoteURL: farm.configuration.repositoryURL)
+        // The remote repository's secret is needed only when a job to run publishes.
+        let publisher: Publisher?
+        do { publisher = try farm.publisher(remoteURL: farm.configuration.repositoryURL) } catch {
+            let pending = try context.jobStore().jobs(states: [.queued, .waiting, .running])
+            guard pending.contains(where: { $0.publish && (requests == nil || requests?.contains($0.requestId) == true) }) else {
+                try farm.farm(builder: builder, say: { context.out($0) }, publisher: nil).run(requests: requests)
+                return
+            }
+            throw error
+        }
         try farm.farm(builder: builder, say: { context.out($0) }, publisher: publisher).run(requests: requests)
     }
 }

@@ -68,6 +68,16 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(context.output.contains("its marker is false for cp311-bookworm-x86_64"), context.output)
     }
 
+    /// A remote repository's password is needed only to publish: `work` with nothing to publish runs without it.
+    func testWorkWithoutAPasswordRunsWhenNothingPublishes() throws {
+        unsetenv("WHEELFARM_REPOSITORY_PASSWORD")
+        let config = "\(work.path)/remote.toml"
+        try Files.writeAtomically(Array("home = \"\(work.path)/remote-home\"\n[repository]\nurl = \"http://127.0.0.1:9/\"\n".utf8), to: config)
+        let context = CommandContext(capturing: true, config: config)
+        try WorkCommand.parse([]).run(context)
+        XCTAssertTrue(context.output.contains("queue empty"), context.output + context.errors)
+    }
+
     func testServeRefusesAPortThatIsNotOne() throws {
         for port in ["99999", "-1", "65536"] {
             XCTAssertThrowsError(try ServeCommand.parseAsRoot(["--port=\(port)"]), port) { error in
