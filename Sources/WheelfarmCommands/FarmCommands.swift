@@ -307,13 +307,11 @@ public struct WorkCommand: ParsableCommand {
 
     public init() {}
 
-    public func run() throws {
-        let context = CommandContext(options)
-        context.override("jobs", jobs.map(String.init))
-        try run(context)
-    }
+    public func run() throws { try run(CommandContext(options)) }
 
     public func run(_ context: CommandContext) throws {
+        // Flags are applied here, where tests drive the command too.
+        context.override("jobs", jobs.map(String.init))
         try Self.drain(context: context, requests: nil)
         let counts = try context.jobStore().counts()
         context.out("queue empty: \(counts[.succeeded] ?? 0) succeeded, \(counts[.skipped] ?? 0) skipped, \(counts[.failed] ?? 0) failed in all")
@@ -358,13 +356,10 @@ public struct ConfigCommand: ParsableCommand {
 
         public init() {}
 
-        public func run() throws {
-            let context = CommandContext(options)
-            context.override("jobs", jobs.map(String.init))
-            try run(context)
-        }
+        public func run() throws { try run(CommandContext(options)) }
 
         public func run(_ context: CommandContext) throws {
+            context.override("jobs", jobs.map(String.init))
             context.write(Data(try context.openFarm().configuration.rendered().utf8), raw: true)
         }
     }

@@ -81,14 +81,14 @@ public struct NightlyCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let context = CommandContext(options)
-        context.override("jobs", jobs.map(String.init))
-        context.prependRecipeFolders(recipeFolders)
-        let status = try run(context)
+        let status = try run(CommandContext(options))
         if status != 0 { throw ExitCode(status) }
     }
 
     public func run(_ context: CommandContext) throws -> Int32 {
+        // Flags are applied here, where tests drive the command too, before the farm is opened.
+        context.override("jobs", jobs.map(String.init))
+        context.prependRecipeFolders(recipeFolders)
         let farm = try context.openFarm()
         let nightly: Nightly
         let targetList = farm.targets(targets)

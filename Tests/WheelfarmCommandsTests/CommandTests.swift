@@ -78,6 +78,13 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(context.output.contains("queue empty"), context.output + context.errors)
     }
 
+    /// `--jobs` is applied in `run(_ context:)`, so a command driven directly honours it too.
+    func testFlagsApplyWhenTheCommandIsDrivenDirectly() throws {
+        let context = CommandContext(capturing: true, home: "\(work.path)/home")
+        try ConfigCommand.Show.parse(["--jobs", "7"]).run(context)
+        XCTAssertTrue(context.output.contains("jobs = 7"), context.output)
+    }
+
     func testServeRefusesAPortThatIsNotOne() throws {
         for port in ["99999", "-1", "65536"] {
             XCTAssertThrowsError(try ServeCommand.parseAsRoot(["--port=\(port)"]), port) { error in
