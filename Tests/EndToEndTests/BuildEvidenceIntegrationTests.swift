@@ -54,4 +54,20 @@ final class BuildEvidenceIntegrationTests: XCTestCase {
         XCTAssertTrue(result.output.contains("fix: this project needs a Rust toolchain (cargo, rustc)"), result.output)
         XCTAssertTrue(result.output.contains("wheelfarm recipe add rpds-py --package rustc --package cargo"), result.output)
     }
+    /// numexpr 2.10.2 ships a CRLF pyproject.toml: its build requirements (numpy) are read, not
+    /// replaced by pip's legacy default.
+    func testACRLFPyprojectIsReadAsPipReadsIt() throws {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        let work = try TemporaryDirectory(prefix: "wf-crlf")
+        let home = "\(work.path)/home"
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        for shareable in ["images", "toolchains", "derived", "sources"] {
+            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+        }
+        let result = try build(["numexpr==2.10.2"], home: home)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("build requirements: setuptools, wheel, numpy>=2.0.0"), result.output)
+    }
 }
