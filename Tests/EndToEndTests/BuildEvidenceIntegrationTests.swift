@@ -8,6 +8,23 @@ import XCTest
 /// pure Python and is still refused; a maturin project without Rust is told what it needs.
 final class BuildEvidenceIntegrationTests: XCTestCase {
     static let target = "cp311-bookworm-x86_64"
+    var work: TemporaryDirectory!
+    var home = ""
+
+    /// A home of the test's own over the shared test home's images, toolchains and sources.
+    override func setUpWithError() throws {
+        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
+        work = try TemporaryDirectory(prefix: "wf-evidence")
+        home = "\(work.path)/home"
+        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        for shareable in ["images", "toolchains", "derived", "sources"] {
+            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
+        }
+    }
+
+    override func tearDown() { work = nil }
 
     func build(_ arguments: [String], home: String) throws -> (status: Int32, output: String) {
         let result = try ProcessRunner.run(try TestSupport.wheelfarmBinary(), ["build"] + arguments + ["--target", Self.target, "--home", home])
@@ -15,15 +32,6 @@ final class BuildEvidenceIntegrationTests: XCTestCase {
     }
 
     func testAnOptInCompileProjectIsPureByDesignAndARealFallbackIsRefused() throws {
-        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
-        let work = try TemporaryDirectory(prefix: "wf-pure")
-        let home = "\(work.path)/home"
-        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
-        for shareable in ["images", "toolchains", "derived", "sources"] {
-            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
-        }
         let optIn = try build(["charset-normalizer==3.5.3"], home: home)
         XCTAssertEqual(optIn.status, 0, optIn.output)
         XCTAssertTrue(optIn.output.contains("charset_normalizer-3.5.3-py3-none-any.whl"), optIn.output)
@@ -40,15 +48,6 @@ final class BuildEvidenceIntegrationTests: XCTestCase {
     /// A maturin project on a root without Rust: its backend reaches for a toolchain download,
     /// and the failure says what the project needs and what to run, not only "status 1".
     func testARustProjectWithoutRustSaysWhatItNeeds() throws {
-        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
-        let work = try TemporaryDirectory(prefix: "wf-rust")
-        let home = "\(work.path)/home"
-        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        for shareable in ["images", "toolchains", "derived", "sources"] {
-            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
-        }
         let result = try build(["rpds-py==0.21.0"], home: home)
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertTrue(result.output.contains("fix: this project needs a Rust toolchain (cargo, rustc)"), result.output)
@@ -57,15 +56,6 @@ final class BuildEvidenceIntegrationTests: XCTestCase {
     /// numexpr 2.10.2 ships a CRLF pyproject.toml: its build requirements (numpy) are read, not
     /// replaced by pip's legacy default.
     func testACRLFPyprojectIsReadAsPipReadsIt() throws {
-        guard getuid() == 0 else { throw XCTSkip("builds need root (the sandbox)") }
-        let work = try TemporaryDirectory(prefix: "wf-crlf")
-        let home = "\(work.path)/home"
-        let shared = ProcessInfo.processInfo.environment["WHEELFARM_TEST_HOME"] ?? "\(TestSupport.repositoryRoot)/.build-fixtures/home"
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        for shareable in ["images", "toolchains", "derived", "sources"] {
-            try FileManager.default.createDirectory(atPath: "\(shared)/\(shareable)", withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: "\(home)/\(shareable)", withDestinationPath: "\(shared)/\(shareable)")
-        }
         let result = try build(["numexpr==2.10.2"], home: home)
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("build requirements: setuptools, wheel, numpy>=2.0.0"), result.output)
