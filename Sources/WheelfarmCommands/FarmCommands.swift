@@ -323,14 +323,10 @@ public struct WorkCommand: ParsableCommand {
         let farm = try context.openFarm()
         let builder = try farm.builder(indexURL: nil, notice: { context.out($0) }, progress: { target, line in context.step("[\(target)] \(line)") })
         // The remote repository's secret is needed only when a job to run publishes.
-        let publisher: Publisher?
+        var publisher: Publisher? = nil
         do { publisher = try farm.publisher(remoteURL: farm.configuration.repositoryURL) } catch {
             let pending = try context.jobStore().jobs(states: [.queued, .waiting, .running])
-            guard pending.contains(where: { $0.publish && (requests == nil || requests?.contains($0.requestId) == true) }) else {
-                try farm.farm(builder: builder, say: { context.out($0) }, publisher: nil).run(requests: requests)
-                return
-            }
-            throw error
+            if pending.contains(where: { $0.publish && (requests == nil || requests?.contains($0.requestId) == true) }) { throw error }
         }
         try farm.farm(builder: builder, say: { context.out($0) }, publisher: publisher).run(requests: requests)
     }
